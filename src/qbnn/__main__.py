@@ -1,0 +1,5 @@
+import sys
+
+from qbnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,192 @@
+"""The QUBO container every stage speaks (compiler writes it, solvers read it).
+
+Energy convention: binary ``x ∈ {0,1}^n``,
+``E(x) = offset + Σ_i linear_i x_i + Σ_{i<j} Q_ij x_i x_j``
+with ``Q`` stored as upper-triangular COO (``rows < cols``, no duplicates).
+
+Every variable carries a map entry (kind, sample, neuron, edge, bit) so solutions can
+be decoded; ``-1`` means "not applicable". See ``docs/qubo-format.md``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from qbnn.errors import QbnnError
+
+#: Variable kinds, in code order (the HDF5 stores codes and this list as an attribute).
+VAR_KINDS = ("weight", "activation", "product", "slack", "error", "aux")
+VARMAP_FIELDS = ("kind", "sample", "neuron", "edge", "bit")
+QUBO_FORMAT_VERSION = 1
+
+
+@dataclass
+class QUBO:
+    """A binary quadratic model with a variable map.
+
+    Attributes
+    ----------
+    linear : float64 ``(n,)``
+    rows, cols : int64 ``(m,)`` with ``rows < cols`` (upper triangle, unique pairs)
+    values : float64 ``(m,)``
+    offset : float
+    varmap : dict of ``VARMAP_FIELDS`` -> int32 ``(n,)`` (``kind`` indexes ``VAR_KINDS``)
+    attrs : free-form provenance (JSON-serialisable), stored as HDF5 attributes
+    """
+
+    linear: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    offset: float = 0.0
+    varmap: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.linear = np.ascontiguousarray(self.linear, dtype=np.float64)
+        self.rows = np.asarray(self.rows, dtype=np.int64)
+        self.cols = np.asarray(self.cols, dtype=np.int64)
+        self.values = np.asarray(self.values, dtype=np.float64)
+        self.offset = float(self.offset)
+        n = self.linear.shape[0]
+        if self.linear.ndim != 1:
+            raise QbnnError("QUBO linear terms must be a 1-D array")
+        if not (self.rows.shape == self.cols.shape == self.values.shape):
+            raise QbnnError("QUBO rows/cols/values must have equal lengths")
+        if len(self.rows) and (self.rows.min() < 0 or self.cols.max() >= n or np.any(self.rows >= self.cols)):
+            raise QbnnError("QUBO quadratic terms must be upper-triangular (0 <= row < col < n)")
+        if not (np.isfinite(self.linear).all() and np.isfinite(self.values).all() and np.isfinite(self.offset)):
+            raise QbnnError("QUBO contains NaN or infinite coefficients")
+        if not self.varmap:
+            self.varmap = {f: np.full(n, -1, dtype=np.int32) for f in VARMAP_FIELDS}
+            self.varmap["kind"][:] = VAR_KINDS.index("aux")
+        for f in VARMAP_FIELDS:
+            if f not in self.varmap or len(self.varmap[f]) != n:
+                raise QbnnError(f"QUBO variable map field {f!r} missing or of wrong length")
+            self.varmap[f] = np.asarray(self.varmap[f], dtype=np.int32)
+
+    # --------------------------------------------------------------- builders
+    @classmethod
+    def from_coo(cls, n: int, linear, rows, cols, values, offset: float = 0.0, **kw) -> "QUBO":
+        """Build from unordered, possibly duplicated COO terms (diagonal entries go to linear)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        lin = np.zeros(n, dtype=np.float64) + np.asarray(linear, dtype=np.float64)
+        diag = rows == cols
+        np.add.at(lin, rows[diag], values[diag])
+        r, c, v = rows[~diag], cols[~diag], values[~diag]
+        lo, hi = np.minimum(r, c), np.maximum(r, c)
+        m = sp.coo_matrix((v, (lo, hi)), shape=(n, n)).tocsr()  # sums duplicates
+        m.eliminate_zeros()
+        m = m.tocoo()
+        return cls(lin, m.row, m.col, m.data, offset, **kw)
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_variables(self) -> int:
+        return int(self.linear.shape[0])
+
+    @property
+    def num_interactions(self) -> int:
+        return int(self.values.shape[0])
+
+    def upper_csr(self) -> sp.csr_matrix:
+        """Upper-triangular quadratic part as CSR ``(n, n)``."""
+        n = self.num_variables
+        return sp.csr_matrix((self.values, (self.rows, self.cols)), shape=(n, n))
+
+    def to_dense(self) -> np.ndarray:
+        """Dense upper-triangular matrix with ``linear`` on the diagonal (float64)."""
+        Q = self.upper_csr().toarray()
+        Q[np.diag_indices_from(Q)] += self.linear
+        return Q
+
+    def indices(self, kind: str) -> np.ndarray:
+        """Variable indices of one kind (e.g. ``"weight"``), in index order."""
+        return np.flatnonzero(self.varmap["kind"] == VAR_KINDS.index(kind))
+
+    # ----------------------------------------------------------------- energy
+    def energy(self, x: np.ndarray) -> np.ndarray | float:
+        """Energy of one state ``(n,)`` or a batch ``(R, n)`` of 0/1 states (float64)."""
+        X = np.asarray(x)
+        single = X.ndim == 1
+        X = np.atleast_2d(X).astype(np.float64)
+        if X.shape[1] != self.num_variables:
+            raise QbnnError(f"state has {X.shape[1]} variables, QUBO has {self.num_variables}")
+        quad = np.asarray((self.upper_csr().T @ X.T).T * X).sum(axis=1)  # Σ_{i<j} Q_ij x_i x_j
+        E = self.offset + X @ self.linear + quad
+        return float(E[0]) if single else E
+
+    # ---------------------------------------------------------------- storage
+    def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None) -> None:
+        """Write the QUBO HDF5 atomically (schema in ``docs/qubo-format.md``).
+
+        ``extra`` maps dataset paths (e.g. ``"topology/weights"``) to arrays stored beside it.
+        """
+        import h5py
+
+        from qbnn.io import atomic_output
+
+        with atomic_output(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = "qbnn-qubo"
+                f.attrs["format_version"] = QUBO_FORMAT_VERSION
+                g = f.create_group("qubo")
+                g.attrs["offset"] = self.offset
+                g.attrs["num_variables"] = self.num_variables
+                g.create_dataset("linear", data=self.linear, compression="gzip", compression_opts=1)
+                for name in ("rows", "cols", "values"):
+                    g.create_dataset(name, data=getattr(self, name), compression="gzip", compression_opts=1)
+                vm = f.create_group("varmap")
+                vm.attrs["kinds"] = json.dumps(list(VAR_KINDS))
+                for name in VARMAP_FIELDS:
+                    vm.create_dataset(name, data=self.varmap[name], compression="gzip", compression_opts=1)
+                for k, v in self.attrs.items():
+                    f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list, tuple)) else v
+                for name, arr in (extra or {}).items():
+                    f.create_dataset(name, data=arr)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "QUBO":
+        """Read a QUBO HDF5 written by :meth:`save` (clear errors for foreign/newer files)."""
+        from qbnn.io import open_h5
+
+        with open_h5(path, "QUBO file") as f:
+            if f.attrs.get("format") != "qbnn-qubo":
+                raise QbnnError(f"{path} is not a qbnn QUBO file (format attribute missing)")
+            version = int(f.attrs.get("format_version", 0))
+            if version > QUBO_FORMAT_VERSION:
+                raise QbnnError(f"{path} has QUBO format version {version}; this qbnn reads up to {QUBO_FORMAT_VERSION}")
+            for name in ("qubo/linear", "qubo/rows", "qubo/cols", "qubo/values") + tuple(f"varmap/{v}" for v in VARMAP_FIELDS):
+                if name not in f:
+                    raise QbnnError(f"{path} lacks dataset /{name}")
+            g = f["qubo"]
+            kinds = json.loads(f["varmap"].attrs.get("kinds", json.dumps(list(VAR_KINDS))))
+            if list(kinds) != list(VAR_KINDS)[: len(kinds)]:
+                raise QbnnError(f"{path} uses variable kinds {kinds} unknown to this qbnn")
+            attrs = {}
+            for k, v in f.attrs.items():
+                if k in ("format", "format_version"):
+                    continue
+                v = v.decode() if isinstance(v, bytes) else v
+                if isinstance(v, str) and v[:1] in "[{":
+                    try:
+                        v = json.loads(v)
+                    except json.JSONDecodeError:
+                        pass
+                attrs[k] = v.item() if isinstance(v, np.generic) else v
+            return cls(
+                linear=g["linear"][()],
+                rows=g["rows"][()],
+                cols=g["cols"][()],
+                values=g["values"][()],
+                offset=float(g.attrs["offset"]),
+                varmap={v: f["varmap"][v][()] for v in VARMAP_FIELDS},
+                attrs=attrs,
+            )
