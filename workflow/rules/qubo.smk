@@ -1,0 +1,60 @@
+# Stage: compile BNN training to a QUBO, solve it on the Ising machine, decode and evaluate.
+
+
+rule compile_qubo:
+    input:
+        data="results/data/{dataset}.h5",
+        network=topology_file,
+    output:
+        "results/qubo/{dataset}/{topology}/m{margin}.h5",
+    log:
+        "logs/compile_qubo/{dataset}_{topology}_m{margin}.log",
+    shell:
+        "qbnn compile --data {input.data} --network {input.network} --margin {wildcards.margin} "
+        "--out {output} > {log} 2>&1"
+
+
+rule solve:
+    input:
+        "results/qubo/{dataset}/{topology}/m{margin}.h5",
+    output:
+        "results/solve/{dataset}/{topology}/m{margin}_{solver}_s{seed}.h5",
+    params:
+        replicas=solver_setting("replicas", 32),
+        steps=solver_setting("steps", 1000),
+        time_limit=solver_setting("time_limit", 60),
+        device=config.get("device", "auto"),
+    resources:
+        gpu=1 if config.get("gpu", False) else 0,
+    log:
+        "logs/solve/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+    shell:
+        "qbnn solve {input} --solver {wildcards.solver} --replicas {params.replicas} "
+        "--steps {params.steps} --time-limit {params.time_limit} --device {params.device} "
+        "--seed {wildcards.seed} --out {output} > {log} 2>&1"
+
+
+rule decode:
+    input:
+        qubo="results/qubo/{dataset}/{topology}/m{margin}.h5",
+        solution="results/solve/{dataset}/{topology}/m{margin}_{solver}_s{seed}.h5",
+    output:
+        "results/networks/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.h5",
+    log:
+        "logs/decode/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+    shell:
+        "qbnn decode {input.qubo} --sample {input.solution} --out {output} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        network="results/networks/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.h5",
+        data="results/data/{dataset}.h5",
+    output:
+        "results/evaluate/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.json",
+    log:
+        "logs/evaluate/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+    shell:
+        "qbnn evaluate {input.network} --data {input.data} --out {output} "
+        "--label method=qubo_{wildcards.solver} --label margin={wildcards.margin} "
+        "--label seed={wildcards.seed} > {log} 2>&1"
