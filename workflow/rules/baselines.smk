@@ -9,6 +9,8 @@ rule baseline:
         "results/baselines/{dataset}/{topology}/{method}_s{seed}.json",
     log:
         "logs/baseline/{dataset}_{topology}_{method}_s{seed}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn baseline --data {input.data} --network {input.network} --method {wildcards.method} "
         "--seed {wildcards.seed} --out {output} > {log} 2>&1"

@@ -27,6 +27,8 @@ rule binarise:
         ),
     log:
         "logs/binarise/{dataset}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn binarise --config {input} --dataset {wildcards.dataset} "
         "--out {output.data} --grid {output.grid} > {log} 2>&1"

@@ -12,6 +12,8 @@ rule train_mip:
         time_limit=config.get("mip_time_limit", 30),
     log:
         "logs/train_mip/{dataset}_{topology}_{method}_s{seed}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn train-mip --data {input.data} --network {input.network} --method {wildcards.method} "
         "--time-limit {params.time_limit} --seed {wildcards.seed} --out {output.network} "

@@ -9,6 +9,8 @@ rule compile_qubo:
         "results/qubo/{dataset}/{topology}/m{margin}.h5",
     log:
         "logs/compile_qubo/{dataset}_{topology}_m{margin}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn compile --data {input.data} --network {input.network} --margin {wildcards.margin} "
         "--out {output} > {log} 2>&1"
@@ -28,6 +30,8 @@ rule solve:
         gpu=1 if config.get("gpu", False) else 0,
     log:
         "logs/solve/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn solve {input} --solver {wildcards.solver} --replicas {params.replicas} "
         "--steps {params.steps} --time-limit {params.time_limit} --device {params.device} "
@@ -42,6 +46,8 @@ rule decode:
         "results/networks/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.h5",
     log:
         "logs/decode/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn decode {input.qubo} --sample {input.solution} --out {output} > {log} 2>&1"
 
@@ -54,6 +60,8 @@ rule evaluate:
         "results/evaluate/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.json",
     log:
         "logs/evaluate/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn evaluate {input.network} --data {input.data} --out {output} "
         "--label method=qubo_{wildcards.solver} --label margin={wildcards.margin} "

@@ -9,5 +9,7 @@ rule aggregate:
         figure=report("results/report/accuracy.png", caption="../report/accuracy.rst", category="Results"),
     log:
         "logs/aggregate/aggregate.log",
+    conda:
+        "../../envs/qbnn.yaml"
     shell:
         "qbnn aggregate {input} --out {output.table} --figure {output.figure} > {log} 2>&1"
