@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
 
+_QUBO_RUN = re.compile(r"^qubo_m([0-9.]+)_(.+)$")
 COLUMNS = ("method", "dataset", "topology", "seed", "train_accuracy", "test_accuracy", "seconds")
 
 
@@ -36,6 +38,11 @@ def load_metrics(paths: list[str | os.PathLike]) -> pd.DataFrame:
         flat.setdefault("topology", parts[-2] if len(parts) >= 2 else "")
         stem = p.stem
         run, _, seed = stem.rpartition("_s")
+        qubo_run = _QUBO_RUN.match(run)
+        if qubo_run:  # results/evaluate/.../qubo_m{margin}_{solver}_s{seed}.json
+            flat.setdefault("margin", float(qubo_run.group(1)))
+            flat.setdefault("solver", qubo_run.group(2))
+            flat.setdefault("method", f"qubo_{qubo_run.group(2)}")
         flat.setdefault("method", run or stem)
         if "seed" not in flat and seed.isdigit():
             flat["seed"] = int(seed)
@@ -82,6 +89,31 @@ def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike) -> None:
         ax.set_ylabel("accuracy")
         ax.set_title(f"{ds} / {topo}")
         ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def plot_margin(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Test accuracy vs margin weight λ per QUBO solver (mean, 95% CI); a note when no margins were run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    sub = df[df.get("margin").notna()] if "margin" in df.columns else df.iloc[0:0]
+    for (method, ds, topo), g in sub.groupby(["method", "dataset", "topology"], sort=True):
+        stats = g.groupby("margin")["test_accuracy"].agg(["mean", "std", "count"])
+        ci = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
+        ax.errorbar(stats.index, stats["mean"], yerr=ci, marker="o", capsize=3, label=f"{method} ({ds}/{topo})")
+    if len(sub):
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no QUBO runs", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("margin weight λ")
+    ax.set_ylabel("test accuracy")
     fig.tight_layout()
     with atomic_output(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")

@@ -56,5 +56,5 @@ def all_targets():
     return (
         [f"results/data/{d}.h5" for d in used_datasets()]
         + [f"reports/figures/samples_{d}.png" for d in used_datasets()]
-        + ["results/report/metrics.csv", "results/report/accuracy.png"]
+        + ["results/report/metrics.csv", "results/report/accuracy.png", "results/report/margin.png"]
     )

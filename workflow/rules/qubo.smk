@@ -63,6 +63,4 @@ rule evaluate:
     conda:
         "../../envs/qbnn.yaml"
     shell:
-        "qbnn evaluate {input.network} --data {input.data} --out {output} "
-        "--label method=qubo_{wildcards.solver} --label margin={wildcards.margin} "
-        "--label seed={wildcards.seed} > {log} 2>&1"
+        "qbnn evaluate {input.network} --data {input.data} --out {output} > {log} 2>&1"
