@@ -1,0 +1,231 @@
+"""Warm starts, multi-start portfolio and the ``solve_bnn`` entry point.
+
+A *problem* is anything with ``topology``, ``X``, ``y`` and (optionally) ``objective(W) -> F``,
+``qubo``, ``repair(w)``, ``violations(x)`` and ``decode(x)`` — the compiler's ``CompiledBNN``,
+or :class:`BNNProblem` for a loss-only objective.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from qbnn.bnn_solving.moves import MoveState, fit_affine_residual
+from qbnn.bnn_solving.tempering import SearchResult, anneal_moves, greedy_descent, parallel_tempering
+from qbnn.topology import Topology
+
+
+@dataclass
+class BNNProblem:
+    """Minimal problem: training data and an exact objective (default: training loss)."""
+
+    topology: Topology
+    X: np.ndarray
+    y: np.ndarray
+    objective_fn: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def objective(self, W: np.ndarray) -> np.ndarray:
+        W = np.atleast_2d(W)
+        if self.objective_fn is not None:
+            return np.asarray(self.objective_fn(W), dtype=np.float64)
+        return np.asarray(self.topology.training_loss(W, self.X, self.y), dtype=np.float64).reshape(-1)
+
+
+@dataclass
+class BNNSolveResult:
+    strategy: str
+    weights: np.ndarray  # int8 ±1 (n_w,)
+    objective: float  # F(weights), freshly evaluated
+    train_errors: int  # training loss of the weights
+    wall_time: float
+    seed: int
+    state: np.ndarray | None = None  # repair(weights), 0/1 QUBO state (if the problem has a QUBO)
+    energy: float | None = None  # qubo.energy(state), fresh
+    violations: int | None = None
+    trace: list[tuple[int, float, float]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "objective": self.objective, "energy": self.energy,
+                "train_errors": self.train_errors, "violations": self.violations,
+                "wall_time": round(self.wall_time, 4), "seed": self.seed, **self.info}
+
+
+def _get(obj: Any, *names: str) -> Any:
+    for n in names:
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return None
+
+
+def problem_parts(compiled: Any) -> tuple[Topology, np.ndarray, np.ndarray, Callable | None]:
+    """``(topology, X, y, objective)`` of a compiled problem (attribute names tolerated)."""
+    topo = _get(compiled, "topology", "topo")
+    X = _get(compiled, "X", "inputs", "x")
+    y = _get(compiled, "y", "targets", "labels")
+    if topo is None or X is None or y is None:
+        raise TypeError("the compiled problem must expose topology, X and y")
+    obj = _get(compiled, "objective")
+    return topo, np.asarray(X), np.asarray(y), obj
+
+
+def make_state(compiled: Any, W0: np.ndarray, device: str = "cpu") -> MoveState:
+    topo, X, y, obj = problem_parts(compiled)
+    if isinstance(compiled, BNNProblem) and compiled.objective_fn is None:
+        residual = fit_affine_residual(None, topo, X, y)
+    else:
+        residual = fit_affine_residual(obj, topo, X, y)
+    return MoveState(topo, X, y, W0, residual=residual, objective=obj, device=device)
+
+
+def random_weights(rng: np.random.Generator, R: int, n_w: int) -> np.ndarray:
+    return rng.choice(np.array([-1, 1], dtype=np.int8), size=(R, n_w))
+
+
+# ------------------------------------------------------------------ warm starts
+def warm_starts(compiled: Any, seed: int = 0, time_limit: float | None = 2.0,
+                methods: tuple[str, ...] = ("ste", "greedy")) -> list[tuple[str, np.ndarray]]:
+    """Weights from the baselines (``qbnn.baselines``: STE, greedy flips) when installed; [] otherwise."""
+    topo, X, y, _ = problem_parts(compiled)
+    out: list[tuple[str, np.ndarray]] = []
+    for name in methods:
+        try:
+            if name == "ste":
+                from qbnn.baselines.ste import train_ste
+
+                res = train_ste(topo, X, y, seed=seed, seeds=1)
+            elif name == "greedy":
+                from qbnn.baselines.greedy import greedy_flip
+
+                res = greedy_flip(topo, X, y, seed=seed, restarts=5,
+                                  time_limit=None if time_limit is None else 0.5 * time_limit)
+            else:
+                continue
+        except Exception:  # baselines absent or failing: warm starts are optional
+            continue
+        w = res.get("weights") if isinstance(res, dict) else getattr(res, "weights", None)
+        if w is not None and np.asarray(w).shape == (topo.n_weights,):
+            out.append((name, np.asarray(w).astype(np.int8)))
+    return out
+
+
+# ------------------------------------------------------------------ strategies
+def _run_pt(compiled, replicas, steps, time_limit, seed, device, W0=None):
+    topo = problem_parts(compiled)[0]
+    rng = np.random.default_rng(seed)
+    W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
+    st = make_state(compiled, W, device)
+    return parallel_tempering(st, steps=steps, seed=seed, time_limit=time_limit)
+
+
+def _run_anneal(compiled, replicas, steps, time_limit, seed, device, W0=None):
+    topo = problem_parts(compiled)[0]
+    rng = np.random.default_rng(seed)
+    W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
+    st = make_state(compiled, W, device)
+    return anneal_moves(st, steps=steps, seed=seed, time_limit=time_limit)
+
+
+def _run_greedy_moves(compiled, replicas, steps, time_limit, seed, device, W0=None):
+    t0 = time.perf_counter()
+    topo = problem_parts(compiled)[0]
+    rng = np.random.default_rng(seed)
+    W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
+    st = make_state(compiled, W, device)
+    greedy_descent(st, deadline=None if time_limit is None else t0 + time_limit)
+    i = int(torch.argmin(st.F))
+    return SearchResult(st.weights()[i], float(st.F[i]), [], 0, time.perf_counter() - t0)
+
+
+def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None):
+    """Multi-start portfolio sharing one wall-clock budget.
+
+    1. warm starts (STE / greedy baselines, if installed), polished by greedy descent;
+    2. parallel tempering from random starts plus the warm starts (half the replicas each level);
+    3. annealed Metropolis restarts with new seeds until the budget is spent;
+    best feasible F wins. Stops early when F reaches its lower bound 0 (loss 0, no penalty).
+    """
+    t0 = time.perf_counter()
+    budget = float(time_limit) if time_limit is not None else None
+    topo = problem_parts(compiled)[0]
+    rng = np.random.default_rng(seed)
+    info: dict[str, Any] = {}
+    warm = warm_starts(compiled, seed=seed, time_limit=None if budget is None else 0.3 * budget) if W0 is None else [("given", w) for w in np.atleast_2d(W0)]
+    info["warm_starts"] = [n for n, _ in warm]
+    W = random_weights(rng, replicas, topo.n_weights)
+    for i, (_, w) in enumerate(warm[: replicas // 2]):
+        W[-(i + 1)] = w  # coldest levels get the warm starts
+    best: SearchResult | None = None
+    k = 0
+    while True:
+        left = None if budget is None else budget - (time.perf_counter() - t0)
+        if left is not None and left <= 0.05 and best is not None:
+            break
+        if k == 0:
+            st = make_state(compiled, W, device)
+            res = parallel_tempering(st, steps=steps, seed=seed, time_limit=None if left is None else 0.6 * left)
+        else:
+            Wk = random_weights(rng, replicas, topo.n_weights)
+            Wk[0] = best.weights
+            st = make_state(compiled, Wk, device)
+            res = anneal_moves(st, steps=steps, seed=seed + 1000 * k, time_limit=left)
+        if best is None or res.objective < best.objective:
+            best = res
+        k += 1
+        if budget is None and k >= 3:
+            break
+        if best.objective <= 0:
+            break
+    best.wall_time = time.perf_counter() - t0
+    info["rounds"] = k
+    best.info = info  # type: ignore[attr-defined]
+    return best
+
+
+STRATEGIES: dict[str, Callable[..., SearchResult]] = {
+    "pt": _run_pt,
+    "anneal-moves": _run_anneal,
+    "greedy-moves": _run_greedy_moves,
+    "portfolio": _run_portfolio,
+}
+
+
+def solve_bnn(compiled: Any, strategy: str = "portfolio", replicas: int = 32, steps: int = 2000,
+              time_limit: float | None = None, seed: int = 0, device: str = "cpu",
+              init_weights: np.ndarray | None = None) -> BNNSolveResult:
+    """Train the BNN encoded by ``compiled`` with a move-based strategy (see ``STRATEGIES``).
+
+    Returns a :class:`BNNSolveResult`; when ``compiled`` has a QUBO, ``state = repair(weights)``
+    (feasible by construction) and ``energy = qubo.energy(state)`` evaluated afresh.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown BNN strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch has no CUDA device")
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    W0 = None if init_weights is None else np.atleast_2d(np.asarray(init_weights)).astype(np.int8)
+    if W0 is not None and strategy != "portfolio" and W0.shape[0] != replicas:
+        W0 = W0[np.arange(replicas) % W0.shape[0]]
+    res = STRATEGIES[strategy](compiled, int(replicas), int(steps), time_limit, int(seed), device, W0)
+    wall = time.perf_counter() - t0
+    topo, X, y, obj = problem_parts(compiled)
+    w = np.asarray(res.weights).astype(np.int8)
+    F = float(np.asarray(obj(w[None]) if obj is not None else topo.training_loss(w[None], X, y)).reshape(-1)[0])
+    errors = int(topo.training_loss(w, X, y))
+    out = BNNSolveResult(strategy, w, F, errors, wall, int(seed), trace=res.trace,
+                         info=dict(getattr(res, "info", {}) or {}, steps=res.steps, accept_rate=res.accept_rate))
+    qubo = _get(compiled, "qubo")
+    repair = _get(compiled, "repair")
+    if qubo is not None and repair is not None:
+        state = np.asarray(repair(w)).reshape(-1)
+        out.state = state.astype(np.int8)
+        out.energy = float(qubo.energy(state))
+        viol = _get(compiled, "violations")
+        if viol is not None:
+            v = viol(state)
+            out.violations = int(np.sum(v)) if np.ndim(v) else int(v)
+    return out

@@ -1,0 +1,146 @@
+"""Annealed Metropolis and parallel tempering over feasibility-preserving cluster moves.
+
+Every state visited is ``repair(w)`` for some weight vector ``w``: the chain never leaves the
+feasible set, so the energy it sees is exactly ``F(w)`` (see :mod:`qbnn.bnn_solving.moves`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from qbnn.bnn_solving.moves import MoveState
+
+
+@dataclass
+class SearchResult:
+    """Best weights found by a move-based search."""
+
+    weights: np.ndarray  # int8 (n_w,)
+    objective: float  # F(weights)
+    trace: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, best F)
+    steps: int = 0
+    wall_time: float = 0.0
+    accept_rate: float = 0.0
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+class _Best:
+    def __init__(self, state: MoveState) -> None:
+        i = int(torch.argmin(state.F))
+        self.F = float(state.F[i])
+        self.w = state.weights()[i].copy()
+
+    def update(self, state: MoveState) -> bool:
+        i = int(torch.argmin(state.F))
+        if float(state.F[i]) < self.F - 1e-9:
+            self.F = float(state.F[i])
+            self.w = state.W[i].cpu().numpy().astype(np.int8)
+            return True
+        return False
+
+
+def _metropolis_step(state: MoveState, beta: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    R = state.R
+    idx = torch.randint(0, state.n_w, (R, 1), generator=g, device=state.device)
+    delta, Z, V = state.propagate(idx)
+    u = torch.rand(R, generator=g, device=state.device, dtype=torch.float64)
+    acc = (delta[:, 0] <= 0) | (u < torch.exp(-beta * delta[:, 0].clamp(min=0)))
+    state.accept(idx, delta, Z, V, acc)
+    return acc
+
+
+def greedy_descent(state: MoveState, max_steps: int = 10_000, deadline: float | None = None) -> int:
+    """Steepest descent on all single-flip deltas until every replica is at a local minimum."""
+    steps = 0
+    idx = torch.arange(state.n_w, device=state.device)[None].expand(state.R, state.n_w)
+    while steps < max_steps and (deadline is None or time.perf_counter() < deadline):
+        delta, Z, V = state.propagate(idx)
+        best, c = torch.min(delta, dim=1)
+        mask = best < -1e-9
+        if not bool(mask.any()):
+            break
+        state.accept(idx, delta, Z, V, mask, c)
+        steps += 1
+    return steps
+
+
+def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1: float = 8.0,
+                 seed: int = 0, time_limit: float | None = None, polish: bool = True) -> SearchResult:
+    """Annealed Metropolis: all replicas follow a geometric β schedule ``beta0 -> beta1``."""
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    g = _generator(seed, state.device)
+    best = _Best(state)
+    trace = [(0, 0.0, best.F)]
+    acc_n = 0
+    betas = np.geomspace(beta0, beta1, max(int(steps), 1))
+    done = 0
+    for t, b in enumerate(betas):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        acc = _metropolis_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g)
+        acc_n += int(acc.sum())
+        done = t + 1
+        if best.update(state):
+            trace.append((done, time.perf_counter() - t0, best.F))
+    if polish:
+        greedy_descent(state, deadline=None if deadline is None else deadline + 1.0)
+        if best.update(state):
+            trace.append((done, time.perf_counter() - t0, best.F))
+    return SearchResult(best.w, best.F, trace, done, time.perf_counter() - t0, acc_n / max(done * state.R, 1))
+
+
+def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.3, beta_max: float = 8.0,
+                       n_temps: int | None = None, exchange_every: int = 10, seed: int = 0,
+                       time_limit: float | None = None, polish: bool = True) -> SearchResult:
+    """Replica exchange: replicas are split into ``n_temps`` β levels (geometric ladder), each
+    level holding ``R // n_temps`` independent chains; neighbouring levels swap configurations
+    with the usual Metropolis criterion ``min(1, exp((β_i − β_j)(F_i − F_j)))``."""
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    g = _generator(seed, state.device)
+    R = state.R
+    n_temps = int(n_temps or min(R, 8))
+    n_temps = max(1, min(n_temps, R))
+    per = R // n_temps
+    ladder = torch.as_tensor(np.geomspace(beta_min, beta_max, n_temps), dtype=torch.float64, device=state.device)
+    level = torch.arange(R, device=state.device) // max(per, 1)
+    level = level.clamp(max=n_temps - 1)
+    beta = ladder[level]
+    best = _Best(state)
+    trace = [(0, 0.0, best.F)]
+    acc_n = 0
+    done = 0
+    for t in range(int(steps)):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        acc = _metropolis_step(state, beta, g)
+        acc_n += int(acc.sum())
+        done = t + 1
+        if best.update(state):
+            trace.append((done, time.perf_counter() - t0, best.F))
+        if n_temps > 1 and done % exchange_every == 0:
+            # alternate even / odd neighbour pairs; chain c of level l pairs with chain c of level l+1
+            start = (done // exchange_every) % 2
+            perm = torch.arange(R, device=state.device)
+            for l in range(start, n_temps - 1, 2):
+                a = torch.arange(l * per, (l + 1) * per, device=state.device)
+                b = a + per
+                x = (ladder[l + 1] - ladder[l]) * (state.F[b] - state.F[a])
+                u = torch.rand(per, generator=g, device=state.device, dtype=torch.float64)
+                sw = (x >= 0) | (u < torch.exp(x.clamp(max=0)))
+                perm[a[sw]], perm[b[sw]] = b[sw], a[sw]
+            state.permute(perm)
+    if polish:
+        greedy_descent(state, deadline=None if deadline is None else deadline + 1.0)
+        if best.update(state):
+            trace.append((done, time.perf_counter() - t0, best.F))
+    return SearchResult(best.w, best.F, trace, done, time.perf_counter() - t0, acc_n / max(done * R, 1))

@@ -1,0 +1,163 @@
+"""Tests for qbnn.bnn_solving: exact incremental deltas, optimality on tiny instances, determinism,
+feasibility of returned states (when the compiler is available)."""
+from __future__ import annotations
+
+import importlib
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from qbnn.bnn_solving import (AffineResidual, BNNProblem, MoveState, STRATEGIES, fit_affine_residual,
+                              parallel_tempering, solve_bnn)
+from qbnn.topology import Topology
+
+
+def random_topology(rng: np.random.Generator, d: int, n_neurons: int) -> Topology:
+    """Random DAG with skip connections (each neuron reads a random subset of inputs + earlier neurons)."""
+    neurons = {}
+    for k in range(n_neurons):
+        pool = [f"x{i}" for i in range(d)] + [f"n{j}" for j in range(k)]
+        m = int(rng.integers(1, min(len(pool), 4) + 1))
+        src = list(rng.choice(pool, size=m, replace=False))
+        neurons[f"n{k}"] = {"from": [str(s) for s in src], "bias": bool(rng.integers(0, 2))}
+    return Topology.from_spec({"inputs": d, "neurons": neurons, "outputs": [f"n{n_neurons - 1}"]})
+
+
+def tiny_problem(seed: int = 0, S: int = 10):
+    rng = np.random.default_rng(seed)
+    topo = Topology.from_spec({"inputs": 3, "neurons": {
+        "h0": {"from": ["x0", "x1", "x2"], "bias": False},
+        "h1": {"from": ["x0", "x2"], "bias": True},
+        "out": {"from": ["h0", "h1", "x1"], "bias": False}}})
+    X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(S, 3))
+    y = rng.choice(np.array([-1, 1], dtype=np.int8), size=S)
+    return topo, X, y
+
+
+def all_weights(n: int) -> np.ndarray:
+    return np.array(list(itertools.product((-1, 1), repeat=n)), dtype=np.int8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 4), n=st.integers(1, 4), S=st.integers(1, 6),
+       R=st.integers(1, 3), affine=st.booleans())
+def test_incremental_delta_equals_full_recomputation(seed, d, n, S, R, affine):
+    rng = np.random.default_rng(seed)
+    topo = random_topology(rng, d, n)
+    X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(S, d))
+    y = rng.choice(np.array([-1, 1], dtype=np.int8), size=S)
+    W = rng.choice(np.array([-1, 1], dtype=np.int8), size=(R, topo.n_weights))
+    h = rng.normal(size=topo.n_weights) if affine else np.zeros(topo.n_weights)
+    c = float(rng.normal())
+
+    def F(W):
+        return topo.training_loss(np.atleast_2d(W), X, y) + c + np.atleast_2d(W) @ h
+
+    st_ = MoveState(topo, X, y, W, residual=AffineResidual(c, h))
+    np.testing.assert_allclose(st_.F.numpy(), F(W))
+    D = st_.all_flip_deltas().numpy()
+    for r in range(R):
+        flips = np.repeat(W[r][None], topo.n_weights, axis=0)
+        flips[np.arange(topo.n_weights), np.arange(topo.n_weights)] *= -1
+        np.testing.assert_allclose(D[r], F(flips) - F(W[r]), atol=1e-9)
+    # accepting a move keeps Z, V consistent with a fresh forward pass
+    idx = torch.as_tensor(rng.integers(0, topo.n_weights, size=(R, 1)))
+    delta, Z, V = st_.propagate(idx)
+    st_.accept(idx, delta, Z, V, torch.ones(R, dtype=torch.bool))
+    Wn = st_.weights()
+    Zf, Af = topo.forward(Wn, X)
+    np.testing.assert_array_equal(st_.Z.numpy().astype(np.int32), Zf)
+    np.testing.assert_array_equal(st_.V[:, :, d:].numpy().astype(np.int32), Af)
+    np.testing.assert_allclose(st_.F.numpy(), F(Wn), atol=1e-9)
+
+
+def test_fit_affine_residual_and_fallback():
+    topo, X, y = tiny_problem()
+    h = np.linspace(-1, 1, topo.n_weights)
+    lin = lambda W: topo.training_loss(np.atleast_2d(W), X, y) + 0.25 + np.atleast_2d(W) @ h
+    res = fit_affine_residual(lin, topo, X, y)
+    assert res is not None and np.allclose(res.h, h) and abs(res.c - 0.25) < 1e-9
+    quad = lambda W: topo.training_loss(np.atleast_2d(W), X, y) + 0.1 * (np.atleast_2d(W).sum(1) ** 2)
+    assert fit_affine_residual(quad, topo, X, y) is None
+    # exact fallback for a non-affine objective: deltas still exact
+    W = np.ones((2, topo.n_weights), dtype=np.int8)
+    s = MoveState(topo, X, y, W, residual=None, objective=quad)
+    D = s.all_flip_deltas().numpy()
+    flips = np.repeat(W[0][None], topo.n_weights, axis=0)
+    flips[np.arange(topo.n_weights), np.arange(topo.n_weights)] *= -1
+    np.testing.assert_allclose(D[0], quad(flips) - quad(W[:1]))
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_finds_exhaustive_optimum_on_tiny_instance(strategy):
+    topo, X, y = tiny_problem(seed=3)
+    prob = BNNProblem(topo, X, y)
+    opt = prob.objective(all_weights(topo.n_weights)).min()
+    r = solve_bnn(prob, strategy, replicas=16, steps=400, seed=1)
+    assert r.objective == pytest.approx(opt)
+    assert r.train_errors == topo.training_loss(r.weights, X, y)
+
+
+def test_finds_optimum_with_linear_penalty():
+    topo, X, y = tiny_problem(seed=5)
+    h = 0.1 * np.arange(topo.n_weights) / topo.n_weights
+    prob = BNNProblem(topo, X, y, objective_fn=lambda W: topo.training_loss(np.atleast_2d(W), X, y) + np.atleast_2d(W) @ h)
+    opt = prob.objective(all_weights(topo.n_weights)).min()
+    r = solve_bnn(prob, "pt", replicas=16, steps=600, seed=0)
+    assert r.objective == pytest.approx(opt)
+
+
+def test_same_seed_same_result():
+    topo, X, y = tiny_problem(seed=7, S=16)
+    prob = BNNProblem(topo, X, y)
+    for strat in ("pt", "anneal-moves"):
+        a = solve_bnn(prob, strat, replicas=8, steps=200, seed=11)
+        b = solve_bnn(prob, strat, replicas=8, steps=200, seed=11)
+        np.testing.assert_array_equal(a.weights, b.weights)
+        assert a.objective == b.objective
+        assert [t[::2] for t in a.trace] == [t[::2] for t in b.trace]  # (step, best F); seconds differ
+
+
+def test_pt_trace_monotone_and_time_limit():
+    topo, X, y = tiny_problem(seed=2, S=20)
+    s = MoveState(topo, X, y, np.ones((8, topo.n_weights), dtype=np.int8))
+    res = parallel_tempering(s, steps=10_000_000, seed=0, time_limit=0.3)
+    assert res.wall_time < 3.0
+    fs = [t[2] for t in res.trace]
+    assert all(b <= a for a, b in zip(fs, fs[1:]))
+    assert res.objective == topo.training_loss(res.weights, X, y)
+
+
+def test_unknown_strategy():
+    topo, X, y = tiny_problem()
+    with pytest.raises(ValueError):
+        solve_bnn(BNNProblem(topo, X, y), "nope")
+
+
+# ---------------------------------------------------------------- with the compiler
+def _compiler():
+    try:
+        return importlib.import_module("qbnn.compiler")
+    except Exception:
+        return None
+
+
+@pytest.mark.skipif(_compiler() is None, reason="qbnn.compiler not available")
+@pytest.mark.parametrize("strategy", ["pt", "anneal-moves", "portfolio"])
+def test_compiled_states_feasible_and_energy_fresh(strategy):
+    comp = _compiler()
+    topo, X, y = tiny_problem(seed=4, S=6)
+    c = comp.compile_bnn(topo, X, y)
+    for a, v in (("topology", topo), ("X", X), ("y", y)):
+        if not hasattr(c, a):
+            setattr(c, a, v)
+    r = solve_bnn(c, strategy, replicas=8, steps=300, seed=0, time_limit=5.0)
+    assert r.state is not None
+    assert r.violations == 0
+    assert r.energy == pytest.approx(float(c.qubo.energy(r.state)))
+    assert r.energy == pytest.approx(r.objective)
+    opt = np.asarray(c.objective(all_weights(topo.n_weights))).min()
+    assert r.objective == pytest.approx(opt)
