@@ -1,0 +1,446 @@
+"""Exact QUBO compiler for BNN training (formulation in ``docs/formulation.md``).
+
+``compile_bnn(topology, X, y, margin, weight_penalties, penalty) -> CompiledBNN``.
+
+Variables (0/1): weight bits ``u`` (``w = 2u - 1``, canonical weight order, indices
+``0..n_weights-1``), then one block per sample (sample-major) holding, for each neuron
+``j`` in topological order: its activation bit ``α_j`` (``a = 2α - 1``), its capped
+binary slack bits, and one product bit ``p = u·α_src`` per edge from another neuron.
+
+Objective for a weight vector ``w`` (what ``CompiledBNN.objective`` evaluates)::
+
+    F(w) = loss(w) + λ·R(w) + Σ_e h_e·w_e,     R(w) = −Σ_{s,j} |z_sj| / fan_in_j
+
+and ``min_{other bits} E(w, ·) = F(w)`` whenever ``penalty >= penalty_min``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+from qbnn.qubo import QUBO, VAR_KINDS
+from qbnn.topology import Topology
+
+FORMULATION_VERSION = 1
+FORMULATION = "qbnn-sign-slack-v1"
+
+_K = {k: i for i, k in enumerate(VAR_KINDS)}
+
+
+# ----------------------------------------------------------------- layout
+@dataclass
+class _NeuronLayout:
+    n: int  # fan-in (edges + bias)
+    K: int  # slack range [0, K] (= n // 2)
+    delta: int  # 1 when n is even (tie shift), else 0
+    coefs: np.ndarray  # capped binary slack coefficients, int64 (L,)
+    alpha: int  # offset of α_j inside a sample block
+    slack: int  # offset of first slack bit
+    prod: int  # offset of first product bit
+    in_pos: np.ndarray  # positions (within the neuron's edges) of input-pixel edges
+    nb_pos: np.ndarray  # positions of edges from neurons
+    nb_src: np.ndarray  # source neuron index of those edges
+    w0: int  # global index of the neuron's first weight
+
+
+def _slack_coefs(K: int) -> np.ndarray:
+    L = int(K).bit_length()
+    if L == 0:
+        return np.zeros(0, dtype=np.int64)
+    c = [1 << i for i in range(L - 1)]
+    c.append(K - ((1 << (L - 1)) - 1))
+    return np.array(c, dtype=np.int64)
+
+
+def _layout(topo: Topology) -> tuple[list[_NeuronLayout], int]:
+    d = topo.n_inputs
+    out, off = [], 0
+    for j, src in enumerate(topo.sources):
+        n = topo.fan_in(j)
+        K = n // 2
+        coefs = _slack_coefs(K)
+        is_nb = src >= d
+        nl = _NeuronLayout(
+            n=n, K=K, delta=1 - n % 2, coefs=coefs, alpha=off, slack=off + 1, prod=off + 1 + len(coefs),
+            in_pos=np.flatnonzero(~is_nb), nb_pos=np.flatnonzero(is_nb), nb_src=(src[is_nb] - d).astype(np.int64),
+            w0=int(topo.weight_offsets[j]),
+        )
+        off = nl.prod + len(nl.nb_pos)
+        out.append(nl)
+    return out, off
+
+
+def penalty_bound(topo: Topology, margin: float) -> float:
+    """Smallest penalty weight for which the QUBO is exact (see docs/formulation.md)."""
+    gmax = sum((topo.fan_in(j) + 2 * (1 - topo.fan_in(j) % 2)) / topo.fan_in(j) for j in range(topo.n_neurons))
+    return float(topo.n_outputs + margin * gmax)
+
+
+def _check_data(topo: Topology, X, y) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise QbnnError(f"X must be 2-D (samples x inputs), got shape {X.shape}")
+    topo.check_inputs(X.shape[1])
+    if X.shape[0] == 0:
+        raise QbnnError("no training samples")
+    if not np.isin(X, (-1, 1)).all():
+        raise QbnnError("X must contain only -1/+1 values")
+    if y.shape != (X.shape[0],):
+        raise QbnnError(f"y has shape {y.shape}, expected ({X.shape[0]},)")
+    if topo.n_outputs == 1 and not np.isin(y, (-1, 1)).all():
+        raise QbnnError("binary task (one output): y must contain only -1/+1 values")
+    if topo.n_outputs > 1 and not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        raise QbnnError("multi-output task: y must hold integer class indices")
+    return X.astype(np.int8), y.astype(np.int64)
+
+
+def data_hash(X: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(X, dtype=np.int8), np.ascontiguousarray(y, dtype=np.int64)):
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- compiled
+@dataclass
+class CompiledBNN:
+    """A compiled QUBO plus everything needed to decode, repair and evaluate states."""
+
+    topology: Topology
+    X: np.ndarray
+    y: np.ndarray
+    margin: float
+    weight_penalties: np.ndarray
+    penalty: float
+    penalty_min: float
+    qubo: QUBO
+    layout: list[_NeuronLayout] = field(repr=False)
+    stride: int = 0
+
+    # ---------------------------------------------------------- geometry
+    @property
+    def n_weights(self) -> int:
+        return self.topology.n_weights
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def num_variables(self) -> int:
+        return self.qubo.num_variables
+
+    @property
+    def weight_index(self) -> np.ndarray:
+        """QUBO indices of the weight bits, canonical weight order (they are 0..n_weights-1)."""
+        return np.arange(self.n_weights, dtype=np.int64)
+
+    def _base(self) -> np.ndarray:
+        return self.n_weights + self.stride * np.arange(self.n_samples, dtype=np.int64)
+
+    # ---------------------------------------------------------- evaluation
+    def objective(self, weights: np.ndarray) -> np.ndarray | float:
+        """``F(w) = loss + λ·R + h·w`` by a plain forward pass; ``(n_w,)`` -> float, ``(R, n_w)`` -> ``(R,)``."""
+        W = np.asarray(weights)
+        single = W.ndim == 1
+        W = np.atleast_2d(W)
+        _check_weights(W, self.n_weights)
+        Z, A = self.topology.forward(W, self.X)
+        T = self.topology.targets(self.y)
+        loss = (A[..., list(self.topology.outputs)] != T[None]).sum(axis=(1, 2)).astype(np.float64)
+        fan = np.array([nl.n for nl in self.layout], dtype=np.float64)
+        R = -(np.abs(Z) / fan).sum(axis=(1, 2))
+        F = loss + self.margin * R + W.astype(np.float64) @ self.weight_penalties
+        return float(F[0]) if single else F
+
+    def decode(self, x: np.ndarray) -> np.ndarray:
+        """±1 int8 weights from a 0/1 state ``(n,)`` or batch ``(R, n)`` (bit 1 -> +1)."""
+        x = np.asarray(x)
+        if x.shape[-1] != self.num_variables:
+            raise QbnnError(f"sample has {x.shape[-1]} variables, QUBO has {self.num_variables}")
+        if not np.isin(x, (0, 1)).all():
+            raise QbnnError("sample must contain only 0/1 values")
+        return (2 * x[..., : self.n_weights].astype(np.int8) - 1).astype(np.int8)
+
+    def repair(self, weights: np.ndarray) -> np.ndarray:
+        """Optimal completion (int8 0/1 state) of weights ``(n_w,)`` or ``(R, n_w)``; energy == objective."""
+        W = np.asarray(weights)
+        single = W.ndim == 1
+        W = np.atleast_2d(W)
+        _check_weights(W, self.n_weights)
+        R = W.shape[0]
+        Z, A = self.topology.forward(W, self.X)  # (R, S, N)
+        S = self.n_samples
+        blk = np.zeros((R, S, self.stride), dtype=np.int8)
+        alpha = (A > 0).astype(np.int8)
+        for j, nl in enumerate(self.layout):
+            blk[:, :, nl.alpha] = alpha[:, :, j]
+            zp = (Z[:, :, j].astype(np.int64) + nl.n) // 2
+            k = zp + nl.delta - (nl.K + 1) * alpha[:, :, j]
+            blk[:, :, nl.slack: nl.slack + len(nl.coefs)] = _encode_slack(k, nl.coefs)
+            if len(nl.nb_pos):
+                u = (W[:, nl.w0 + nl.nb_pos] > 0).astype(np.int8)  # (R, E)
+                blk[:, :, nl.prod: nl.prod + len(nl.nb_pos)] = u[:, None, :] * alpha[:, :, nl.nb_src]
+        x = np.concatenate([(W > 0).astype(np.int8), blk.reshape(R, -1)], axis=1)
+        return x[0] if single else x
+
+    def energy(self, x: np.ndarray) -> np.ndarray | float:
+        return self.qubo.energy(x)
+
+    def violations(self, x: np.ndarray) -> np.ndarray | int:
+        """Number of violated constraints (sign equalities + product definitions) of raw 0/1 states."""
+        x = np.asarray(x)
+        single = x.ndim == 1
+        x = np.atleast_2d(x).astype(np.int64)
+        if x.shape[1] != self.num_variables:
+            raise QbnnError(f"sample has {x.shape[1]} variables, QUBO has {self.num_variables}")
+        R, S = x.shape[0], self.n_samples
+        u = x[:, : self.n_weights]
+        blk = x[:, self.n_weights:].reshape(R, S, self.stride)
+        Xi = self.X.astype(np.int64)
+        count = np.zeros(R, dtype=np.int64)
+        for j, nl in enumerate(self.layout):
+            wsl = np.arange(nl.w0, nl.w0 + nl.n)
+            src = self.topology.sources[j]
+            r = np.zeros((R, S), dtype=np.int64) + nl.delta
+            if len(nl.in_pos):
+                xin = Xi[:, src[nl.in_pos]]  # (S, E)
+                r += (u[:, wsl[nl.in_pos]] @ xin.T) + ((1 - xin) // 2).sum(axis=1)[None]
+            if self.topology.bias[j]:
+                r += u[:, wsl[-1]][:, None]
+            if len(nl.nb_pos):
+                uu = u[:, wsl[nl.nb_pos]]  # (R, E)
+                p = blk[:, :, nl.prod: nl.prod + len(nl.nb_pos)]
+                a_src = blk[:, :, [self.layout[i].alpha for i in nl.nb_src]]
+                r += (2 * p - a_src + 1).sum(axis=2) - uu.sum(axis=1)[:, None]
+                count += (p != uu[:, None, :] * a_src).sum(axis=(1, 2))
+            r -= (nl.K + 1) * blk[:, :, nl.alpha]
+            r -= blk[:, :, nl.slack: nl.slack + len(nl.coefs)] @ nl.coefs
+            count += (r != 0).sum(axis=1)
+        return int(count[0]) if single else count
+
+
+def _check_weights(W: np.ndarray, n: int) -> None:
+    if W.ndim != 2 or W.shape[1] != n:
+        raise QbnnError(f"weights must have shape ({n},) or (R, {n}), got {W.shape}")
+    if not np.isin(W, (-1, 1)).all():
+        raise QbnnError("weights must all be -1 or +1")
+
+
+def _encode_slack(k: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+    """Capped binary encoding of integer ``k`` in ``[0, Σ coefs]`` -> int8 bits ``k.shape + (L,)``."""
+    L = len(coefs)
+    bits = np.zeros(k.shape + (L,), dtype=np.int8)
+    if L == 0:
+        return bits
+    rem = k.copy()
+    top = (1 << (L - 1)) - 1
+    hi = rem > top
+    bits[..., L - 1] = hi
+    rem = rem - hi * coefs[L - 1]
+    for i in range(L - 1):
+        bits[..., i] = (rem >> i) & 1
+    return bits
+
+
+# ---------------------------------------------------------------- compile
+def compile_bnn(
+    topology: Topology,
+    X: np.ndarray,
+    y: np.ndarray,
+    margin: float = 0.0,
+    weight_penalties: np.ndarray | None = None,
+    penalty: float | None = None,
+) -> CompiledBNN:
+    """Compile exact BNN training into a QUBO (see module docstring and docs/formulation.md)."""
+    topo = topology
+    X, y = _check_data(topo, X, y)
+    margin = float(margin)
+    if not np.isfinite(margin) or margin < 0:
+        raise QbnnError(f"margin λ must be a finite number >= 0, got {margin}")
+    nw = topo.n_weights
+    if weight_penalties is None:
+        h = np.zeros(nw, dtype=np.float64)
+    else:
+        h = np.asarray(weight_penalties, dtype=np.float64).reshape(-1)
+        if h.shape != (nw,):
+            raise QbnnError(f"weight penalties have {h.size} entries, topology has {nw} weights")
+        if not np.isfinite(h).all():
+            raise QbnnError("weight penalties contain NaN or infinite values")
+    pmin = penalty_bound(topo, margin)
+    if penalty is None:
+        P = pmin
+    else:
+        P = float(penalty)
+        if not np.isfinite(P) or P < pmin - 1e-12:
+            raise QbnnError(f"penalty {penalty} is below the exactness bound {pmin:g} (n_outputs + λ·Σ_j G_j)")
+    T = topo.targets(y).astype(np.int64)  # (S, n_out)
+    layout, stride = _layout(topo)
+    S = X.shape[0]
+    n = nw + S * stride
+    base = nw + stride * np.arange(S, dtype=np.int64)  # (S,)
+    Xi = X.astype(np.int64)
+
+    linear = np.zeros(n, dtype=np.float64)
+    offset = 0.0
+    R_, C_, V_ = [], [], []
+
+    # weight penalties h·w = Σ 2h u − Σ h
+    linear[:nw] += 2 * h
+    offset -= float(h.sum())
+
+    for j, nl in enumerate(layout):
+        src = topo.sources[j]
+        wsl = np.arange(nl.w0, nl.w0 + nl.n, dtype=np.int64)
+        # weight coefficients a (S, n) and constant c0 (S,)
+        A = np.empty((S, nl.n), dtype=np.int64)
+        c0 = np.full(S, nl.delta, dtype=np.int64)
+        if len(nl.in_pos):
+            xin = Xi[:, src[nl.in_pos]]
+            A[:, nl.in_pos] = xin
+            c0 += ((1 - xin) // 2).sum(axis=1)
+        A[:, nl.nb_pos] = -1
+        c0 += len(nl.nb_pos)
+        if topo.bias[j]:
+            A[:, -1] = 1
+        # local variables: α_j, slack bits, then per neuron edge p and α_src
+        loc_off = [nl.alpha] + [nl.slack + i for i in range(len(nl.coefs))]
+        loc_b = [-(nl.K + 1)] + [-int(c) for c in nl.coefs]
+        for e, i in enumerate(nl.nb_src):
+            loc_off += [nl.prod + e, layout[i].alpha]
+            loc_b += [2, -1]
+        loc_off = np.array(loc_off, dtype=np.int64)
+        b = np.array(loc_b, dtype=np.float64)
+        Iy = base[:, None] + loc_off[None, :]  # (S, m)
+        Af = A.astype(np.float64)
+        c0f = c0.astype(np.float64)
+        # P·r², r = c0 + A·u + b·y
+        offset += P * float((c0f**2).sum())
+        linear[wsl] += P * (2 * c0f @ Af + (Af**2).sum(axis=0))
+        np.add.at(linear, Iy.ravel(), (P * (2 * c0f[:, None] * b[None] + b[None] ** 2)).ravel())
+        G = 2 * P * (Af.T @ Af)
+        iu, ju = np.triu_indices(nl.n, 1)
+        R_.append(wsl[iu]); C_.append(wsl[ju]); V_.append(G[iu, ju])
+        m = len(b)
+        # u–y cross terms (S, n, m)
+        R_.append(np.broadcast_to(wsl[None, :, None], (S, nl.n, m)).ravel())
+        C_.append(np.broadcast_to(Iy[:, None, :], (S, nl.n, m)).ravel())
+        V_.append((2 * P * Af[:, :, None] * b[None, None, :]).ravel())
+        # y–y terms
+        if m > 1:
+            iy, jy = np.triu_indices(m, 1)
+            R_.append(Iy[:, iy].ravel()); C_.append(Iy[:, jy].ravel())
+            V_.append(np.broadcast_to(2 * P * b[iy] * b[jy], (S, len(iy))).ravel())
+        # Rosenberg p = u·α_src: P(uα − 2up − 2αp + 3p)
+        for e, i in enumerate(nl.nb_src):
+            uidx = np.full(S, wsl[nl.nb_pos[e]], dtype=np.int64)
+            p = base + nl.prod + e
+            a = base + layout[i].alpha
+            R_ += [uidx, uidx, a]; C_ += [a, p, p]
+            V_ += [np.full(S, P), np.full(S, -2 * P), np.full(S, -2 * P)]
+            linear[p] += 3 * P
+        # margin reward λ·R_sj = −λ/n·(n + 2δ − 2k + α(4k + o − n − 2δ))
+        if margin:
+            o = nl.n % 2
+            lam = margin / nl.n
+            offset -= S * lam * (nl.n + 2 * nl.delta)
+            linear[base + nl.alpha] -= lam * (o - nl.n - 2 * nl.delta)
+            for i, c in enumerate(nl.coefs):
+                sidx = base + nl.slack + i
+                linear[sidx] += 2 * lam * c
+                R_.append(base + nl.alpha); C_.append(sidx); V_.append(np.full(S, -4 * lam * c))
+
+    # loss: Σ_o [a_o ≠ t_o] = α if t = −1 else 1 − α
+    for oi, j in enumerate(topo.outputs):
+        t = T[:, oi]
+        aidx = base + layout[j].alpha
+        linear[aidx] += np.where(t > 0, -1.0, 1.0)
+        offset += float((t > 0).sum())
+
+    kind = np.empty(n, dtype=np.int32)
+    sample = np.full(n, -1, dtype=np.int32)
+    neuron = np.full(n, -1, dtype=np.int32)
+    edge = np.full(n, -1, dtype=np.int32)
+    bit = np.full(n, -1, dtype=np.int32)
+    kind[:nw] = _K["weight"]
+    edge[:nw] = np.arange(nw)
+    for j in range(topo.n_neurons):
+        neuron[topo.weight_slice(j)] = j
+    bk = np.empty(stride, dtype=np.int32)
+    bn = np.empty(stride, dtype=np.int32)
+    be = np.full(stride, -1, dtype=np.int32)
+    bb = np.full(stride, -1, dtype=np.int32)
+    for j, nl in enumerate(layout):
+        bk[nl.alpha] = _K["activation"]
+        bn[nl.alpha: nl.prod + len(nl.nb_pos)] = j
+        bk[nl.slack: nl.prod] = _K["slack"]
+        bb[nl.slack: nl.prod] = np.arange(len(nl.coefs))
+        bk[nl.prod: nl.prod + len(nl.nb_pos)] = _K["product"]
+        be[nl.prod: nl.prod + len(nl.nb_pos)] = nl.w0 + nl.nb_pos
+    kind[nw:] = np.tile(bk, S)
+    neuron[nw:] = np.tile(bn, S)
+    edge[nw:] = np.tile(be, S)
+    bit[nw:] = np.tile(bb, S)
+    sample[nw:] = np.repeat(np.arange(S, dtype=np.int32), stride)
+
+    rows = np.concatenate(R_) if R_ else np.zeros(0, np.int64)
+    cols = np.concatenate(C_) if C_ else np.zeros(0, np.int64)
+    vals = np.concatenate(V_) if V_ else np.zeros(0)
+    attrs: dict[str, Any] = {
+        "formulation": FORMULATION,
+        "formulation_version": FORMULATION_VERSION,
+        "margin": margin,
+        "penalty": P,
+        "penalty_min": pmin,
+        "data_hash": data_hash(X, y),
+        "n_samples": int(S),
+        "n_weights": int(nw),
+        "topology": topo.to_json(),
+    }
+    qubo = QUBO.from_coo(n, linear, rows, cols, vals, offset,
+                         varmap={"kind": kind, "sample": sample, "neuron": neuron, "edge": edge, "bit": bit},
+                         attrs=attrs)
+    return CompiledBNN(topo, X, y, margin, h, P, pmin, qubo, layout, stride)
+
+
+# ---------------------------------------------------------------- storage
+def save_compiled(cb: CompiledBNN, path: str | os.PathLike) -> None:
+    """Write the QUBO HDF5 with the data and weight penalties beside it (docs/qubo-format.md)."""
+    cb.qubo.save(path, extra={
+        "data/X": cb.X.astype(np.int8),
+        "data/y": cb.y.astype(np.int64),
+        "compiler/weight_penalties": cb.weight_penalties.astype(np.float64),
+    })
+
+
+def load_compiled(path: str | os.PathLike) -> CompiledBNN:
+    """Rebuild a :class:`CompiledBNN` from a QUBO file written by :func:`save_compiled`."""
+    from qbnn.io import open_h5
+
+    q = QUBO.load(path)
+    if q.attrs.get("formulation") != FORMULATION:
+        raise QbnnError(f"{path} was not written by the qbnn compiler (formulation {q.attrs.get('formulation')!r})")
+    if int(q.attrs.get("formulation_version", 0)) > FORMULATION_VERSION:
+        raise QbnnError(f"{path} has formulation version {q.attrs.get('formulation_version')}; this qbnn reads up to {FORMULATION_VERSION}")
+    with open_h5(path, "QUBO file") as f:
+        for name in ("data/X", "data/y", "compiler/weight_penalties"):
+            if name not in f:
+                raise QbnnError(f"{path} lacks dataset /{name}")
+        X = f["data/X"][()]
+        y = f["data/y"][()]
+        h = f["compiler/weight_penalties"][()]
+    spec = q.attrs["topology"]
+    topo = Topology.from_spec(spec if isinstance(spec, dict) else json.loads(spec))
+    layout, stride = _layout(topo)
+    if topo.n_weights + stride * X.shape[0] != q.num_variables:
+        raise QbnnError(f"{path}: variable count does not match its topology and data")
+    return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), float(q.attrs["margin"]), h.astype(np.float64),
+                       float(q.attrs["penalty"]), float(q.attrs["penalty_min"]), q, layout, stride)
