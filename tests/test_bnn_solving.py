@@ -43,8 +43,8 @@ def all_weights(n: int) -> np.ndarray:
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 4), n=st.integers(1, 4), S=st.integers(1, 6),
-       R=st.integers(1, 3), affine=st.booleans())
-def test_incremental_delta_equals_full_recomputation(seed, d, n, S, R, affine):
+       R=st.integers(1, 3), affine=st.booleans(), margin=st.sampled_from([0.0, 0.5, 2.0]))
+def test_incremental_delta_equals_full_recomputation(seed, d, n, S, R, affine, margin):
     rng = np.random.default_rng(seed)
     topo = random_topology(rng, d, n)
     X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(S, d))
@@ -53,10 +53,14 @@ def test_incremental_delta_equals_full_recomputation(seed, d, n, S, R, affine):
     h = rng.normal(size=topo.n_weights) if affine else np.zeros(topo.n_weights)
     c = float(rng.normal())
 
-    def F(W):
-        return topo.training_loss(np.atleast_2d(W), X, y) + c + np.atleast_2d(W) @ h
+    fan = np.array([topo.fan_in(k) for k in range(topo.n_neurons)], dtype=np.float64)
 
-    st_ = MoveState(topo, X, y, W, residual=AffineResidual(c, h))
+    def F(W):
+        W = np.atleast_2d(W)
+        Z, _ = topo.forward(W, X)
+        return topo.training_loss(W, X, y) + c + W @ h - margin * (np.abs(Z) / fan).sum(axis=(1, 2))
+
+    st_ = MoveState(topo, X, y, W, residual=AffineResidual(c, h), margin=margin)
     np.testing.assert_allclose(st_.F.numpy(), F(W))
     D = st_.all_flip_deltas().numpy()
     for r in range(R):
@@ -146,11 +150,14 @@ def _compiler():
 
 
 @pytest.mark.skipif(_compiler() is None, reason="qbnn.compiler not available")
-@pytest.mark.parametrize("strategy", ["pt", "anneal-moves", "portfolio"])
-def test_compiled_states_feasible_and_energy_fresh(strategy):
+@pytest.mark.parametrize("strategy,margin,pen", [("pt", 0.0, False), ("anneal-moves", 0.0, False),
+                                                 ("portfolio", 0.0, False), ("pt", 0.5, True),
+                                                 ("greedy-moves", 1.0, False)])
+def test_compiled_states_feasible_and_energy_fresh(strategy, margin, pen):
     comp = _compiler()
     topo, X, y = tiny_problem(seed=4, S=6)
-    c = comp.compile_bnn(topo, X, y)
+    h = 0.05 * np.cos(np.arange(topo.n_weights)) if pen else None
+    c = comp.compile_bnn(topo, X, y, margin=margin, weight_penalties=h)
     for a, v in (("topology", topo), ("X", X), ("y", y)):
         if not hasattr(c, a):
             setattr(c, a, v)
@@ -161,3 +168,25 @@ def test_compiled_states_feasible_and_energy_fresh(strategy):
     assert r.energy == pytest.approx(r.objective)
     opt = np.asarray(c.objective(all_weights(topo.n_weights))).min()
     assert r.objective == pytest.approx(opt)
+
+
+@pytest.mark.skipif(_compiler() is None, reason="qbnn.compiler not available")
+def test_compiled_margin_uses_incremental_path_and_matches_objective():
+    from qbnn.bnn_solving.portfolio import make_state
+
+    comp = _compiler()
+    rng = np.random.default_rng(0)
+    topo = random_topology(rng, 3, 4)
+    X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(5, 3))
+    y = rng.choice(np.array([-1, 1], dtype=np.int8), size=5)
+    c = comp.compile_bnn(topo, X, y, margin=0.7, weight_penalties=rng.normal(size=topo.n_weights) * 0.1)
+    W = rng.choice(np.array([-1, 1], dtype=np.int8), size=(3, topo.n_weights))
+    s = make_state(c, W)
+    assert not s.exact_fallback and s.margin == 0.7
+    D = s.all_flip_deltas().numpy()
+    for r in range(3):
+        flips = np.repeat(W[r][None], topo.n_weights, axis=0)
+        flips[np.arange(topo.n_weights), np.arange(topo.n_weights)] *= -1
+        np.testing.assert_allclose(D[r], c.objective(flips) - c.objective(W[r]), atol=1e-9)
+        # a cluster move = repair(w) -> repair(w'): QUBO energy changes by exactly the delta
+        np.testing.assert_allclose(c.qubo.energy(c.repair(flips)) - c.qubo.energy(c.repair(W[r])), D[r], atol=1e-6)

@@ -12,8 +12,10 @@ non-weight variables for fixed weights).
 touched (the change vector ``dV`` is zero elsewhere), vectorised over replicas × candidates ×
 samples with torch.
 
-The loss part is computed exactly from the output activations. The remaining part
-``F(w) − loss(w)`` (regulariser, linear weight penalties) is handled by
+The loss part is computed exactly from the output activations; the compiler's margin term
+``λ·R(w)``, ``R = −Σ_{s,j} |z_sj| / fan_in_j`` (``docs/formulation.md``), from the changed
+pre-activations (``margin=λ``); linear weight penalties ``Σ h_e w_e`` from the flipped bit.
+For an arbitrary objective callable, the part ``F(w) − loss(w)`` is handled by
 :func:`fit_affine_residual`: if it is affine in ``w`` (margin 0 / linear penalties — verified
 on random weight vectors) its coefficients are used incrementally; otherwise
 :class:`MoveState` falls back to exact full re-evaluation of the objective for the
@@ -81,7 +83,8 @@ class MoveState:
 
     def __init__(self, topology: Topology, X: np.ndarray, y: np.ndarray, W: np.ndarray,
                  residual: AffineResidual | None = AffineResidual(0.0, np.zeros(0)),
-                 objective: Objective | None = None, device: str | torch.device = "cpu") -> None:
+                 objective: Objective | None = None, device: str | torch.device = "cpu",
+                 margin: float = 0.0) -> None:
         self.topo = topology
         self.device = torch.device(device)
         self.d, self.N, self.n_w = topology.n_inputs, topology.n_neurons, topology.n_weights
@@ -98,6 +101,10 @@ class MoveState:
         if self.exact_fallback and objective is None:
             raise ValueError("an objective is needed when the residual is not affine")
         self.objective = objective
+        # margin term of the compiler's objective: λ·R(w), R = −Σ_{s,j} |z_sj| / fan_in_j
+        self.margin = float(margin)
+        self.inv_fan = torch.as_tensor([1.0 / topology.fan_in(k) for k in range(topology.n_neurons)],
+                                       dtype=torch.float64, device=self.device)
         self.h = torch.as_tensor(residual.h if residual is not None else np.zeros(self.n_w), dtype=torch.float64,
                                  device=self.device)
         # per weight bit: owning neuron and source node (-1 = bias)
@@ -148,6 +155,10 @@ class MoveState:
             loss = np.asarray(self.topo.training_loss(W, self.X.cpu().numpy().astype(np.int32),
                                                       self._y_np()), dtype=np.float64).reshape(-1)
             F = loss + self.residual.c + W.astype(np.float64) @ self.residual.h
+            if self.margin:
+                Z, _ = self.topo.forward(W, self.X.cpu().numpy().astype(np.int32))
+                fan = self.inv_fan.cpu().numpy()
+                F = F - self.margin * (np.abs(Z) * fan).sum(axis=(1, 2))
         return torch.as_tensor(F, dtype=torch.float64, device=self.device)
 
     def _y_np(self) -> np.ndarray:
@@ -203,6 +214,9 @@ class MoveState:
         else:
             dloss = self.loss_of(V) - self.loss_of(self.V)[:, None]
             delta = dloss - 2.0 * self.h[idx] * w_e.to(torch.float64)
+            if self.margin:
+                dabs = (Z.abs() - self.Z[:, None].abs()).to(torch.float64)  # (R,C,S,N)
+                delta = delta - self.margin * (dabs.sum(dim=2) * self.inv_fan).sum(dim=-1)
         return delta, Z, V
 
     def all_flip_deltas(self) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from qbnn.bnn_solving.moves import MoveState, fit_affine_residual
+from qbnn.bnn_solving.moves import AffineResidual, MoveState, fit_affine_residual
 from qbnn.bnn_solving.tempering import SearchResult, anneal_moves, greedy_descent, parallel_tempering
 from qbnn.topology import Topology
 
@@ -73,11 +73,21 @@ def problem_parts(compiled: Any) -> tuple[Topology, np.ndarray, np.ndarray, Call
 
 
 def make_state(compiled: Any, W0: np.ndarray, device: str = "cpu") -> MoveState:
+    """Move state for ``compiled``: exact incremental deltas using the compiler's decomposition
+    (``margin`` λ, ``weight_penalties`` h) when present, checked against ``compiled.objective``;
+    otherwise an affine residual fitted to the objective, or the exact full-evaluation fallback."""
     topo, X, y, obj = problem_parts(compiled)
+    W0 = np.atleast_2d(W0)
     if isinstance(compiled, BNNProblem) and compiled.objective_fn is None:
-        residual = fit_affine_residual(None, topo, X, y)
-    else:
-        residual = fit_affine_residual(obj, topo, X, y)
+        return MoveState(topo, X, y, W0, residual=fit_affine_residual(None, topo, X, y), device=device)
+    h = _get(compiled, "weight_penalties")
+    lam = _get(compiled, "margin")
+    if h is not None and lam is not None and obj is not None:
+        st = MoveState(topo, X, y, W0, residual=AffineResidual(0.0, np.asarray(h, dtype=np.float64)), objective=obj,
+                       device=device, margin=float(lam))
+        if np.allclose(st.F.cpu().numpy(), np.asarray(obj(W0), dtype=np.float64).reshape(-1), atol=1e-6):
+            return st
+    residual = fit_affine_residual(obj, topo, X, y)
     return MoveState(topo, X, y, W0, residual=residual, objective=obj, device=device)
 
 
