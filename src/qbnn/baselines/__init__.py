@@ -1,0 +1,85 @@
+"""Gradient, greedy and full-precision baselines on the same splits and topology.
+
+* :func:`qbnn.baselines.ste.train_ste` -- STE-trained BNN (any topology);
+* :func:`qbnn.baselines.greedy.greedy_flip` -- greedy single-bit flips on the exact loss;
+* :func:`qbnn.baselines.reference.train_mlp` / :func:`~qbnn.baselines.reference.train_logreg`.
+
+:func:`run_baseline` runs one by name and returns the common result dict: ``method``,
+``train_accuracy``, ``test_accuracy``, ``train_errors``, ``seconds`` and, for BNN
+methods, ``weights`` (int8 ±1, canonical order) plus the exact evaluation metrics.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+from qbnn.topology import Topology
+
+METHODS = ("ste", "greedy", "mlp", "logreg")
+BNN_METHODS = ("ste", "greedy")
+
+
+def run_baseline(
+    method: str,
+    topology: Topology,
+    Xtr: np.ndarray,
+    ytr: np.ndarray,
+    Xte: np.ndarray | None = None,
+    yte: np.ndarray | None = None,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    restarts: int | None = None,
+    lr: float | None = None,
+    **kwargs,
+) -> dict:
+    """Run one baseline; BNN methods are scored by :func:`qbnn.evaluate.evaluate_network`."""
+    t0 = time.perf_counter()
+    if method == "ste":
+        from qbnn.baselines.ste import train_ste
+
+        kw = dict(seed=seed, **kwargs)
+        if epochs is not None:
+            kw["epochs"] = epochs
+        if restarts is not None:
+            kw["seeds"] = restarts
+        if lr is not None:
+            kw["lr"] = lr
+        res = train_ste(topology, Xtr, ytr, **kw)
+    elif method == "greedy":
+        from qbnn.baselines.greedy import greedy_flip
+
+        kw = dict(seed=seed, **kwargs)
+        if restarts is not None:
+            kw["restarts"] = restarts
+        res = greedy_flip(topology, Xtr, ytr, **kw)
+        res.pop("history", None)
+    elif method == "mlp":
+        from qbnn.baselines.reference import train_mlp
+
+        kw = dict(seed=seed, **kwargs)
+        if epochs is not None:
+            kw["epochs"] = epochs
+        if lr is not None:
+            kw["lr"] = lr
+        res = train_mlp(topology, Xtr, ytr, Xte, yte, **kw)
+    elif method == "logreg":
+        from qbnn.baselines.reference import train_logreg
+
+        res = train_logreg(Xtr, ytr, Xte, yte, seed=seed, **kwargs)
+    else:
+        raise QbnnError(f"unknown baseline method {method!r} (choose from {', '.join(METHODS)})")
+    if method in BNN_METHODS:
+        from qbnn.evaluate import evaluate_network
+        from qbnn.topology import Network
+
+        metrics = evaluate_network(Network(topology, res["weights"]), Xtr, ytr, Xte, yte)
+        assert metrics["train_errors"] == res["train_errors"]
+        res.update(metrics)
+    res["method"] = method
+    res["seed"] = int(seed)
+    res["seconds"] = time.perf_counter() - t0
+    res.setdefault("test_accuracy", None)
+    return res

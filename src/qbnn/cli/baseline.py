@@ -1,0 +1,63 @@
+"""``qbnn baseline``: STE / greedy BNN training and full-precision references on a dataset."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "train a baseline (ste, greedy, mlp, logreg) on a dataset and topology"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset HDF5")
+    p.add_argument("--network", required=True, help="topology YAML")
+    p.add_argument("--method", required=True, choices=["ste", "greedy", "mlp", "logreg"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="STE / MLP epochs (default 300 / 500)")
+    p.add_argument("--restarts", type=int, help="STE seeds or greedy random restarts (default 3 / 5)")
+    p.add_argument("--lr", type=float, help="learning rate (STE / MLP)")
+    p.add_argument("--time-limit", type=float, help="greedy: stop after this many seconds")
+    p.add_argument("--out", required=True, help="metrics JSON")
+    p.add_argument("--net-out", help="trained BNN HDF5 (ste/greedy only)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    from qbnn.baselines import BNN_METHODS, run_baseline
+    from qbnn.errors import QbnnError
+    from qbnn.evaluate import check_labels, load_data
+    from qbnn.io import write_json
+    from qbnn.topology import Network, Topology
+
+    if args.net_out and args.method not in BNN_METHODS:
+        raise QbnnError(f"--net-out needs a BNN method (ste or greedy), not {args.method}")
+    for name in ("epochs", "restarts"):
+        v = getattr(args, name)
+        if v is not None and v < (0 if name == "epochs" else 1):
+            raise QbnnError(f"--{name} must be {'>= 0' if name == 'epochs' else '>= 1'}, got {v}")
+    if args.lr is not None and not args.lr > 0:
+        raise QbnnError(f"--lr must be positive, got {args.lr}")
+    Xtr, ytr, Xte, yte, _ = load_data(args.data)
+    topo = Topology.load(args.network, n_inputs=Xtr.shape[1])
+    try:
+        ytr, yte = check_labels(topo, ytr, "training"), check_labels(topo, yte, "test")
+    except QbnnError as exc:
+        raise QbnnError(f"{args.data}: {exc}") from None
+    kw = {}
+    if args.time_limit is not None and args.method == "greedy":
+        kw["time_limit"] = args.time_limit
+    res = run_baseline(args.method, topo, Xtr, ytr, Xte, yte, seed=args.seed, epochs=args.epochs,
+                       restarts=args.restarts, lr=args.lr, **kw)
+    res["data"] = str(args.data)
+    res["network"] = str(args.network)
+    weights = res.pop("weights", None)
+    if weights is not None:
+        res["weights"] = [int(v) for v in weights]
+    if "per_seed_errors" in res:
+        res["per_seed_errors"] = {str(k): v for k, v in res["per_seed_errors"].items()}
+    if args.net_out:
+        Network(topo, np.asarray(weights), {"method": args.method, "seed": int(args.seed)}).save(args.net_out)
+    write_json(args.out, res)
+    return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds")} | {
+        "out": args.out,
+        "net_out": args.net_out,
+    }

@@ -1,0 +1,56 @@
+"""``qbnn evaluate``: score a trained network (HDF5) on a dataset by an independent forward pass."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a trained network on a dataset (accuracy, exact loss, margins)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network", help="trained network HDF5 (qbnn-network format)")
+    p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
+    p.add_argument("--out", help="metrics JSON to write")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra key=value recorded in the metrics (repeatable), e.g. method=qubo_sa")
+
+
+def parse_labels(items: list[str]) -> dict:
+    from qbnn.errors import QbnnError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise QbnnError(f"--label must look like KEY=VALUE, got {item!r}")
+        for conv in (int, float):
+            try:
+                out[key] = conv(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    from qbnn.evaluate import evaluate_network, load_data
+    from qbnn.io import write_json
+    from qbnn.topology import Network
+
+    labels = parse_labels(args.label)
+    net = Network.load(args.network)
+    Xtr, ytr, Xte, yte, _ = load_data(args.data)
+    metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
+    metrics["network"] = str(args.network)
+    metrics["data"] = str(args.data)
+    for k in ("method", "seed", "solver", "margin"):
+        if k in net.metadata and k not in labels:
+            metrics[k] = net.metadata[k]
+    metrics.update(labels)
+    if args.out:
+        write_json(args.out, metrics)
+    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean")}
+    summary.update(labels)
+    summary["out"] = args.out
+    return summary

@@ -1,0 +1,130 @@
+"""Evaluate a trained BNN by an independent forward pass: accuracies, exact losses, margins."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+from qbnn.topology import Network
+
+MARGIN_BINS = np.linspace(0.0, 1.0, 11)
+
+
+def align_labels(topology, y: np.ndarray) -> np.ndarray:
+    """Labels in the topology's convention: ±1 for one output, class index for several.
+
+    Two-class ±1 labels given to a two-output topology become class indices (-1 -> 0, +1 -> 1).
+    """
+    y = np.asarray(y).reshape(-1)
+    if topology.n_outputs > 1 and y.size and np.isin(y, (-1, 1)).all() and (y == -1).any():
+        return (y > 0).astype(np.int64)
+    return y
+
+
+def check_labels(topology, y: np.ndarray, what: str = "training") -> np.ndarray:
+    """Aligned labels (:func:`align_labels`), or QbnnError if they do not fit the outputs."""
+    t = topology
+    y = align_labels(t, y)
+    if t.n_outputs == 1:
+        if not np.isin(y, (-1, 1)).all():
+            raise QbnnError(f"{what} labels must be ±1 for a network with one output (got values {np.unique(y)[:5].tolist()})")
+    elif y.size and (y.min() < 0 or y.max() >= t.n_outputs):
+        raise QbnnError(f"{what} labels must be class indices 0..{t.n_outputs - 1} for {t.n_outputs} outputs")
+    return y
+
+
+def margin_stats(network: Network, X: np.ndarray) -> dict[str, Any]:
+    """Normalised margins ``a_j z_j / fan_in(j)`` over all (hidden + output) neurons and samples."""
+    t = network.topology
+    Z, A = t.forward(network.weights, X)
+    fan = np.array([t.fan_in(k) for k in range(t.n_neurons)], dtype=np.float64)
+    M = (A * Z) / fan[None, :]
+    out = list(t.outputs)
+    hidden = [k for k in range(t.n_neurons) if k not in set(out)]
+    counts, _ = np.histogram(M.ravel(), bins=MARGIN_BINS)
+    res = {
+        "margin_mean": float(M.mean()) if M.size else None,
+        "margin_min": float(M.min()) if M.size else None,
+        "margin_zero_fraction": float(np.mean(Z == 0)) if Z.size else None,
+        "margin_hist_edges": MARGIN_BINS.tolist(),
+        "margin_hist_counts": counts.astype(int).tolist(),
+        "output_margin_mean": float(M[:, out].mean()),
+        "output_margin_min": float(M[:, out].min()),
+    }
+    if hidden:
+        res["hidden_margin_mean"] = float(M[:, hidden].mean())
+        res["hidden_margin_min"] = float(M[:, hidden].min())
+    return res
+
+
+def evaluate_network(
+    network: Network,
+    Xtr: np.ndarray,
+    ytr: np.ndarray,
+    Xte: np.ndarray | None = None,
+    yte: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``network`` recomputed by a forward pass.
+
+    Returns ``train_accuracy``, ``train_errors`` (exact training loss: #errors, or Hamming
+    distance to one-hot targets with several outputs), ``test_accuracy``/``test_errors``
+    (``None`` without test data), margin statistics on the training set (see
+    :func:`margin_stats`), and the network size.
+    """
+    t = network.topology
+    t.check_inputs(np.asarray(Xtr).shape[1])
+    ytr = check_labels(network.topology, ytr, "training")
+    res: dict[str, Any] = {
+        "n_train": int(len(ytr)),
+        "n_weights": int(t.n_weights),
+        "n_neurons": int(t.n_neurons),
+        "train_accuracy": network.accuracy(Xtr, ytr),
+        "train_errors": int(t.training_loss(network.weights, Xtr, ytr)),
+        "test_accuracy": None,
+        "test_errors": None,
+    }
+    if Xte is not None and yte is not None and len(yte):
+        t.check_inputs(np.asarray(Xte).shape[1])
+        yte = check_labels(network.topology, yte, "test")
+        res.update(
+            n_test=int(len(yte)),
+            test_accuracy=network.accuracy(Xte, yte),
+            test_errors=int(t.training_loss(network.weights, Xte, yte)),
+        )
+    res.update(margin_stats(network, Xtr))
+    return res
+
+
+# ------------------------------------------------------------------ data files
+def load_data(path: str | Path):
+    """``(Xtr, ytr, Xte, yte, attrs)`` from a dataset HDF5 (``qbnn.data.load_dataset`` if available)."""
+    try:
+        from qbnn.data import load_dataset  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        load_dataset = None
+    if load_dataset is not None:
+        return load_dataset(path)
+    return _read_dataset(path)
+
+
+def _read_dataset(path: str | Path):
+    from qbnn.io import open_h5
+
+    with open_h5(path, "dataset file") as f:
+        arrays = {}
+        for split in ("train", "test"):
+            for key in ("X", "y"):
+                name = f"{split}/{key}"
+                if name not in f:
+                    raise QbnnError(f"dataset file {path} lacks /{name}")
+                arrays[name] = f[name][()]
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    Xtr, ytr, Xte, yte = arrays["train/X"], arrays["train/y"], arrays["test/X"], arrays["test/y"]
+    for name, X in (("train", Xtr), ("test", Xte)):
+        if X.ndim != 2 or (X.size and not np.isin(X, (-1, 1)).all()):
+            raise QbnnError(f"dataset file {path}: /{name}/X must be a 2-D ±1 array")
+    if len(ytr) != len(Xtr) or len(yte) != len(Xte):
+        raise QbnnError(f"dataset file {path}: X and y lengths differ")
+    return Xtr, ytr.reshape(-1), Xte, yte.reshape(-1), attrs
