@@ -1,0 +1,140 @@
+"""The binarised-dataset HDF5 file (``format="qbnn-data"``, version 1): write and load.
+
+Layout (see ``docs/data-format.md``)::
+
+    /train/X  int8 (S, d) in {-1, +1}      /test/X  int8 (T, d)
+    /train/y  int8 (S,)                    /test/y  int8 (T,)
+    /train/index, /test/index  int64 row numbers in the source (optional)
+    root attrs: format, format_version, source, classes (JSON), n_classes, label_encoding,
+                threshold, threshold_method, seed, config_hash, config (JSON),
+                image_shape (JSON [rows, cols], image data only)
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+from qbnn.io import atomic_output, open_h5
+
+FORMAT = "qbnn-data"
+FORMAT_VERSION = 1
+JSON_ATTRS = ("classes", "image_shape", "config")
+
+
+def write_dataset(
+    path: str | os.PathLike,
+    X_train: Any,
+    y_train: np.ndarray | None = None,
+    X_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    attrs: dict | None = None,
+    *,
+    index_train: np.ndarray | None = None,
+    index_test: np.ndarray | None = None,
+) -> None:
+    """Write a dataset atomically (no partial file on failure).
+
+    Either ``write_dataset(path, binarise(cfg))`` or
+    ``write_dataset(path, X_train, y_train, X_test, y_test, attrs)``.
+    """
+    import h5py
+
+    if isinstance(X_train, dict):
+        d = X_train
+        X_train, y_train, X_test, y_test = d["X_train"], d["y_train"], d["X_test"], d["y_test"]
+        attrs = d.get("attrs", {}) if attrs is None else attrs
+        index_train, index_test = d.get("index_train"), d.get("index_test")
+    attrs = dict(attrs or {})
+    attrs.setdefault("format", FORMAT)
+    attrs.setdefault("format_version", FORMAT_VERSION)
+    for k in JSON_ATTRS:
+        if k in attrs and not isinstance(attrs[k], str):
+            attrs[k] = json.dumps(attrs[k])
+    arrays = {"train": (X_train, y_train, index_train), "test": (X_test, y_test, index_test)}
+    for part, (X, y, _) in arrays.items():
+        _check_arrays(np.asarray(X), np.asarray(y), part, "arrays to write")
+    with atomic_output(path, suffix=".h5.tmp") as tmp:
+        with h5py.File(tmp, "w") as f:
+            for part, (X, y, index) in arrays.items():
+                g = f.create_group(part)
+                g.create_dataset("X", data=np.asarray(X, dtype=np.int8))
+                g.create_dataset("y", data=np.asarray(y, dtype=np.int8))
+                if index is not None:
+                    g.create_dataset("index", data=np.asarray(index, dtype=np.int64))
+            for k, v in attrs.items():
+                f.attrs[k] = v
+
+
+def _check_arrays(X: np.ndarray, y: np.ndarray, part: str, where: str) -> None:
+    if X.ndim != 2:
+        raise QbnnError(f"{where}: {part}/X must be 2-D (samples x pixels), got shape {X.shape}")
+    if y.ndim != 1 or len(y) != len(X):
+        raise QbnnError(f"{where}: {part}/y shape {y.shape} does not match {part}/X shape {X.shape}")
+    if X.size and not np.isin(X, (-1, 1)).all():
+        raise QbnnError(f"{where}: {part}/X has values other than -1/+1")
+
+
+def _attr(v: Any) -> Any:
+    if isinstance(v, bytes):
+        v = v.decode()
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v
+
+
+def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Load and validate a binarised dataset -> ``(X_train, y_train, X_test, y_test, attrs)``.
+
+    X are int8 ±1 ``(S, d)``; y int8 (±1 for two classes, else class index 0..C-1);
+    ``attrs`` has JSON attributes decoded (``classes`` list, ``image_shape`` list or None).
+    Any deviation from the format raises :class:`QbnnError` naming the file and the part.
+    """
+    where = f"dataset {path}"
+    with open_h5(path, "dataset file") as f:
+        fmt = _attr(f.attrs.get("format"))
+        if fmt != FORMAT:
+            raise QbnnError(f"{where}: not a qbnn dataset (format attribute {fmt!r}, expected {FORMAT!r})")
+        version = _attr(f.attrs.get("format_version"))
+        if version != FORMAT_VERSION:
+            raise QbnnError(f"{where}: unsupported format_version {version!r} (expected {FORMAT_VERSION})")
+        out = []
+        for part in ("train", "test"):
+            for name in ("X", "y"):
+                key = f"{part}/{name}"
+                if key not in f or not hasattr(f[key], "dtype"):
+                    raise QbnnError(f"{where}: missing dataset /{key}")
+                ds = f[key]
+                if ds.dtype != np.int8:
+                    raise QbnnError(f"{where}: /{key} has dtype {ds.dtype}, expected int8")
+                out.append(ds[()])
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+    Xtr, ytr, Xte, yte = out
+    for part, X, y in (("train", Xtr, ytr), ("test", Xte, yte)):
+        _check_arrays(X, y, part, where)
+    if Xtr.shape[1] != Xte.shape[1]:
+        raise QbnnError(f"{where}: train has {Xtr.shape[1]} pixels but test has {Xte.shape[1]}")
+    if len(Xtr) == 0:
+        raise QbnnError(f"{where}: empty training set")
+    for k in JSON_ATTRS:
+        if k in attrs:
+            try:
+                attrs[k] = json.loads(attrs[k])
+            except (TypeError, ValueError):
+                raise QbnnError(f"{where}: attribute {k} is not valid JSON") from None
+    attrs.setdefault("image_shape", None)
+    classes = attrs.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise QbnnError(f"{where}: attribute classes must be a JSON list of at least two classes")
+    C = len(classes)
+    allowed = (-1, 1) if C == 2 else tuple(range(C))
+    for part, y in (("train", ytr), ("test", yte)):
+        if y.size and not np.isin(y, allowed).all():
+            raise QbnnError(f"{where}: /{part}/y has labels outside {list(allowed) if C == 2 else f'0..{C - 1}'}")
+    shape = attrs["image_shape"]
+    if shape is not None and (not isinstance(shape, list) or len(shape) != 2 or shape[0] * shape[1] != Xtr.shape[1]):
+        raise QbnnError(f"{where}: image_shape {shape} does not match {Xtr.shape[1]} pixels")
+    return Xtr, ytr, Xte, yte, attrs

@@ -1,0 +1,66 @@
+"""Figure of binarised training samples: one row per class (white = +1, black = -1)."""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from qbnn.io import atomic_output
+
+
+def _shape(attrs: dict, d: int) -> tuple[int, int]:
+    s = attrs.get("image_shape")
+    if s:
+        return int(s[0]), int(s[1])
+    r = int(math.isqrt(d))
+    return (r, r) if r * r == d else (1, d)
+
+
+def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, per_class: int = 8) -> dict:
+    """Write a PNG grid of up to ``per_class`` training samples of each class.
+
+    Returns ``{"classes": [...], "shown": [count per class], "out": out_png}``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qbnn.data import load_dataset
+
+    Xtr, ytr, _, _, attrs = load_dataset(data_path)
+    classes = attrs["classes"]
+    codes = [-1, 1] if len(classes) == 2 else list(range(len(classes)))
+    rows, cols = _shape(attrs, Xtr.shape[1])
+    per_class = max(1, int(per_class))
+    aspect = cols / rows
+    fig, axes = plt.subplots(
+        len(classes),
+        per_class,
+        figsize=(max(3.0, 0.9 * per_class * min(aspect, 4.0)) + 0.8, 0.9 * len(classes) + 0.6),
+        squeeze=False,
+    )
+    shown = []
+    for r, (c, code) in enumerate(zip(classes, codes)):
+        idx = np.flatnonzero(ytr == code)[:per_class]
+        shown.append(int(len(idx)))
+        for j in range(per_class):
+            ax = axes[r, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for sp in ax.spines.values():
+                sp.set_visible(j < len(idx))
+            if j < len(idx):
+                ax.imshow(Xtr[idx[j]].reshape(rows, cols), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(f"{c}\n(y={code})", rotation=0, ha="right", va="center", fontsize=9)
+        if len(idx):
+            axes[r, 0].axis("on")
+    fig.suptitle(f"{attrs.get('source', '')}: binarised training samples (threshold {attrs.get('threshold', 0):.3g})", fontsize=10)
+    fig.tight_layout()
+    with atomic_output(out_png, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return {"classes": classes, "shown": shown, "out": str(out_png)}
