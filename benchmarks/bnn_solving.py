@@ -74,28 +74,17 @@ def run_greedy(topo, X, y, seed):
 
 
 def run_generic_sa(problem, seed, budget):
-    try:
-        solvers = importlib.import_module("qbnn.solvers")
-    except Exception:
-        return None
+    """Generic SA (qbnn.solvers) on the raw QUBO, best state decoded to weights."""
     qubo = getattr(problem, "qubo", None)
     if qubo is None:
         return None
-    fn = getattr(solvers, "solve", None) or getattr(solvers, "solve_qubo", None)
-    if fn is None:
+    try:
+        from qbnn.solvers import IsingProblem, solve
+    except Exception:
         return None
     t0 = time.perf_counter()
-    try:
-        r = fn(qubo, "sa", seed=seed, time_limit=budget)
-    except Exception as exc:
-        print(f"[bnn_solving] generic SA failed: {exc}", file=sys.stderr)
-        return None
-    x = getattr(r, "best_state", None)
-    if x is None:
-        x = getattr(r, "state", None)
-    if x is None:
-        return None
-    return np.asarray(problem.decode(x)).astype(np.int8), time.perf_counter() - t0
+    r = solve(IsingProblem.from_qubo(qubo), "sa", replicas=32, steps=100_000, time_limit=budget, seed=seed, device="cpu")
+    return np.asarray(problem.decode(r.best_bits)).astype(np.int8), time.perf_counter() - t0
 
 
 def main(argv=None) -> int:
@@ -111,7 +100,7 @@ def main(argv=None) -> int:
     problem, kind = compile_problem(topo, Xtr, ytr)
     rows = []
     for seed in range(args.seeds):
-        for strat in ("pt", "anneal-moves", "portfolio", "greedy-moves"):
+        for strat in ("pt", "anneal-moves", "portfolio", "greedy-moves", "decode-reanneal"):
             reps = 200 if strat == "greedy-moves" else args.replicas
             r = solve_bnn(problem, strat, replicas=reps, steps=args.steps, time_limit=args.budget, seed=seed)
             rows.append(dict(method=f"moves:{strat}", seed=seed, objective_kind=kind, train_errors=r.train_errors,

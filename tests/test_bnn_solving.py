@@ -152,7 +152,7 @@ def _compiler():
 @pytest.mark.skipif(_compiler() is None, reason="qbnn.compiler not available")
 @pytest.mark.parametrize("strategy,margin,pen", [("pt", 0.0, False), ("anneal-moves", 0.0, False),
                                                  ("portfolio", 0.0, False), ("pt", 0.5, True),
-                                                 ("greedy-moves", 1.0, False)])
+                                                 ("greedy-moves", 1.0, False), ("decode-reanneal", 0.0, False)])
 def test_compiled_states_feasible_and_energy_fresh(strategy, margin, pen):
     comp = _compiler()
     topo, X, y = tiny_problem(seed=4, S=6)

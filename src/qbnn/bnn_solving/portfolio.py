@@ -195,7 +195,37 @@ def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None)
     return best
 
 
+def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0=None, solver: str = "sa"):
+    """Penalty-space → weight-space hand-off: a generic Ising solver (``qbnn.solvers``) anneals the
+    raw QUBO for part of the budget, every replica is decoded to weights (= repaired, so feasible)
+    and those weights seed parallel tempering on cluster moves."""
+    t0 = time.perf_counter()
+    topo = problem_parts(compiled)[0]
+    qubo, decode = _get(compiled, "qubo"), _get(compiled, "decode")
+    info: dict[str, Any] = {}
+    W = random_weights(np.random.default_rng(seed), replicas, topo.n_weights) if W0 is None else W0
+    if qubo is not None and decode is not None:
+        try:
+            from qbnn.solvers import IsingProblem, solve
+
+            gen = solve(IsingProblem.from_qubo(qubo), solver, replicas=replicas, steps=max(steps // 2, 10),
+                        time_limit=None if time_limit is None else 0.3 * time_limit, seed=seed, device=device)
+            W = np.asarray(decode(gen.bits)).astype(np.int8)[:replicas]
+            if W.shape[0] < replicas:
+                W = W[np.arange(replicas) % W.shape[0]]
+            info["generic_solver"] = solver
+        except Exception as exc:  # generic solvers unavailable: plain PT from random starts
+            info["generic_solver_error"] = f"{type(exc).__name__}: {exc}"
+    st = make_state(compiled, W, device)
+    info["decoded_start_best_F"] = float(st.F.min())
+    left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.05)
+    res = parallel_tempering(st, steps=steps, seed=seed, time_limit=left)
+    res.info = info  # type: ignore[attr-defined]
+    return res
+
+
 STRATEGIES: dict[str, Callable[..., SearchResult]] = {
+    "decode-reanneal": _run_decode_reanneal,
     "pt": _run_pt,
     "anneal-moves": _run_anneal,
     "greedy-moves": _run_greedy_moves,
