@@ -444,3 +444,91 @@ def load_compiled(path: str | os.PathLike) -> CompiledBNN:
         raise QbnnError(f"{path}: variable count does not match its topology and data")
     return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), float(q.attrs["margin"]), h.astype(np.float64),
                        float(q.attrs["penalty"]), float(q.attrs["penalty_min"]), q, layout, stride)
+
+
+# ---------------------------------------------------------------- file helpers
+def load_training_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(X_train, y_train)`` from a dataset HDF5.
+
+    Files with ``format="qbnn-data"`` go through :func:`qbnn.data.store.load_dataset` (full
+    validation); other HDF5 files only need ``/train/X`` (±1) and ``/train/y``.
+    """
+    from qbnn.io import open_h5
+
+    with open_h5(path, "dataset file") as f:
+        fmt = f.attrs.get("format")
+        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+        if fmt != "qbnn-data":
+            for name in ("train/X", "train/y"):
+                if name not in f:
+                    raise QbnnError(f"dataset {path}: missing dataset /{name}")
+            return f["train/X"][()], f["train/y"][()]
+    try:
+        from qbnn.data.store import load_dataset
+    except ImportError:  # pragma: no cover - data package absent
+        with open_h5(path, "dataset file") as f:
+            return f["train/X"][()], f["train/y"][()]
+    Xtr, ytr = load_dataset(path)[:2]
+    return Xtr, ytr
+
+
+def load_weight_penalties(path: str | os.PathLike) -> np.ndarray:
+    """Weight penalties ``h`` from ``.npy`` or HDF5 (``/weight_penalties``, ``/h`` or ``/penalties``)."""
+    from qbnn.io import open_h5, require_file
+
+    p = require_file(path, "weight-penalty file")
+    if p.suffix == ".npy":
+        try:
+            return np.asarray(np.load(p, allow_pickle=False), dtype=np.float64).reshape(-1)
+        except (OSError, ValueError) as exc:
+            raise QbnnError(f"weight-penalty file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
+    with open_h5(p, "weight-penalty file") as f:
+        for name in ("weight_penalties", "h", "penalties", "compiler/weight_penalties"):
+            if name in f and hasattr(f[name], "dtype"):
+                return np.asarray(f[name][()], dtype=np.float64).reshape(-1)
+    raise QbnnError(f"weight-penalty file {p} has no dataset /weight_penalties, /h or /penalties")
+
+
+def bqm_serializable(q: QUBO) -> dict:
+    """dimod ``BinaryQuadraticModel.to_serializable()`` dict (schema 3.0.0, BINARY), built without dimod."""
+    return {
+        "type": "BinaryQuadraticModel",
+        "version": {"bqm_schema": "3.0.0"},
+        "use_bytes": False,
+        "index_type": "int64",
+        "bias_type": "float64",
+        "num_variables": q.num_variables,
+        "num_interactions": q.num_interactions,
+        "variable_labels": list(range(q.num_variables)),
+        "variable_type": "BINARY",
+        "offset": q.offset,
+        "info": {},
+        "linear_biases": q.linear.tolist(),
+        "quadratic_biases": q.values.tolist(),
+        "quadratic_head": q.rows.tolist(),
+        "quadratic_tail": q.cols.tolist(),
+    }
+
+
+def export_bqm_json(q: QUBO, path: str | os.PathLike) -> None:
+    """Write dimod-loadable BQM JSON atomically."""
+    from qbnn.io import atomic_output
+
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(bqm_serializable(q), f)
+
+
+def export_coo(q: QUBO, path: str | os.PathLike) -> None:
+    """Write ``# offset=...`` header then ``i j value`` lines (``i == j``: linear term; ``i < j``: quadratic)."""
+    from qbnn.io import atomic_output
+
+    nz = np.flatnonzero(q.linear)
+    rows = np.concatenate([nz, q.rows])
+    cols = np.concatenate([nz, q.cols])
+    vals = np.concatenate([q.linear[nz], q.values])
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(f"# qbnn QUBO (binary x): E = offset + sum value*x_i*x_j over lines; i==j lines are linear terms\n")
+            f.write(f"# num_variables={q.num_variables}\n# offset={q.offset!r}\n")
+            np.savetxt(f, np.column_stack([rows, cols, vals]), fmt=["%d", "%d", "%.17g"], delimiter=" ")
