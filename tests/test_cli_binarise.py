@@ -110,3 +110,15 @@ def test_missing_config_and_no_source(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("qbnn: error:") and "source" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_single_dataset_and_bare_settings(tmp_path, capsys):
+    cfg = write_config(tmp_path, {"only": {"source": "bars_and_stripes", "size": 3, "train_size": 6, "test_size": 6}})
+    assert main(["binarise", "--config", str(cfg), "--out", str(tmp_path / "a.h5")]) == 0
+    assert summary(capsys)["d"] == 9
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump({"source": "bars_and_stripes", "size": 3, "balance": True}))
+    assert main(["binarise", "--config", str(bare), "--out", str(tmp_path / "b.h5"), "--seed", "3"]) == 0
+    s = summary(capsys)
+    assert s["n_train"] + s["n_test"] == 12
+    assert load_dataset(tmp_path / "b.h5")[4]["seed"] == 3

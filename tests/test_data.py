@@ -289,3 +289,35 @@ def test_sample_grid(tmp_path):
                                "train_size": 15, "test_size": 6}))
     info = plot_sample_grid(p, tmp_path / "g.png", per_class=3)
     assert info["shown"] == [3, 3, 3] and (tmp_path / "g.png").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 255), min_size=2, max_size=200), st.sampled_from(["mean", "otsu"]))
+def test_threshold_within_range_and_pm1(values, method):
+    v = np.array(values, dtype=float)
+    from qbnn.data import fit_threshold
+
+    if method == "otsu" and len(np.unique(v)) < 2:
+        with pytest.raises(QbnnError):
+            fit_threshold(method, None, v)
+        return
+    t = fit_threshold(method, None, v)
+    assert v.min() <= t <= v.max()
+    b = to_pm1(v, t)
+    assert set(np.unique(b)) <= {-1, 1} and (b[v >= t] == 1).all() and (b[v < t] == -1).all()
+    if method == "otsu":  # both classes non-empty
+        assert (b == 1).any() and (b == -1).any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3))
+def test_downsample_without_crop_preserves_mean(tr, tc, fr, fc):
+    X = np.random.default_rng(tr * 7 + tc).random((2, tr * fr, tc * fc))
+    D = downsample_images(X, [tr, tc])
+    assert D.shape == (2, tr, tc)
+    assert D.mean(axis=(1, 2)) == pytest.approx(X.mean(axis=(1, 2)))
