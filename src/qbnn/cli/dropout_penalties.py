@@ -1,0 +1,73 @@
+"""``qbnn dropout-penalties``: one round of dropout-inspired penalties (``docs/dropout.md``)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "one dropout round: solve K sampled subnetworks and write per-weight linear penalties h"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="binarised dataset HDF5 (/train/X, /train/y)")
+    p.add_argument("--network", required=True, help="topology YAML")
+    p.add_argument("--round", type=int, default=0, help="round index r (seeds the sampling; default 0)")
+    p.add_argument("--previous", help="penalties HDF5 of round r-1 (its /h biases this round's subproblems)")
+    p.add_argument("--K", "-K", dest="K", type=int, default=4, help="subnetworks per round (default 4)")
+    p.add_argument("--p", "-p", dest="p", type=float, default=0.5, help="drop probability (default 0.5)")
+    p.add_argument("--beta", type=float, default=1.0, help="penalty strength beta (default 1)")
+    p.add_argument("--unit", choices=("neuron", "edge"), default="neuron", help="what to drop (default neuron)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--margin", type=float, default=0.0, help="margin passed to the compiler (default 0)")
+    p.add_argument("--solver", choices=("auto", "bnn", "greedy"), default="auto",
+                   help="subnetwork solver: auto (qbnn.bnn_solving if installed, else greedy), bnn, greedy")
+    p.add_argument("--time-limit", type=float, default=5.0, help="seconds per subnetwork (default 5)")
+    p.add_argument("--device", default="cpu", help="torch device for the bnn solver (cpu, cuda)")
+    p.add_argument("--out", required=True, help="output penalties HDF5 (/h float64 (n_weights,))")
+
+
+def load_train(path: str):
+    """``(X, y)`` of the training split (``qbnn.data.load_dataset`` when available)."""
+    import numpy as np
+
+    from qbnn.errors import QbnnError
+    from qbnn.io import open_h5
+
+    try:
+        from qbnn.data import load_dataset
+    except Exception:  # pragma: no cover - data package absent
+        load_dataset = None
+    if load_dataset is not None:
+        Xtr, ytr, *_ = load_dataset(path)
+        return np.asarray(Xtr), np.asarray(ytr)
+    with open_h5(path, "dataset file") as f:  # pragma: no cover
+        if "train/X" not in f or "train/y" not in f:
+            raise QbnnError(f"dataset {path}: missing /train/X or /train/y")
+        return np.asarray(f["train/X"][()]), np.asarray(f["train/y"][()])
+
+
+def run(args: argparse.Namespace) -> dict:
+    import numpy as np
+
+    from qbnn.dropout import dropout_round, load_penalties, make_solve_fn, save_penalties
+    from qbnn.errors import QbnnError
+    from qbnn.topology import Topology
+
+    if args.K < 1:
+        raise QbnnError(f"--K must be >= 1, got {args.K}")
+    if not 0.0 <= args.p <= 1.0:
+        raise QbnnError(f"--p must lie in [0, 1], got {args.p}")
+    if args.round < 0:
+        raise QbnnError(f"--round must be >= 0, got {args.round}")
+    X, y = load_train(args.data)
+    topo = Topology.load(args.network, n_inputs=X.shape[1])
+    prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
+    solve_fn = make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device)
+    rd = dropout_round(topo, X, y, prev, K=args.K, p=args.p, beta=args.beta, unit=args.unit,
+                       seed=args.seed, solve_fn=solve_fn, margin=args.margin, round_index=args.round)
+    attrs = {"round": args.round, "K": args.K, "p": args.p, "beta": args.beta, "unit": args.unit,
+             "seed": args.seed, "margin": args.margin, "solver": args.solver, "n_weights": topo.n_weights,
+             "previous": args.previous or "", "topology": topo.to_json(),
+             "rule": "h_w = -beta * mean over sampled subnetworks containing w of their solution w (0 if never sampled)"}
+    extra = {"mean": rd.mean, "count": rd.count,
+             "weight_labels": np.array(topo.weight_labels(), dtype="S")}
+    save_penalties(args.out, rd.penalties, attrs, extra)
+    return {"out": args.out, **rd.summary(), "p": args.p, "beta": args.beta, "unit": args.unit}
