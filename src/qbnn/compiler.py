@@ -290,8 +290,10 @@ def compile_bnn(
     Xi = X.astype(np.int64)
 
     linear = np.zeros(n, dtype=np.float64)
+    Lin = linear[nw:].reshape(S, stride)  # view: per-sample linear terms
     offset = 0.0
-    R_, C_, V_ = [], [], []
+    R_, C_, V_ = [], [], []  # global (weight x anything) terms, unique by construction
+    tr, tc, tv = [], [], []  # per-sample template (offsets within a sample block)
 
     # weight penalties h·w = Σ 2h u − Σ h
     linear[:nw] += 2 * h
@@ -301,8 +303,8 @@ def compile_bnn(
         src = topo.sources[j]
         wsl = np.arange(nl.w0, nl.w0 + nl.n, dtype=np.int64)
         # weight coefficients a (S, n) and constant c0 (S,)
-        A = np.empty((S, nl.n), dtype=np.int64)
-        c0 = np.full(S, nl.delta, dtype=np.int64)
+        A = np.empty((S, nl.n), dtype=np.float64)
+        c0 = np.full(S, float(nl.delta))
         if len(nl.in_pos):
             xin = Xi[:, src[nl.in_pos]]
             A[:, nl.in_pos] = xin
@@ -311,59 +313,66 @@ def compile_bnn(
         c0 += len(nl.nb_pos)
         if topo.bias[j]:
             A[:, -1] = 1
-        # local variables: α_j, slack bits, then per neuron edge p and α_src
-        loc_off = [nl.alpha] + [nl.slack + i for i in range(len(nl.coefs))]
+        # local variables: α_j, slack bits, then per neuron edge (p_e, α_src)
+        L = len(nl.coefs)
+        loc_off = [nl.alpha] + [nl.slack + i for i in range(L)]
         loc_b = [-(nl.K + 1)] + [-int(c) for c in nl.coefs]
         for e, i in enumerate(nl.nb_src):
             loc_off += [nl.prod + e, layout[i].alpha]
             loc_b += [2, -1]
         loc_off = np.array(loc_off, dtype=np.int64)
         b = np.array(loc_b, dtype=np.float64)
-        Iy = base[:, None] + loc_off[None, :]  # (S, m)
-        Af = A.astype(np.float64)
-        c0f = c0.astype(np.float64)
-        # P·r², r = c0 + A·u + b·y
-        offset += P * float((c0f**2).sum())
-        linear[wsl] += P * (2 * c0f @ Af + (Af**2).sum(axis=0))
-        np.add.at(linear, Iy.ravel(), (P * (2 * c0f[:, None] * b[None] + b[None] ** 2)).ravel())
-        G = 2 * P * (Af.T @ Af)
+        m = len(b)
+        # P·r², r = c0 + A·u + b·y   (y = this neuron's sample-local variables)
+        offset += P * float(c0 @ c0)
+        linear[wsl] += P * (2 * c0 @ A + (A * A).sum(axis=0))
+        Lin[:, loc_off] += P * (2 * c0[:, None] * b[None] + b[None] ** 2)
+        G = 2 * P * (A.T @ A)
         iu, ju = np.triu_indices(nl.n, 1)
         R_.append(wsl[iu]); C_.append(wsl[ju]); V_.append(G[iu, ju])
-        m = len(b)
-        # u–y cross terms (S, n, m)
+        # u–y cross terms (S, n, m), with the Rosenberg u·α_src and −2u·p terms folded in
+        V = (2 * P) * A[:, :, None] * b[None, None, :]
+        for e in range(len(nl.nb_pos)):
+            V[:, nl.nb_pos[e], 1 + L + 2 * e] += -2 * P  # u·p
+            V[:, nl.nb_pos[e], 1 + L + 2 * e + 1] += P  # u·α_src
         R_.append(np.broadcast_to(wsl[None, :, None], (S, nl.n, m)).ravel())
-        C_.append(np.broadcast_to(Iy[:, None, :], (S, nl.n, m)).ravel())
-        V_.append((2 * P * Af[:, :, None] * b[None, None, :]).ravel())
-        # y–y terms
+        C_.append((base[:, None, None] + loc_off[None, None, :] + np.zeros((1, nl.n, 1), np.int64)).ravel())
+        V_.append(V.ravel())
+        # y–y terms (same for every sample)
         if m > 1:
             iy, jy = np.triu_indices(m, 1)
-            R_.append(Iy[:, iy].ravel()); C_.append(Iy[:, jy].ravel())
-            V_.append(np.broadcast_to(2 * P * b[iy] * b[jy], (S, len(iy))).ravel())
-        # Rosenberg p = u·α_src: P(uα − 2up − 2αp + 3p)
+            tr.append(loc_off[iy]); tc.append(loc_off[jy]); tv.append(2 * P * b[iy] * b[jy])
+        # Rosenberg p = u·α_src: P(uα − 2up − 2αp + 3p); the u-terms are folded above
         for e, i in enumerate(nl.nb_src):
-            uidx = np.full(S, wsl[nl.nb_pos[e]], dtype=np.int64)
-            p = base + nl.prod + e
-            a = base + layout[i].alpha
-            R_ += [uidx, uidx, a]; C_ += [a, p, p]
-            V_ += [np.full(S, P), np.full(S, -2 * P), np.full(S, -2 * P)]
-            linear[p] += 3 * P
+            tr.append(np.array([layout[i].alpha])); tc.append(np.array([nl.prod + e])); tv.append(np.array([-2 * P]))
+            Lin[:, nl.prod + e] += 3 * P
         # margin reward λ·R_sj = −λ/n·(n + 2δ − 2k + α(4k + o − n − 2δ))
         if margin:
             o = nl.n % 2
             lam = margin / nl.n
             offset -= S * lam * (nl.n + 2 * nl.delta)
-            linear[base + nl.alpha] -= lam * (o - nl.n - 2 * nl.delta)
+            Lin[:, nl.alpha] -= lam * (o - nl.n - 2 * nl.delta)
             for i, c in enumerate(nl.coefs):
-                sidx = base + nl.slack + i
-                linear[sidx] += 2 * lam * c
-                R_.append(base + nl.alpha); C_.append(sidx); V_.append(np.full(S, -4 * lam * c))
+                Lin[:, nl.slack + i] += 2 * lam * c
+                tr.append(np.array([nl.alpha])); tc.append(np.array([nl.slack + i])); tv.append(np.array([-4 * lam * c]))
 
     # loss: Σ_o [a_o ≠ t_o] = α if t = −1 else 1 − α
     for oi, j in enumerate(topo.outputs):
         t = T[:, oi]
-        aidx = base + layout[j].alpha
-        linear[aidx] += np.where(t > 0, -1.0, 1.0)
+        Lin[:, layout[j].alpha] += np.where(t > 0, -1.0, 1.0)
         offset += float((t > 0).sum())
+
+    # merge the per-sample template (duplicates: shared source pairs, Rosenberg, margin) and tile it
+    if tr:
+        a, c = np.concatenate(tr), np.concatenate(tc)
+        lo, hi = np.minimum(a, c), np.maximum(a, c)
+        key, inv = np.unique(lo * stride + hi, return_inverse=True)
+        tvals = np.bincount(inv.ravel(), weights=np.concatenate(tv), minlength=len(key))
+        keep = tvals != 0
+        key, tvals = key[keep], tvals[keep]
+        R_.append((base[:, None] + (key // stride)[None]).ravel())
+        C_.append((base[:, None] + (key % stride)[None]).ravel())
+        V_.append(np.broadcast_to(tvals[None], (S, len(key))).ravel())
 
     kind = np.empty(n, dtype=np.int32)
     sample = np.full(n, -1, dtype=np.int32)
@@ -394,6 +403,9 @@ def compile_bnn(
     rows = np.concatenate(R_) if R_ else np.zeros(0, np.int64)
     cols = np.concatenate(C_) if C_ else np.zeros(0, np.int64)
     vals = np.concatenate(V_) if V_ else np.zeros(0)
+    nzq = vals != 0
+    if not nzq.all():
+        rows, cols, vals = rows[nzq], cols[nzq], vals[nzq]
     attrs: dict[str, Any] = {
         "formulation": FORMULATION,
         "formulation_version": FORMULATION_VERSION,
@@ -405,7 +417,7 @@ def compile_bnn(
         "n_weights": int(nw),
         "topology": topo.to_json(),
     }
-    qubo = QUBO.from_coo(n, linear, rows, cols, vals, offset,
+    qubo = QUBO(linear, rows, cols, vals, offset,
                          varmap={"kind": kind, "sample": sample, "neuron": neuron, "edge": edge, "bit": bit},
                          attrs=attrs)
     return CompiledBNN(topo, X, y, margin, h, P, pmin, qubo, layout, stride)
