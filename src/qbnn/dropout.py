@@ -237,13 +237,16 @@ def make_solve_fn(solver: str = "auto", *, time_limit: float | None = 2.0, strat
       With ``margin > 0`` and :mod:`qbnn.compiler` importable the problem is the compiled
       BNN (``compile_bnn(..., margin, weight_penalties=penalties)``); otherwise the exact
       objective ``training loss + Σ h·w``.  Time-limited, hence not bit-reproducible.
-    * ``"greedy"``: :func:`greedy_objective` on the exact objective (deterministic).
+    * ``"greedy"``: :func:`greedy_objective` on the exact objective (deterministic); with
+      ``margin > 0`` on the compiled objective ``loss + margin·R + h·w`` when the compiler exists.
     """
     if solver not in ("auto", "bnn", "greedy"):
         raise QbnnError(f"unknown solver {solver!r} (auto, bnn, greedy)")
 
     def greedy(topology, X, y, *, penalties=None, margin=0.0, seed=0):
         F = penalised_objective(topology, X, y, penalties)
+        if margin and _compile_fn() is not None:  # the compiled objective adds the margin term
+            F = _compile_fn()(topology, X, y, margin=margin, weight_penalties=penalties).objective
         return greedy_objective(F, topology.n_weights, seed=seed, time_limit=time_limit)
 
     if solver == "greedy":
