@@ -15,6 +15,14 @@ from qbnn.bnn_solving import (AffineResidual, BNNProblem, MoveState, STRATEGIES,
 from qbnn.topology import Topology
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def random_topology(rng: np.random.Generator, d: int, n_neurons: int) -> Topology:
     """Random DAG with skip connections (each neuron reads a random subset of inputs + earlier neurons)."""
     neurons = {}

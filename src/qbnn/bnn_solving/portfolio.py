@@ -235,12 +235,24 @@ STRATEGIES: dict[str, Callable[..., SearchResult]] = {
 
 def solve_bnn(compiled: Any, strategy: str = "portfolio", replicas: int = 32, steps: int = 2000,
               time_limit: float | None = None, seed: int = 0, device: str = "cpu",
-              init_weights: np.ndarray | None = None) -> BNNSolveResult:
+              init_weights: np.ndarray | None = None, threads: int | None = 1) -> BNNSolveResult:
     """Train the BNN encoded by ``compiled`` with a move-based strategy (see ``STRATEGIES``).
 
     Returns a :class:`BNNSolveResult`; when ``compiled`` has a QUBO, ``state = repair(weights)``
     (feasible by construction) and ``energy = qubo.energy(state)`` evaluated afresh.
+    ``threads``: torch CPU threads during the solve (the tensors are small: 1 is fastest,
+    more threads only add contention); restored afterwards. None leaves torch's setting.
     """
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights)
+    finally:
+        torch.set_num_threads(old)
+
+
+def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights) -> BNNSolveResult:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown BNN strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
     if device == "cuda" and not torch.cuda.is_available():
