@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from qbnn.baselines.torchdag import TorchDAG, to_tensor
+from qbnn.baselines.torchdag import TorchDAG, to_tensor, torch_threads
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
@@ -35,8 +35,14 @@ def train_mlp(
     lr: float = 0.01,
     seed: int = 0,
     weight_decay: float = 0.0,
+    threads: int | None = 1,
 ) -> dict:
     """Full-batch Adam on the real-valued network of the same topology."""
+    with torch_threads(threads):
+        return _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay)
+
+
+def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay) -> dict:
     acts = {"tanh": torch.tanh, "relu": torch.relu}
     if activation not in acts:
         raise QbnnError(f"unknown MLP activation {activation!r} (tanh or relu)")

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from qbnn.baselines.torchdag import TorchDAG, bnn_activation, to_tensor
+from qbnn.baselines.torchdag import TorchDAG, bnn_activation, to_tensor, torch_threads
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
@@ -46,6 +46,7 @@ def train_ste(
     margin: float = 1.0,
     batch_size: int | None = None,
     init_scale: float = 0.1,
+    threads: int | None = 1,
 ) -> dict:
     """Train by STE + Adam; best of ``seeds`` restarts by exact training loss.
 
@@ -54,6 +55,7 @@ def train_ste(
     seeds : number of restarts (seeds ``seed, seed+1, ...``) or an explicit list.
     loss : ``"hinge"`` or ``"squared_hinge"``.
     batch_size : minibatch size (``None``: full batch).
+    threads : torch intra-op threads while training (``None``: leave as is).
 
     Returns a dict with ``weights`` (int8 ±1, canonical order), ``train_errors`` (exact
     ``Topology.training_loss``), ``best_seed`` (winning seed), ``per_seed_errors``, ``seconds``.
@@ -65,6 +67,11 @@ def train_ste(
     seed_list = list(range(seed, seed + int(seeds))) if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seed_list:
         raise QbnnError("need at least one seed")
+    with torch_threads(threads):
+        return _train(topology, X, y, epochs, lr, seed_list, loss, margin, batch_size, init_scale)
+
+
+def _train(topology, X, y, epochs, lr, seed_list, loss, margin, batch_size, init_scale) -> dict:
     t0 = time.perf_counter()
     torch.use_deterministic_algorithms(True)
     dag = TorchDAG(topology)
@@ -97,7 +104,13 @@ def train_ste(
             for idx in batches:
                 xb = Xt if idx is None else Xt[idx]
                 tb = T if idx is None else T[idx]
-                Z, _ = ste_forward(topology, u, xb, dag)
+                Z, A = ste_forward(topology, u, xb, dag)
+                if idx is None:  # full batch: this pass scores the current sign weights exactly
+                    e = int((A[:, out] != T).sum().item())
+                    if e < best_s[0]:
+                        best_s = (e, sign_weights(u))
+                    if e == 0:
+                        break
                 m = margin - tb * Z[:, out] / out_fan.sqrt()
                 h = torch.clamp(m, min=0)
                 L = (h * h if loss == "squared_hinge" else h).mean()
@@ -106,9 +119,13 @@ def train_ste(
                 opt.step()
                 with torch.no_grad():
                     u.clamp_(-1, 1)
-            e = score()
-            if e < best_s[0]:
-                best_s = (e, sign_weights(u))
+            if batch_size:
+                e = score()
+                if e < best_s[0]:
+                    best_s = (e, sign_weights(u))
+        e = score()  # weights after the last step
+        if e < best_s[0]:
+            best_s = (e, sign_weights(u))
         per_seed[int(s)] = best_s[0]
         if best is None or best_s[0] < best[0]:
             best = (best_s[0], best_s[1], int(s))

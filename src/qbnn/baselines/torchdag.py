@@ -117,3 +117,24 @@ def bnn_activation(z: torch.Tensor, fan: torch.Tensor) -> torch.Tensor:
 
 def to_tensor(X: np.ndarray, dtype=torch.float64) -> torch.Tensor:
     return torch.as_tensor(np.asarray(X), dtype=dtype)
+
+
+class torch_threads:
+    """Context manager: run torch with ``n`` intra-op threads (default 1), restoring afterwards.
+
+    The networks here are small; on shared CPUs a single thread is several times faster
+    than the default thread pool.
+    """
+
+    def __init__(self, n: int | None = 1):
+        self.n = n
+
+    def __enter__(self):
+        self.prev = torch.get_num_threads()
+        if self.n:
+            torch.set_num_threads(int(self.n))
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.prev)
+        return False
