@@ -72,6 +72,13 @@ def greedy_descent(state: MoveState, max_steps: int = 10_000, deadline: float | 
     return steps
 
 
+def _polish(state: MoveState, deadline: float | None, keep: int = 4) -> None:
+    """Greedy descent on the ``keep`` best replicas (a short grace period past the deadline)."""
+    order = torch.argsort(state.F)[: min(keep, state.R)]
+    state.permute(order)
+    greedy_descent(state, deadline=None if deadline is None else max(deadline, time.perf_counter()) + 0.25)
+
+
 def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1: float = 8.0,
                  seed: int = 0, time_limit: float | None = None, polish: bool = True) -> SearchResult:
     """Annealed Metropolis: all replicas follow a geometric β schedule ``beta0 -> beta1``."""
@@ -92,7 +99,7 @@ def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1:
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
     if polish:
-        greedy_descent(state, deadline=None if deadline is None else deadline + 1.0)
+        _polish(state, deadline)
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
     return SearchResult(best.w, best.F, trace, done, time.perf_counter() - t0, acc_n / max(done * state.R, 1))
@@ -140,7 +147,7 @@ def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.
                 perm[a[sw]], perm[b[sw]] = b[sw], a[sw]
             state.permute(perm)
     if polish:
-        greedy_descent(state, deadline=None if deadline is None else deadline + 1.0)
+        _polish(state, deadline)
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
     return SearchResult(best.w, best.F, trace, done, time.perf_counter() - t0, acc_n / max(done * R, 1))
