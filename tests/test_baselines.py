@@ -126,3 +126,13 @@ def test_unknown_method():
     t, X, y, _ = planted([4, 1], n=8)
     with pytest.raises(QbnnError):
         run_baseline("sgd", t, X, y)
+
+
+@pytest.mark.parametrize("topo", [Topology.layered([5, 3, 2]), Topology.from_spec(DAG), Topology.layered([4, 2, 2, 1], bias=False)])
+def test_incremental_flip_losses_match_batch(topo):
+    rng = np.random.default_rng(11)
+    X = rng.choice([-1, 1], size=(25, topo.n_inputs)).astype(np.int8)
+    y = rng.choice([-1, 1], size=25) if topo.n_outputs == 1 else rng.integers(0, topo.n_outputs, size=25)
+    for _ in range(3):
+        w = rng.choice([-1, 1], size=topo.n_weights).astype(np.int8)
+        assert np.array_equal(flip_losses(topo, w, X, y), flip_losses(topo, w, X, y, method="batch"))
