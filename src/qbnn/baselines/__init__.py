@@ -36,7 +36,11 @@ def run_baseline(
     **kwargs,
 ) -> dict:
     """Run one baseline; BNN methods are scored by :func:`qbnn.evaluate.evaluate_network`."""
+    from qbnn.evaluate import align_labels
+
     t0 = time.perf_counter()
+    ytr = align_labels(topology, ytr)
+    yte = None if yte is None else align_labels(topology, yte)
     if method == "ste":
         from qbnn.baselines.ste import train_ste
 
