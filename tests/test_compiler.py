@@ -44,6 +44,9 @@ def instances(draw, max_inputs=4, max_samples=5):
 def test_repair_energy_equals_objective(inst):
     topo, X, y, lam, h, rng = inst
     cb = compile_bnn(topo, X, y, margin=lam, weight_penalties=h)
+    q = cb.qubo  # upper triangle, unique pairs, no explicit zeros (built without from_coo)
+    assert (q.rows < q.cols).all() and (q.values != 0).all()
+    assert len(np.unique(q.rows * q.num_variables + q.cols)) == q.num_interactions
     W = rng.choice([-1, 1], size=(16, topo.n_weights)).astype(np.int8)
     x = cb.repair(W)
     F = cb.objective(W)
