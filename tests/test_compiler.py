@@ -156,6 +156,16 @@ def test_varmap_and_roundtrip(tmp_path):
     assert (q.indices("weight") == np.arange(topo.n_weights)).all()
     assert len(q.indices("activation")) == 6 * 2 and len(q.indices("product")) == 6 * 1
     assert (q.varmap["sample"][q.indices("activation")] >= 0).all()
+    ai = cb.activation_index()
+    assert ai.shape == (6, 2) and (q.varmap["neuron"][ai] == [0, 1]).all() and (q.varmap["sample"][ai[:, 0]] == np.arange(6)).all()
+    pi, pw, ps = cb.product_index(1)
+    assert pi.shape == (6, 1) and (q.varmap["edge"][pi[:, 0]] == pw[0]).all() and ps.tolist() == [0]
+    si, sc = cb.slack_index(0)
+    assert si.shape == (6, len(sc)) and (q.varmap["kind"][si] == VAR_KINDS.index("slack")).all()
+    w = rng.choice([-1, 1], size=topo.n_weights)
+    x = cb.repair(w)
+    Z, A = topo.forward(w, X)
+    assert (x[ai] == (A > 0)).all() and (x[pi[:, 0]] == (w[pw[0]] > 0) * (A[:, 0] > 0)).all()
     assert q.attrs["formulation_version"] == 1 and q.attrs["penalty"] == cb.penalty
     p = tmp_path / "q.h5"
     save_compiled(cb, p)

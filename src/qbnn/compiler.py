@@ -146,6 +146,21 @@ class CompiledBNN:
     def _base(self) -> np.ndarray:
         return self.n_weights + self.stride * np.arange(self.n_samples, dtype=np.int64)
 
+    def activation_index(self) -> np.ndarray:
+        """int64 ``(S, N)``: QUBO index of activation bit ``α_sj``."""
+        return self._base()[:, None] + np.array([nl.alpha for nl in self.layout], dtype=np.int64)[None]
+
+    def slack_index(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neuron ``j``'s slack bits: indices ``(S, L)`` and their coefficients ``(L,)``."""
+        nl = self.layout[j]
+        return self._base()[:, None] + nl.slack + np.arange(len(nl.coefs))[None], nl.coefs.copy()
+
+    def product_index(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Neuron ``j``'s product bits ``(S, E)``, their weight indices ``(E,)`` and source neurons ``(E,)``."""
+        nl = self.layout[j]
+        E = len(nl.nb_pos)
+        return self._base()[:, None] + nl.prod + np.arange(E)[None], nl.w0 + nl.nb_pos, nl.nb_src.copy()
+
     # ---------------------------------------------------------- evaluation
     def objective(self, weights: np.ndarray) -> np.ndarray | float:
         """``F(w) = loss + λ·R + h·w`` by a plain forward pass; ``(n_w,)`` -> float, ``(R, n_w)`` -> ``(R,)``."""
