@@ -102,7 +102,7 @@ def test_greedy_multi_output():
     assert all(h[-1] <= h[0] for h in res["history"])
 
 
-@pytest.mark.parametrize("method", ["ste", "greedy", "mlp", "logreg"])
+@pytest.mark.parametrize("method", ["ste", "greedy", "ste_greedy", "mlp", "logreg"])
 def test_run_baseline_common_result(method):
     t, X, y, _ = planted([6, 2, 1], n=40, seed=8)
     res = run_baseline(method, t, X[:30], y[:30], X[30:], y[30:], seed=0, epochs=50, restarts=2)
@@ -110,7 +110,9 @@ def test_run_baseline_common_result(method):
         assert k in res
     assert res["method"] == method and 0 <= res["test_accuracy"] <= 1
     assert res["train_errors"] == round((1 - res["train_accuracy"]) * 30)
-    if method in ("ste", "greedy"):
+    if method == "ste_greedy":
+        assert res["train_errors"] <= res["ste_train_errors"]
+    if method in ("ste", "greedy", "ste_greedy"):
         assert res["train_errors"] == t.training_loss(res["weights"], X[:30], y[:30])
 
 

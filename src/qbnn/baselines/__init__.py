@@ -2,6 +2,7 @@
 
 * :func:`qbnn.baselines.ste.train_ste` -- STE-trained BNN (any topology);
 * :func:`qbnn.baselines.greedy.greedy_flip` -- greedy single-bit flips on the exact loss;
+* ``ste_greedy`` -- the STE solution polished by greedy flips (never worse on training);
 * :func:`qbnn.baselines.reference.train_mlp` / :func:`~qbnn.baselines.reference.train_logreg`.
 
 :func:`run_baseline` runs one by name and returns the common result dict: ``method``,
@@ -17,8 +18,8 @@ import numpy as np
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
-METHODS = ("ste", "greedy", "mlp", "logreg")
-BNN_METHODS = ("ste", "greedy")
+METHODS = ("ste", "greedy", "ste_greedy", "mlp", "logreg")
+BNN_METHODS = ("ste", "greedy", "ste_greedy")
 
 
 def run_baseline(
@@ -41,7 +42,7 @@ def run_baseline(
     t0 = time.perf_counter()
     ytr = align_labels(topology, ytr)
     yte = None if yte is None else align_labels(topology, yte)
-    if method == "ste":
+    if method in ("ste", "ste_greedy"):
         from qbnn.baselines.ste import train_ste
 
         kw = dict(seed=seed, **kwargs)
@@ -52,6 +53,11 @@ def run_baseline(
         if lr is not None:
             kw["lr"] = lr
         res = train_ste(topology, Xtr, ytr, **kw)
+        if method == "ste_greedy":  # polish the STE solution by exact bit-flip descent
+            from qbnn.baselines.greedy import greedy_flip
+
+            pol = greedy_flip(topology, Xtr, ytr, restarts=1, seed=seed, init=res["weights"])
+            res.update(ste_train_errors=res["train_errors"], weights=pol["weights"], train_errors=pol["train_errors"])
     elif method == "greedy":
         from qbnn.baselines.greedy import greedy_flip
 

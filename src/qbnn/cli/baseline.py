@@ -3,20 +3,20 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "train a baseline (ste, greedy, mlp, logreg) on a dataset and topology"
+HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg) on a dataset and topology"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset HDF5")
     p.add_argument("--network", required=True, help="topology YAML")
-    p.add_argument("--method", required=True, choices=["ste", "greedy", "mlp", "logreg"])
+    p.add_argument("--method", required=True, choices=["ste", "greedy", "ste_greedy", "mlp", "logreg"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, help="STE / MLP epochs (default 300 / 500)")
     p.add_argument("--restarts", type=int, help="STE seeds or greedy random restarts (default 3 / 5)")
     p.add_argument("--lr", type=float, help="learning rate (STE / MLP)")
     p.add_argument("--time-limit", type=float, help="greedy: stop after this many seconds")
     p.add_argument("--out", required=True, help="metrics JSON")
-    p.add_argument("--net-out", help="trained BNN HDF5 (ste/greedy only)")
+    p.add_argument("--net-out", help="trained BNN HDF5 (ste, greedy, ste_greedy only)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.topology import Network, Topology
 
     if args.net_out and args.method not in BNN_METHODS:
-        raise QbnnError(f"--net-out needs a BNN method (ste or greedy), not {args.method}")
+        raise QbnnError(f"--net-out needs a BNN method (ste, greedy, ste_greedy), not {args.method}")
     for name in ("epochs", "restarts"):
         v = getattr(args, name)
         if v is not None and v < (0 if name == "epochs" else 1):
