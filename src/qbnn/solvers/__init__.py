@@ -1,0 +1,41 @@
+"""Ising machines in PyTorch: simulated bifurcation (bSB, dSB), simulated annealing, momentum
+annealing; greedy polish; exhaustive reference; MaxCut helpers.
+
+All solvers take an :class:`IsingProblem` and keyword options
+``replicas, steps, time_limit, target_energy, device ('auto'|'cpu'|'cuda'), seed, dtype,
+polish, best_only, check_every, progress`` and return a :class:`SolveResult`.
+"""
+from __future__ import annotations
+
+from qbnn.errors import QbnnError
+from qbnn.solvers.exhaustive import MAX_EXHAUSTIVE, exhaustive_search
+from qbnn.solvers.ma import momentum_annealing
+from qbnn.solvers.maxcut import cut_value, energy_for_cut, solve_maxcut
+from qbnn.solvers.polish import greedy_polish
+from qbnn.solvers.problem import IsingProblem, SolveResult, bits_to_spins, resolve_device, spins_to_bits
+from qbnn.solvers.sa import greedy_coloring, simulated_annealing
+from qbnn.solvers.sb import ballistic_sb, discrete_sb, simulated_bifurcation
+
+#: solver name -> function(problem, **options) -> SolveResult
+SOLVERS = {
+    "sb": ballistic_sb,
+    "bsb": ballistic_sb,
+    "dsb": discrete_sb,
+    "sa": simulated_annealing,
+    "ma": momentum_annealing,
+}
+
+
+def solve(problem: IsingProblem, solver: str = "sb", **options) -> SolveResult:
+    """Dispatch to one of :data:`SOLVERS` (``'exhaustive'`` also accepted for ≤ 24 spins)."""
+    if solver == "exhaustive":
+        return exhaustive_search(problem)
+    if solver not in SOLVERS:
+        raise QbnnError(f"unknown solver {solver!r} (choose {', '.join(SOLVERS)} or exhaustive)")
+    return SOLVERS[solver](problem, **options)
+
+
+__all__ = ["IsingProblem", "SolveResult", "SOLVERS", "solve", "ballistic_sb", "discrete_sb",
+           "simulated_bifurcation", "simulated_annealing", "momentum_annealing", "greedy_polish",
+           "exhaustive_search", "MAX_EXHAUSTIVE", "greedy_coloring", "cut_value", "energy_for_cut", "solve_maxcut",
+           "resolve_device", "spins_to_bits", "bits_to_spins"]

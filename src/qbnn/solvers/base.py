@@ -1,0 +1,137 @@
+"""Shared machinery: best tracking, trace, early stop, restarts, progress, result assembly."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import torch
+
+from qbnn.errors import QbnnError
+from qbnn.solvers.problem import IsingProblem, SolveResult, resolve_device
+from qbnn.solvers.polish import greedy_polish
+
+
+def make_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed) if seed is not None else int(torch.seed() % (2 ** 63)))
+    return g
+
+
+def check_common(problem, replicas: int, steps: int, time_limit, device) -> torch.device:
+    if not isinstance(problem, IsingProblem):
+        raise QbnnError("solvers take an IsingProblem (use IsingProblem.from_qubo / from_gset)")
+    if int(replicas) < 1:
+        raise QbnnError(f"replicas must be >= 1, got {replicas}")
+    if int(steps) < 1:
+        raise QbnnError(f"steps must be >= 1, got {steps}")
+    if time_limit is not None and not (time_limit > 0):
+        raise QbnnError(f"time limit must be > 0 seconds, got {time_limit}")
+    return resolve_device(device)
+
+
+class Tracker:
+    """Tracks the best state across anneals; decides when to stop."""
+
+    def __init__(self, problem: IsingProblem, solver: str, steps: int, target_energy=None, time_limit=None,
+                 progress=None):
+        self.problem, self.solver, self.steps = problem, solver, steps
+        self.target = None if target_energy is None else float(target_energy)
+        self.time_limit = time_limit
+        self.t0 = time.perf_counter()
+        self.best_energy = math.inf
+        self.best_state = None
+        self.t_best = 0.0
+        self.trace: list[tuple[int, float, float]] = []
+        self.global_step = 0
+        self.restarts = 0
+        if progress is None:
+            progress = sys.stderr.isatty() and problem.n * steps >= 10 ** 6
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=steps if time_limit is None else None, desc=solver, unit="step", leave=False)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def reached(self) -> bool:
+        return self.target is not None and self.best_energy <= self.target + 1e-9
+
+    def out_of_time(self) -> bool:
+        return self.time_limit is not None and self.elapsed() >= self.time_limit
+
+    def should_stop(self) -> bool:
+        return self.reached() or self.out_of_time()
+
+    def tick(self, k: int = 1) -> None:
+        self.global_step += k
+        if self.bar is not None:
+            self.bar.update(k)
+
+    def observe(self, S: torch.Tensor) -> bool:
+        """Check spins ``S`` (n, R) (signs); record improvements; return True to stop."""
+        E = self.problem.energy_torch(S)
+        i = int(torch.argmin(E))
+        e = float(E[i])
+        if e < self.best_energy - 1e-9:
+            self.best_energy = e
+            self.best_state = S[:, i].to("cpu", torch.int8).numpy().copy()
+            self.t_best = self.elapsed()
+            self.trace.append((self.global_step, self.t_best, e))
+            if self.bar is not None:
+                self.bar.set_postfix(best=f"{e:.6g}")
+        return self.should_stop()
+
+    def observe_numpy(self, states: np.ndarray, energies: np.ndarray) -> None:
+        i = int(np.argmin(energies))
+        e = float(energies[i])
+        if e < self.best_energy - 1e-9:
+            self.best_energy = e
+            self.best_state = states[i].astype(np.int8).copy()
+            self.t_best = self.elapsed()
+            self.trace.append((self.global_step, self.t_best, e))
+
+    def finish_run(self, S: torch.Tensor, polish: bool):
+        """Polish final spins ``S`` (n, R); returns (states (R,n) int8, energies float64)."""
+        states = S.t().to("cpu", torch.int8).numpy()
+        if polish:
+            states = greedy_polish(self.problem, states)
+        energies = self.problem.energy(states)
+        self.observe_numpy(states, energies)
+        return states, np.asarray(energies, dtype=np.float64)
+
+    def result(self, states, energies, best_only: bool, info: dict | None = None) -> SolveResult:
+        if self.bar is not None:
+            self.bar.close()
+        if best_only:
+            states = self.best_state[None, :]
+            energies = np.array([self.best_energy])
+        return SolveResult(
+            solver=self.solver, states=states, energies=energies, best_state=self.best_state,
+            best_energy=self.best_energy, seconds=self.elapsed(), seconds_to_best=self.t_best,
+            trace=self.trace, steps_done=self.global_step, restarts=self.restarts,
+            reached_target=self.reached(), info=dict(info or {}))
+
+
+def run_restarts(one_run, tracker: Tracker, time_limit, max_restarts: int | None = None):
+    """Call ``one_run()`` (returns final (states, energies) of one anneal) until the target is
+    reached or the time budget spent; without a time limit, exactly once."""
+    final = None
+    while True:
+        states, energies = one_run()
+        if final is None or energies.min() < final[1].min():
+            final = (states, energies)
+        tracker.restarts += 1
+        if tracker.reached() or time_limit is None or tracker.out_of_time():
+            break
+        if max_restarts is not None and tracker.restarts >= max_restarts:
+            break
+    return final
+
+
+def check_interval(steps: int, check_every: int | None) -> int:
+    if check_every is not None:
+        return max(1, int(check_every))
+    return max(1, steps // 50)
