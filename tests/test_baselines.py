@@ -144,3 +144,15 @@ def test_two_output_topology_accepts_pm1_labels():
     t, X, y, _ = planted([6, 1], n=30, seed=12)
     res = run_baseline("greedy", Topology.layered([6, 2]), X, y, X, y, restarts=2)
     assert res["test_accuracy"] == res["train_accuracy"] > 0.5  # ±1 labels read as classes 0/1
+
+
+def test_ste_minibatch_squared_hinge_and_threads_restored():
+    t, X, y, _ = planted([6, 2, 1], n=40, seed=13)
+    before = torch.get_num_threads()
+    res = train_ste(t, X, y, epochs=20, seeds=1, loss="squared_hinge", batch_size=16)
+    assert torch.get_num_threads() == before
+    assert res["train_errors"] == t.training_loss(res["weights"], X, y) < 20
+    from qbnn.errors import QbnnError
+
+    with pytest.raises(QbnnError):
+        train_ste(t, X, y, loss="mse")
