@@ -198,3 +198,18 @@ def test_compiled_margin_uses_incremental_path_and_matches_objective():
         np.testing.assert_allclose(D[r], c.objective(flips) - c.objective(W[r]), atol=1e-9)
         # a cluster move = repair(w) -> repair(w'): QUBO energy changes by exactly the delta
         np.testing.assert_allclose(c.qubo.energy(c.repair(flips)) - c.qubo.energy(c.repair(W[r])), D[r], atol=1e-6)
+
+
+@pytest.mark.skipif(_compiler() is None, reason="qbnn.compiler not available")
+def test_solve_bnn_qubo_file_roundtrip(tmp_path):
+    from qbnn.bnn_solving import solve_bnn_qubo_file
+
+    comp = _compiler()
+    topo, X, y = tiny_problem(seed=4, S=6)
+    c = comp.compile_bnn(topo, X, y)
+    path = tmp_path / "q.h5"
+    comp.save_compiled(c, path)
+    res = solve_bnn_qubo_file(str(path), "pt", replicas=8, steps=200, seed=0, device="auto")
+    assert res.best_energy == pytest.approx(float(c.qubo.energy(res.best_bits)))
+    assert int(np.sum(c.violations(res.best_bits))) == 0
+    assert res.best_energy == pytest.approx(float(np.min(c.objective(all_weights(topo.n_weights)))))

@@ -5,8 +5,13 @@
 * :mod:`.portfolio` — warm starts, multi-start portfolio, :func:`solve_bnn` and ``STRATEGIES``.
 """
 from qbnn.bnn_solving.moves import AffineResidual, MoveState, fit_affine_residual
-from qbnn.bnn_solving.portfolio import STRATEGIES, BNNProblem, BNNSolveResult, solve_bnn, warm_starts
+from qbnn.bnn_solving.portfolio import (STRATEGIES, BNNProblem, BNNSolveResult, as_solve_result, solve_bnn,
+                                       solve_bnn_qubo_file, warm_starts)
 from qbnn.bnn_solving.tempering import SearchResult, anneal_moves, greedy_descent, parallel_tempering
 
+#: names usable as ``qbnn solve --solver <name>`` (solved on the compiled QUBO file's weights)
+BNN_SOLVERS = tuple(STRATEGIES)
+
 __all__ = ["AffineResidual", "MoveState", "fit_affine_residual", "STRATEGIES", "BNNProblem", "BNNSolveResult",
-           "solve_bnn", "warm_starts", "SearchResult", "anneal_moves", "greedy_descent", "parallel_tempering"]
+           "solve_bnn", "warm_starts",
+           "as_solve_result", "solve_bnn_qubo_file", "BNN_SOLVERS", "SearchResult", "anneal_moves", "greedy_descent", "parallel_tempering"]

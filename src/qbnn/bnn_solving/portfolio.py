@@ -255,6 +255,8 @@ def solve_bnn(compiled: Any, strategy: str = "portfolio", replicas: int = 32, st
 def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights) -> BNNSolveResult:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown BNN strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but torch has no CUDA device")
     torch.manual_seed(seed)
@@ -263,6 +265,9 @@ def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, in
     if W0 is not None and strategy != "portfolio" and W0.shape[0] != replicas:
         W0 = W0[np.arange(replicas) % W0.shape[0]]
     res = STRATEGIES[strategy](compiled, int(replicas), int(steps), time_limit, int(seed), device, W0)
+    if not hasattr(res, "info"):
+        res.info = {}  # type: ignore[attr-defined]
+    res.info["device"] = str(device)  # type: ignore[attr-defined]
     wall = time.perf_counter() - t0
     topo, X, y, obj = problem_parts(compiled)
     w = np.asarray(res.weights).astype(np.int8)
@@ -281,3 +286,28 @@ def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, in
             v = viol(state)
             out.violations = int(np.sum(v)) if np.ndim(v) else int(v)
     return out
+
+
+def as_solve_result(r: BNNSolveResult):
+    """The result as a ``qbnn.solvers.SolveResult`` (spins of ``repair(weights)``), so code written
+    for the generic Ising solvers (e.g. ``qbnn solve``) can store it unchanged."""
+    from qbnn.solvers.problem import SolveResult
+
+    if r.state is None or r.energy is None:
+        raise ValueError("the problem has no QUBO / repair(): nothing to express as a QUBO solution")
+    spins = (2 * np.asarray(r.state, dtype=np.int8) - 1).astype(np.int8)
+    t_best = float(r.trace[-1][1]) if r.trace else r.wall_time
+    info = dict(r.info, strategy=r.strategy, objective=r.objective, train_errors=r.train_errors,
+                violations=r.violations, device=r.info.get("device", "cpu"))
+    return SolveResult(solver=f"bnn-{r.strategy}", states=spins[None], energies=np.array([r.energy]),
+                       best_state=spins, best_energy=float(r.energy), seconds=float(r.wall_time),
+                       seconds_to_best=t_best, trace=[tuple(map(float, t)) for t in r.trace],
+                       steps_done=int(r.info.get("steps", 0)), info=info)
+
+
+def solve_bnn_qubo_file(path: str, strategy: str = "portfolio", **kw):
+    """Load a compiled BNN QUBO file (``qbnn.compiler.load_compiled``), solve it with ``strategy``
+    and return a ``qbnn.solvers.SolveResult`` (see :func:`as_solve_result`)."""
+    from qbnn.compiler import load_compiled
+
+    return as_solve_result(solve_bnn(load_compiled(path), strategy, **kw))
