@@ -148,9 +148,9 @@ def test_two_output_topology_accepts_pm1_labels():
 
 def test_ste_minibatch_squared_hinge_and_threads_restored():
     t, X, y, _ = planted([6, 2, 1], n=40, seed=13)
-    before = torch.get_num_threads()
+    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     res = train_ste(t, X, y, epochs=20, seeds=1, loss="squared_hinge", batch_size=16)
-    assert torch.get_num_threads() == before
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before
     assert res["train_errors"] == t.training_loss(res["weights"], X, y) < 20
     from qbnn.errors import QbnnError
 

@@ -47,7 +47,6 @@ def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weigh
     if activation not in acts:
         raise QbnnError(f"unknown MLP activation {activation!r} (tanh or relu)")
     t0 = time.perf_counter()
-    torch.use_deterministic_algorithms(True)
     torch.manual_seed(int(seed))
     gen = torch.Generator().manual_seed(int(seed))
     dag = TorchDAG(topology)

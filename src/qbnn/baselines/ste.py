@@ -73,7 +73,6 @@ def train_ste(
 
 def _train(topology, X, y, epochs, lr, seed_list, loss, margin, batch_size, init_scale) -> dict:
     t0 = time.perf_counter()
-    torch.use_deterministic_algorithms(True)
     dag = TorchDAG(topology)
     Xt = to_tensor(X)
     T = torch.as_tensor(topology.targets(y), dtype=torch.float64)

@@ -120,7 +120,7 @@ def to_tensor(X: np.ndarray, dtype=torch.float64) -> torch.Tensor:
 
 
 class torch_threads:
-    """Context manager: run torch with ``n`` intra-op threads (default 1), restoring afterwards.
+    """Context manager: ``n`` intra-op threads (default 1) and deterministic algorithms, restored afterwards.
 
     The networks here are small; on shared CPUs a single thread is several times faster
     than the default thread pool.
@@ -131,10 +131,13 @@ class torch_threads:
 
     def __enter__(self):
         self.prev = torch.get_num_threads()
+        self.prev_det = torch.are_deterministic_algorithms_enabled()
         if self.n:
             torch.set_num_threads(int(self.n))
+        torch.use_deterministic_algorithms(True)  # reproducible training; restored on exit
         return self
 
     def __exit__(self, *exc):
         torch.set_num_threads(self.prev)
+        torch.use_deterministic_algorithms(self.prev_det)
         return False
