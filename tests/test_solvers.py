@@ -114,7 +114,6 @@ def test_sparse_path_matches_dense():
             assert np.isfinite(r.best_energy)
     finally:
         prob.DENSE_MAX_N = old
-    assert p.prefers_dense
 
 
 def test_coloring_is_proper_and_polish_reaches_local_minimum():

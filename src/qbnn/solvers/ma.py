@@ -15,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qbnn.solvers.base import Tracker, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.problem import IsingProblem, SolveResult
 
 
+@auto_threads
 def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int = 1000,
                        beta_range: tuple[float, float] | None = None, dropout: float = 0.5, c0: float = 1.0, w_scale: float = 1.0,
                        time_limit: float | None = None, target_energy: float | None = None, device: str = "auto",

@@ -14,7 +14,7 @@ import torch
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
-from qbnn.solvers.base import Tracker, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.problem import IsingProblem, SolveResult
 
 
@@ -44,7 +44,7 @@ class _Blocks:
         P = problem.J[self.perm][:, self.perm].tocsr()
         self.h = torch.as_tensor(problem.h[self.perm], dtype=dtype, device=dev).unsqueeze(1)
         self.blocks = []
-        dense = problem.prefers_dense
+        dense = problem.dense_for(dev)
         Jd = torch.as_tensor(P.toarray(), dtype=dtype, device=dev) if dense else None
         for a, b in zip(self.bounds[:-1], self.bounds[1:]):
             if dense:
@@ -57,6 +57,7 @@ class _Blocks:
         self.num_colors = len(counts)
 
 
+@auto_threads
 def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int = 1000,
                         beta_range: tuple[float, float] | None = None, time_limit: float | None = None,
                         target_energy: float | None = None, device: str = "auto", seed: int | None = 0,

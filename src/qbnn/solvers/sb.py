@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from qbnn.solvers.base import Tracker, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.problem import IsingProblem, SolveResult
 
 
@@ -21,6 +21,7 @@ def _sign(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
 
+@auto_threads
 def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, replicas: int = 64, steps: int = 1000,
                           dt: float | None = None, xi0: float | None = None, heat: float = 0.0,
                           time_limit: float | None = None, target_energy: float | None = None,
