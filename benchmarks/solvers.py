@@ -6,7 +6,7 @@ time budget is spent; we record the wall time at which the best cut first reache
 (a) within 0.1 % of the best known and (b) the best known. Writes
 ``benchmarks/out/solvers.csv`` and ``benchmarks/out/solvers.png``.
 
-    python benchmarks/solvers.py [--graphs G1] [--budget 20] [--seeds 2] [--threads 2]
+    python benchmarks/solvers.py [--graphs G1] [--budget 20] [--seeds 3] [--threads 1]
 
 Timings are wall-clock on whatever machine runs it (note its load when quoting them).
 """
@@ -29,7 +29,7 @@ OUT = Path(__file__).resolve().parent / "out"
 BEST_KNOWN = {"G1": 11624, "G2": 11620, "G3": 11622, "G6": 2178, "G14": 3063, "G43": 6660}
 
 # per-anneal settings (replicas, steps); restarts until the target or the budget
-OURS = {"sb": (32, 500), "dsb": (32, 500), "sa": (32, 300), "ma": (32, 500)}
+OURS = {"sb": (64, 1000), "dsb": (64, 1000), "sa": (32, 500), "ma": (32, 1000)}
 
 
 def _times_from_trace(trace, cut_of_energy, targets):
@@ -110,7 +110,7 @@ def main(argv=None):
     ap.add_argument("--graphs", nargs="+", default=["G1"])
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per (graph, solver, seed)")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--solvers", nargs="+", default=["sb", "dsb", "sa", "ma", "dwave-sa", "sbpkg-bsb", "sbpkg-dsb"])
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)

@@ -215,3 +215,20 @@ def test_solve_cli(tmp_path, capsys):
 
 def test_registry():
     assert set(SOLVER_NAMES) <= set(SOLVERS)
+
+
+def test_solve_cli_reports_bnn_metrics(tmp_path, capsys):
+    compiler = pytest.importorskip("qbnn.compiler")
+    from qbnn.cli import main
+    from qbnn.topology import Topology
+
+    topo = Topology.layered([3, 1])
+    X = np.array([[1, 1, -1], [-1, 1, 1], [1, -1, 1], [-1, -1, -1]], dtype=np.int8)
+    y = np.array([1, -1, 1, -1])
+    cb = compiler.compile_bnn(topo, X, y)
+    compiler.save_compiled(cb, tmp_path / "bnn.h5")
+    assert main(["solve", str(tmp_path / "bnn.h5"), "--solver", "sa", "--replicas", "8", "--steps", "100",
+                 "--device", "cpu", "--out", str(tmp_path / "sol.h5")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "repaired_energy" in out and "train_errors" in out
+    assert out["repaired_energy"] <= out["best_energy"] + 1e-9

@@ -41,10 +41,9 @@ def _bnn_report(path: str, best_x: np.ndarray) -> dict:
     xr = cb.repair(w)
     out = {"repaired_energy": float(cb.qubo.energy(xr)), "objective": float(cb.objective(w))}
     try:
-        _, A = cb.topology.forward(w[None, :], cb.X)
-        T = cb.topology.targets(cb.y)
-        wrong = (A[0][:, list(cb.topology.outputs)] != T).any(axis=1)
-        out["train_errors"] = int(wrong.sum())
+        pred = np.asarray(cb.topology.predict(w, cb.X)).reshape(-1)
+        y = np.asarray(cb.y).reshape(-1)
+        out["train_errors"] = int((pred != y).sum())
     except Exception:  # noqa: BLE001 - reporting only
         pass
     return out
