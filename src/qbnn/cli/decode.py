@@ -8,7 +8,11 @@ HELP = "decode a 0/1 QUBO sample into a network file and report violations, repa
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("qubo", help="QUBO HDF5 written by qbnn compile")
-    p.add_argument("--sample", required=True, help=".npy 0/1 vector (num_variables,) or (n_weights,) weight bits")
+    p.add_argument(
+        "--sample",
+        required=True,
+        help="a `qbnn solve` solution .h5 (its /best_x), or a .npy 0/1 vector (num_variables,) or (n_weights,) weight bits",
+    )
     p.add_argument("--out", required=True, help="output network HDF5")
 
 
@@ -22,10 +26,18 @@ def run(args: argparse.Namespace) -> dict:
 
     cb = load_compiled(args.qubo)
     p = require_file(args.sample, "sample file")
-    try:
-        x = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise QbnnError(f"sample file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
+    if p.suffix in (".h5", ".hdf5"):
+        from qbnn.io import open_h5
+
+        with open_h5(p, "solution file") as f:
+            if "best_x" not in f:
+                raise QbnnError(f"solution file {p} lacks dataset /best_x")
+            x = f["best_x"][()]
+    else:
+        try:
+            x = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise QbnnError(f"sample file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
     x = np.asarray(x).reshape(-1)
     if not np.isin(x, (0, 1)).all():
         raise QbnnError(f"sample file {p} must contain only 0/1 values")
