@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     rows = []
     for seed in range(args.seeds):
         for strat in ("pt", "anneal-moves", "portfolio", "greedy-moves", "decode-reanneal"):
-            reps = 200 if strat == "greedy-moves" else args.replicas
+            reps = 64 if strat == "greedy-moves" else args.replicas
             r = solve_bnn(problem, strat, replicas=reps, steps=args.steps, time_limit=args.budget, seed=seed)
             rows.append(dict(task=task, method=f"moves:{strat}", seed=seed, objective_kind=kind, train_errors=r.train_errors,
                              objective=r.objective, energy=r.energy, violations=r.violations,

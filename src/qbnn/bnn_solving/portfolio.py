@@ -140,14 +140,24 @@ def _run_anneal(compiled, replicas, steps, time_limit, seed, device, W0=None):
 
 
 def _run_greedy_moves(compiled, replicas, steps, time_limit, seed, device, W0=None):
+    """Multi-start steepest descent on cluster moves (restarts until the time limit, if any)."""
     t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
     topo = problem_parts(compiled)[0]
     rng = np.random.default_rng(seed)
-    W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
-    st = make_state(compiled, W, device)
-    greedy_descent(st, deadline=None if time_limit is None else t0 + time_limit)
-    i = int(torch.argmin(st.F))
-    return SearchResult(st.weights()[i], float(st.F[i]), [], 0, time.perf_counter() - t0)
+    best_w, best_F, trace, k = None, np.inf, [], 0
+    while True:
+        W = random_weights(rng, replicas, topo.n_weights) if (W0 is None or k > 0) else W0
+        st = make_state(compiled, W, device)
+        greedy_descent(st, deadline=deadline)
+        i = int(torch.argmin(st.F))
+        if float(st.F[i]) < best_F - 1e-9:
+            best_F, best_w = float(st.F[i]), st.weights()[i]
+            trace.append((k, time.perf_counter() - t0, best_F))
+        k += 1
+        if deadline is None or time.perf_counter() >= deadline:
+            break
+    return SearchResult(best_w, best_F, trace, k, time.perf_counter() - t0)
 
 
 def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None):

@@ -57,17 +57,35 @@ def _metropolis_step(state: MoveState, beta: torch.Tensor, g: torch.Generator) -
     return acc
 
 
-def greedy_descent(state: MoveState, max_steps: int = 10_000, deadline: float | None = None) -> int:
-    """Steepest descent on all single-flip deltas until every replica is at a local minimum."""
+def greedy_descent(state: MoveState, max_steps: int = 10_000, deadline: float | None = None,
+                   max_elems: int = 2_000_000) -> int:
+    """Steepest descent on all single-flip deltas until every replica is at a local minimum.
+
+    Candidates are evaluated in chunks of at most ``max_elems`` tensor elements; the deadline is
+    checked between chunks."""
     steps = 0
-    idx = torch.arange(state.n_w, device=state.device)[None].expand(state.R, state.n_w)
-    while steps < max_steps and (deadline is None or time.perf_counter() < deadline):
-        delta, Z, V = state.propagate(idx)
-        best, c = torch.min(delta, dim=1)
+    R, n_w = state.R, state.n_w
+    per_cand = R * state.S * (state.d + state.N)
+    chunk = max(1, min(n_w, max_elems // max(per_cand, 1)))
+    all_idx = torch.arange(n_w, device=state.device)[None].expand(R, n_w)
+    while steps < max_steps:
+        best = torch.full((R,), float("inf"), dtype=torch.float64, device=state.device)
+        arg = torch.zeros(R, dtype=torch.long, device=state.device)
+        for c0 in range(0, n_w, chunk):
+            if deadline is not None and time.perf_counter() > deadline:
+                return steps
+            idx = all_idx[:, c0: c0 + chunk]
+            delta = state.propagate(idx)[0]
+            b, c = torch.min(delta, dim=1)
+            better = b < best
+            best = torch.where(better, b, best)
+            arg = torch.where(better, idx[torch.arange(R, device=state.device), c], arg)
         mask = best < -1e-9
         if not bool(mask.any()):
             break
-        state.accept(idx, delta, Z, V, mask, c)
+        sel = arg[:, None]
+        delta, Z, V = state.propagate(sel)
+        state.accept(sel, delta, Z, V, mask)
         steps += 1
     return steps
 
