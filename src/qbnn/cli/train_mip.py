@@ -1,0 +1,100 @@
+"""``qbnn train-mip``: train a layered step-activation network by mixed-integer programming."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+
+HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset HDF5 with /train/X, /train/y, /test/X, /test/y")
+    src.add_argument("--dataset", help="built-in dataset: breast_cancer | digits | planted")
+    p.add_argument("--network", help="YAML with 'layers: [d, h..., C]' (first entry may be overridden by data width)")
+    p.add_argument("--method", default="exact", help="exact | local | split (default exact)")
+    p.add_argument("--robust", type=float, default=0.0, metavar="RHO", help="l_inf radius of robust first layer")
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="S")
+    p.add_argument("--mip-gap", type=float, default=1e-4, metavar="G")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--integer", action="store_true", help="weights in {-1, 0, 1}")
+    p.add_argument("--n-train", type=int, default=40, help="training size for --dataset")
+    p.add_argument("--n-test", type=int, default=200, help="test size for --dataset")
+    p.add_argument("--out", required=True, help="output network HDF5")
+
+
+def _load_data(path):
+    try:
+        from qbnn.data import load_dataset  # type: ignore
+
+        Xtr, ytr, Xte, yte, _ = load_dataset(path)
+        return Xtr, ytr, Xte, yte
+    except ImportError:
+        pass
+    except QbnnError:
+        pass  # not a qbnn-format dataset: fall back to plain /train, /test groups
+    from qbnn.io import open_h5
+
+    with open_h5(path, "dataset file") as f:
+        try:
+            return tuple(np.asarray(f[k][()]) for k in ("train/X", "train/y", "test/X", "test/y"))
+        except KeyError as exc:
+            raise QbnnError(f"dataset {path}: missing {exc}") from None
+
+
+def _layers(path, d, n_out):
+    if path is None:
+        return [d, 3, n_out]
+    import yaml
+
+    from qbnn.io import require_file
+
+    p = require_file(path, "network file")
+    try:
+        spec = yaml.safe_load(Path(p).read_text())
+    except yaml.YAMLError as exc:
+        raise QbnnError(f"network file {p}: invalid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list) or len(spec["layers"]) < 2:
+        raise QbnnError(f"network file {p}: needs 'layers: [d, h..., C]'")
+    layers = [int(v) for v in spec["layers"]]
+    layers[0] = d
+    if layers[-1] != n_out:
+        raise QbnnError(f"network file {p}: output width {layers[-1]} but the data needs {n_out}")
+    return layers
+
+
+def run(args: argparse.Namespace) -> dict:
+    from qbnn.mip import METHODS, MIPNetwork
+
+    if args.method not in METHODS:
+        raise QbnnError(f"unknown method {args.method!r} (choose from {', '.join(METHODS)})")
+    if args.time_limit <= 0:
+        raise QbnnError("--time-limit must be positive")
+    if args.robust < 0:
+        raise QbnnError("--robust must be >= 0")
+    if args.data is not None:
+        Xtr, ytr, Xte, yte = _load_data(args.data)
+    else:
+        from qbnn.mip.datasets import load
+
+        Xtr, ytr, Xte, yte = load(args.dataset, args.n_train, args.n_test, seed=args.seed)
+    Xtr, Xte = np.asarray(Xtr, float), np.asarray(Xte, float)
+    ytr, yte = np.asarray(ytr).astype(int), np.asarray(yte).astype(int)
+    n_out = 1 if set(np.unique(ytr)) <= {-1, 1} and ytr.min() < 0 else int(max(ytr.max(), yte.max()) + 1)
+    if n_out == 2:
+        n_out = 1
+        ytr, yte = np.where(ytr == 1, 1, -1), np.where(yte == 1, 1, -1)
+    layers = _layers(args.network, Xtr.shape[1], n_out)
+    net = MIPNetwork(layers, args.method, integer=args.integer, time_limit=args.time_limit,
+                     mip_gap=args.mip_gap, seed=args.seed, rho=args.robust)
+    net.fit(Xtr, ytr)
+    net.save(args.out)
+    info = net.info_
+    return {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),
+            "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.method,
+            "objective": info["objective"], "status": info.get("status"), "layers": layers,
+            "out": str(args.out)}

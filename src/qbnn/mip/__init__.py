@@ -1,0 +1,112 @@
+"""Mixed-integer training of step-activation networks (Kurtz & Bah, arXiv 2110.11382).
+
+* :func:`solve_mip` -- exact MILP (HiGHS), optionally grouped / robust / partially fixed;
+* :func:`local_search` -- alternate fixing output layer and hidden activation pattern;
+* :func:`split_train` -- iterative data splitting with KMeans;
+* :class:`MIPNetwork` -- estimator with ``fit`` / ``predict`` / ``score`` / ``save`` / ``load``.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+from qbnn.mip.local_search import local_search
+from qbnn.mip.model import MIPResult, forward, loss, predict, random_weights, solve_mip
+from qbnn.mip.splitting import split_train
+
+METHODS = ("exact", "local", "split")
+
+__all__ = ["MIPNetwork", "MIPResult", "solve_mip", "local_search", "split_train", "forward",
+           "loss", "predict", "random_weights", "METHODS"]
+
+
+class MIPNetwork:
+    """Layered step-activation network trained by mixed-integer programming.
+
+    ``layers = [d, h1, ..., C]``; C = 1 means ±1 labels, else class indices 0..C-1.
+    After ``fit``: ``weights_`` / ``biases_`` (real-valued, per layer) and ``info_`` (dict
+    with objective, bound, gap, status, seconds, method, ...).
+    """
+
+    def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=1.0,
+                 eps=1e-3, time_limit=60.0, mip_gap=1e-4, seed=0, rho=0.0, iterations=6,
+                 max_splits=8):
+        if method not in METHODS:
+            raise QbnnError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+        self.layers = [int(v) for v in layers]
+        self.method = method
+        self.integer, self.bias, self.bias_bound, self.eps = integer, bias, bias_bound, eps
+        self.time_limit, self.mip_gap, self.seed, self.rho = time_limit, mip_gap, seed, rho
+        self.iterations, self.max_splits = iterations, max_splits
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        X = np.asarray(X, float)
+        if X.shape[1] != self.layers[0]:
+            raise QbnnError(f"network input width {self.layers[0]} != data width {X.shape[1]}")
+        kw = dict(integer=self.integer, bias=self.bias, bias_bound=self.bias_bound, eps=self.eps,
+                  rho=self.rho)
+        if self.method == "exact":
+            r = solve_mip(X, y, self.layers, time_limit=self.time_limit, mip_gap=self.mip_gap,
+                          seed=self.seed, **kw)
+            self.weights_, self.biases_ = r.weights, r.biases
+            self.info_ = {"objective": r.objective, "bound": r.bound, "mip_gap": r.gap,
+                          "status": r.status, "seconds": r.seconds, "n_vars": r.n_vars,
+                          "n_cons": r.n_cons}
+        elif self.method == "local":
+            r = local_search(X, y, self.layers, iterations=self.iterations, seed=self.seed,
+                             time_limit=self.time_limit, **kw)
+            self.weights_, self.biases_ = r["weights"], r["biases"]
+            self.info_ = {"objective": r["objective"], "bound": None, "mip_gap": None,
+                          "status": "heuristic", "seconds": r["seconds"], "losses": r["losses"]}
+        else:
+            r = split_train(X, y, self.layers, max_splits=self.max_splits, seed=self.seed,
+                            time_limit=self.time_limit, X_val=X_val, y_val=y_val,
+                            mip_gap=self.mip_gap, **kw)
+            self.weights_, self.biases_ = r["weights"], r["biases"]
+            self.info_ = {"objective": float(loss(self.weights_, self.biases_, X, y)), "bound": None,
+                          "mip_gap": r["history"][-1]["gap"] if r["history"] else None,
+                          "status": "heuristic", "seconds": r["seconds"], "history": r["history"]}
+        self.info_["method"] = self.method
+        return self
+
+    def predict(self, X):
+        return predict(self.weights_, self.biases_, np.asarray(X, float))
+
+    def score(self, X, y):
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def save(self, path):
+        import h5py
+
+        from qbnn.io import atomic_output
+
+        with atomic_output(path, suffix=".h5") as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = "qbnn-mip-network"
+                f.attrs["layers"] = json.dumps(self.layers)
+                f.attrs["method"] = self.method
+                f.attrs["rho"] = float(self.rho)
+                f.attrs["integer"] = bool(self.integer)
+                info = {k: v for k, v in getattr(self, "info_", {}).items() if k not in ("history", "losses")}
+                f.attrs["info"] = json.dumps(info, default=float)
+                for k, (W, b) in enumerate(zip(self.weights_, self.biases_)):
+                    g = f.create_group(f"layer{k}")
+                    g["weights"] = np.asarray(W, float)
+                    g["bias"] = np.asarray(b, float)
+
+    @classmethod
+    def load(cls, path):
+        from qbnn.io import open_h5
+
+        with open_h5(path, "network file") as f:
+            layers = json.loads(f.attrs["layers"])
+            net = cls(layers, str(f.attrs["method"]), rho=float(f.attrs["rho"]),
+                      integer=bool(f.attrs["integer"]))
+            n = len(layers) - 1
+            net.weights_ = [f[f"layer{k}/weights"][()] for k in range(n)]
+            net.biases_ = [f[f"layer{k}/bias"][()] for k in range(n)]
+            net.info_ = json.loads(f.attrs["info"])
+        return net
