@@ -112,7 +112,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--solvers", nargs="+", default=["sb", "dsb", "sa", "ma", "dwave-sa", "sbpkg-bsb", "sbpkg-dsb"])
+    ap.add_argument("--tag", default="", help="write solvers_<tag>.csv/.png instead of solvers.csv/.png")
     a = ap.parse_args(argv)
+    stem = "solvers" + (f"_{a.tag}" if a.tag else "")
     torch.set_num_threads(a.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -136,11 +138,11 @@ def main(argv=None):
                        "budget_s": a.budget, "threads": a.threads}
                 rows.append(row)
                 print(row, flush=True)
-    with open(OUT / "solvers.csv", "w", newline="") as f:
+    with open(OUT / f"{stem}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    _plot(rows, a.budget)
+    _plot(rows, a.budget, OUT / f"{stem}.png")
     _table(rows)
 
 
@@ -158,7 +160,7 @@ def _table(rows):
               f"{med('tt_best_s')} | {sum(not math.isnan(r['tt_best_s']) for r in rr)}/{len(rr)} |")
 
 
-def _plot(rows, budget):
+def _plot(rows, budget, path):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -180,7 +182,7 @@ def _plot(rows, budget):
     ax.set_title(", ".join(sorted({r["graph"] for r in rows})) + " MaxCut time to target (CPU, shared machine)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(OUT / "solvers.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
