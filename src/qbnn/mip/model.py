@@ -260,11 +260,16 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     sol = np.asarray(h.getSolution().col_value)
     seconds = time.perf_counter() - t0
     if not has or len(sol) != bld.n:
+        # no incumbent within the limit: fall back to the warm start (or a trivial network)
         if warm is not None:
             Ws, bs = [np.array(w, float) for w in warm[0]], [np.array(b, float) for b in warm[1]]
-            obj = float(loss(Ws, bs, X, y))
-            return MIPResult(Ws, bs, obj, float(info.mip_dual_bound), 1.0, status, seconds, bld.n, bld.m, False)
-        raise QbnnError(f"MIP solver found no solution ({status}); increase --time-limit")
+        else:
+            Ws = [np.zeros((layers[k], layers[k - 1])) for k in range(1, len(layers))]
+            bs = [np.full(layers[k], -B) for k in range(1, len(layers))]
+        obj = float(loss(Ws, bs, X, y))
+        bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else 0.0
+        gap = (obj - bound) / obj if obj > 0 else 0.0
+        return MIPResult(Ws, bs, obj, bound, gap, status, seconds, bld.n, bld.m, False)
     Ws = [np.clip(sol[w], -1, 1) for w in Wv]
     bs = [sol[b] for b in bv]
     if integer:
