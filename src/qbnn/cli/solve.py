@@ -6,9 +6,12 @@ import json
 
 import numpy as np
 
-HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) and write the solution HDF5"
+HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) or a BNN strategy, and write the solution HDF5"
 
-SOLVER_CHOICES = ("sb", "dsb", "sa", "ma", "exhaustive")
+GENERIC_SOLVERS = ("sb", "dsb", "sa", "ma", "exhaustive")
+# Training-grade strategies for compiled BNN QUBOs (feasibility-preserving cluster moves; qbnn.bnn_solving).
+BNN_STRATEGIES = ("pt", "anneal-moves", "greedy-moves", "portfolio", "decode-reanneal")
+SOLVER_CHOICES = GENERIC_SOLVERS + BNN_STRATEGIES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,12 +62,22 @@ def run(args: argparse.Namespace) -> dict:
 
     resolve_device(args.device)
     q = QUBO.load(args.qubo)
-    prob = IsingProblem.from_qubo(q)
-    opts = {}
-    if args.solver != "exhaustive":
-        opts = dict(replicas=args.replicas, steps=args.steps, time_limit=args.time_limit, device=args.device,
-                    seed=args.seed, polish=not args.no_polish, target_energy=args.target)
-    res = solve(prob, args.solver, **opts)
+    if args.solver in BNN_STRATEGIES:
+        from qbnn.bnn_solving import solve_bnn_qubo_file
+
+        if q.attrs.get("formulation_version") is None and "topology" not in q.attrs:
+            raise QbnnError(f"--solver {args.solver} needs a QUBO compiled by `qbnn compile` ({args.qubo} is not one)")
+        res = solve_bnn_qubo_file(
+            args.qubo, args.solver, replicas=args.replicas, steps=args.steps, time_limit=args.time_limit,
+            seed=args.seed, device=args.device,
+        )
+    else:
+        prob = IsingProblem.from_qubo(q)
+        opts = {}
+        if args.solver != "exhaustive":
+            opts = dict(replicas=args.replicas, steps=args.steps, time_limit=args.time_limit, device=args.device,
+                        seed=args.seed, polish=not args.no_polish, target_energy=args.target)
+        res = solve(prob, args.solver, **opts)
     best_x = res.best_bits
     e_check = float(q.energy(best_x))
     if abs(e_check - res.best_energy) > 1e-6 * max(1.0, abs(e_check)):
