@@ -111,12 +111,14 @@ def test_cli_ok_and_errors(tmp_path):
     netf = tmp_path / "net.yaml"
     netf.write_text("layers: [3, 2, 1]\n")
     out = tmp_path / "o.h5"
-    p = _cli("--data", str(data), "--network", str(netf), "--time-limit", "5", "--out", str(out))
+    p = _cli("--data", str(data), "--network", str(netf), "--time-limit", "5", "--out", str(out),
+             "--metrics", str(tmp_path / "m.json"))
     assert p.returncode == 0, p.stderr
     import json
     s = json.loads(p.stdout.strip().splitlines()[-1])
     assert {"train_accuracy", "test_accuracy", "mip_gap", "seconds", "method", "objective"} <= set(s)
     assert s["train_accuracy"] == 1.0 and out.exists()
+    assert json.loads((tmp_path / "m.json").read_text())["method"] == "exact"
     for bad in (["--data", str(tmp_path / "missing.h5")], ["--data", str(data), "--method", "nope"]):
         o2 = tmp_path / "bad.h5"
         p = _cli(*bad, "--network", str(netf), "--out", str(o2))

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-train", type=int, default=40, help="training size for --dataset")
     p.add_argument("--n-test", type=int, default=200, help="test size for --dataset")
     p.add_argument("--out", required=True, help="output network HDF5")
+    p.add_argument("--metrics", help="also write the summary JSON to this file")
 
 
 def _load_data(path):
@@ -47,8 +48,9 @@ def _load_data(path):
 
 
 def _layers(path, d, n_out):
+    """-> (layers, bias) from a layered topology YAML (``layers: [...]``, optional ``bias``)."""
     if path is None:
-        return [d, 3, n_out]
+        return [d, 3, n_out], True
     import yaml
 
     from qbnn.io import require_file
@@ -59,12 +61,15 @@ def _layers(path, d, n_out):
     except yaml.YAMLError as exc:
         raise QbnnError(f"network file {p}: invalid YAML ({exc.__class__.__name__})") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list) or len(spec["layers"]) < 2:
-        raise QbnnError(f"network file {p}: needs 'layers: [d, h..., C]'")
+        raise QbnnError(f"network file {p}: MIP training needs a layered topology 'layers: [d, h..., C]'")
     layers = [int(v) for v in spec["layers"]]
     layers[0] = d
     if layers[-1] != n_out:
         raise QbnnError(f"network file {p}: output width {layers[-1]} but the data needs {n_out}")
-    return layers
+    bias = spec.get("bias", True)
+    if not isinstance(bias, bool):
+        raise QbnnError(f"network file {p}: 'bias' must be true or false for MIP training")
+    return layers, bias
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -88,13 +93,18 @@ def run(args: argparse.Namespace) -> dict:
     if n_out == 2:
         n_out = 1
         ytr, yte = np.where(ytr == 1, 1, -1), np.where(yte == 1, 1, -1)
-    layers = _layers(args.network, Xtr.shape[1], n_out)
-    net = MIPNetwork(layers, args.method, integer=args.integer, time_limit=args.time_limit,
+    layers, bias = _layers(args.network, Xtr.shape[1], n_out)
+    net = MIPNetwork(layers, args.method, integer=args.integer, bias=bias, time_limit=args.time_limit,
                      mip_gap=args.mip_gap, seed=args.seed, rho=args.robust)
     net.fit(Xtr, ytr)
     net.save(args.out)
     info = net.info_
-    return {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),
+    summary = {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),
             "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.method,
             "objective": info["objective"], "status": info.get("status"), "layers": layers,
             "out": str(args.out)}
+    if args.metrics:
+        from qbnn.io import write_json
+
+        write_json(args.metrics, summary)
+    return summary
