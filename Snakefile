@@ -18,6 +18,7 @@ validate(config, "config/schema/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/qubo.smk"
+include: "workflow/rules/dropout.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/mip.smk"
 include: "workflow/rules/report.smk"

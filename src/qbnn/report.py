@@ -12,7 +12,7 @@ import pandas as pd
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
 
-_QUBO_RUN = re.compile(r"^qubo_m([0-9.]+)_(.+)$")
+_QUBO_RUN = re.compile(r"^qubo_m([0-9.]+)(_dropout-.+-s\d+)?_([a-z-]+)$")
 COLUMNS = ("method", "dataset", "topology", "seed", "train_accuracy", "test_accuracy", "seconds")
 
 
@@ -40,9 +40,13 @@ def load_metrics(paths: list[str | os.PathLike]) -> pd.DataFrame:
         run, _, seed = stem.rpartition("_s")
         qubo_run = _QUBO_RUN.match(run)
         if qubo_run:  # results/evaluate/.../qubo_m{margin}_{solver}_s{seed}.json
-            flat.setdefault("margin", float(qubo_run.group(1)))
-            flat.setdefault("solver", qubo_run.group(2))
-            flat.setdefault("method", f"qubo_{qubo_run.group(2)}")
+            # the run name is authoritative (metadata copied from the network file is generic)
+            flat["margin"] = float(qubo_run.group(1))
+            flat["solver"] = qubo_run.group(3)
+            flat["dropout"] = bool(qubo_run.group(2))
+            flat["method"] = f"qubo{'+dropout' if qubo_run.group(2) else ''}_{qubo_run.group(3)}"
+        elif len(parts) >= 4 and parts[-4] == "mip":
+            flat["method"] = f"mip_{flat.get('method', run)}"
         flat.setdefault("method", run or stem)
         if "seed" not in flat and seed.isdigit():
             flat["seed"] = int(seed)

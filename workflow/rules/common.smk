@@ -2,13 +2,52 @@
 import itertools
 
 
+wildcard_constraints:
+    margin=r"[0-9.]+",
+    qname=r"m[0-9.]+(_dropout-[A-Za-z0-9_]+-s\d+)?",
+    solver=r"[a-z-]+",
+    seed=r"\d+",
+    r=r"\d+",
+
+
 def experiment_runs():
-    """Yield one dict per (experiment, margin, solver, seed) QUBO run."""
+    """Yield one dict per (experiment, margin, solver, seed) QUBO run; ``qname`` names its QUBO.
+
+    Plain runs share ``m{margin}``; with a ``dropout`` section each seed also gets a QUBO carrying
+    that seed's final-round penalties, ``m{margin}_dropout-{exp}-s{seed}``.
+    """
     for name, exp in config["experiments"].items():
         for margin, solver, seed in itertools.product(
             exp.get("margins", [0.0]), exp.get("solvers", []), exp.get("seeds", [0])
         ):
-            yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], margin=margin, solver=solver, seed=seed)
+            run = dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], margin=margin, solver=solver, seed=seed)
+            yield dict(run, qname=f"m{margin}")
+            if exp.get("dropout"):
+                yield dict(run, qname=f"m{margin}_dropout-{name}-s{seed}")
+
+
+def dropout_settings(wildcards):
+    return config["experiments"][wildcards.exp]["dropout"]
+
+
+def last_dropout_round(wildcards):
+    rounds = config["experiments"][wildcards.exp]["dropout"].get("rounds", 1)
+    return f"results/dropout/{wildcards.exp}/m{wildcards.margin}_s{wildcards.seed}/round{rounds - 1}.h5"
+
+
+def previous_dropout_round(wildcards):
+    r = int(wildcards.r)
+    return [] if r == 0 else [f"results/dropout/{wildcards.exp}/m{wildcards.margin}_s{wildcards.seed}/round{r - 1}.h5"]
+
+
+def experiment_file(kind):
+    """Input function: the experiment's dataset file or topology file."""
+
+    def inner(wildcards):
+        exp = config["experiments"][wildcards.exp]
+        return f"results/data/{exp['dataset']}.h5" if kind == "data" else config["topologies"][exp["topology"]]
+
+    return inner
 
 
 def baseline_runs():
@@ -25,7 +64,7 @@ def mip_runs():
 
 def qubo_metrics():
     return [
-        f"results/evaluate/{r['dataset']}/{r['topology']}/qubo_m{r['margin']}_{r['solver']}_s{r['seed']}.json"
+        f"results/evaluate/{r['dataset']}/{r['topology']}/qubo_{r['qname']}_{r['solver']}_s{r['seed']}.json"
         for r in experiment_runs()
     ]
 

@@ -18,9 +18,9 @@ rule compile_qubo:
 
 rule solve:
     input:
-        "results/qubo/{dataset}/{topology}/m{margin}.h5",
+        "results/qubo/{dataset}/{topology}/{qname}.h5",
     output:
-        "results/solve/{dataset}/{topology}/m{margin}_{solver}_s{seed}.h5",
+        "results/solve/{dataset}/{topology}/{qname}_{solver}_s{seed}.h5",
     params:
         replicas=solver_setting("replicas", 32),
         steps=solver_setting("steps", 1000),
@@ -29,7 +29,7 @@ rule solve:
     resources:
         gpu=1 if config.get("gpu", False) else 0,
     log:
-        "logs/solve/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+        "logs/solve/{dataset}_{topology}_{qname}_{solver}_s{seed}.log",
     conda:
         "../../envs/qbnn.yaml"
     shell:
@@ -40,12 +40,12 @@ rule solve:
 
 rule decode:
     input:
-        qubo="results/qubo/{dataset}/{topology}/m{margin}.h5",
-        solution="results/solve/{dataset}/{topology}/m{margin}_{solver}_s{seed}.h5",
+        qubo="results/qubo/{dataset}/{topology}/{qname}.h5",
+        solution="results/solve/{dataset}/{topology}/{qname}_{solver}_s{seed}.h5",
     output:
-        "results/networks/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.h5",
+        "results/networks/{dataset}/{topology}/qubo_{qname}_{solver}_s{seed}.h5",
     log:
-        "logs/decode/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+        "logs/decode/{dataset}_{topology}_{qname}_{solver}_s{seed}.log",
     conda:
         "../../envs/qbnn.yaml"
     shell:
@@ -54,12 +54,12 @@ rule decode:
 
 rule evaluate:
     input:
-        network="results/networks/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.h5",
+        network="results/networks/{dataset}/{topology}/qubo_{qname}_{solver}_s{seed}.h5",
         data="results/data/{dataset}.h5",
     output:
-        "results/evaluate/{dataset}/{topology}/qubo_m{margin}_{solver}_s{seed}.json",
+        "results/evaluate/{dataset}/{topology}/qubo_{qname}_{solver}_s{seed}.json",
     log:
-        "logs/evaluate/{dataset}_{topology}_m{margin}_{solver}_s{seed}.log",
+        "logs/evaluate/{dataset}_{topology}_{qname}_{solver}_s{seed}.log",
     conda:
         "../../envs/qbnn.yaml"
     shell:
