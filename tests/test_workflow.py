@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def _workdir(tmp_path: Path) -> Path:
-    for item in ("Snakefile", "workflow", "config"):
+    for item in ("Snakefile", "workflow", "config", "envs"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
     return tmp_path
