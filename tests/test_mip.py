@@ -60,6 +60,7 @@ def test_splitting_groups_partition():
         assert g.shape == (30,)
         ids = np.unique(g)
         assert np.array_equal(ids, np.arange(len(ids)))  # every point in exactly one group
+    assert len(np.unique(r["final_groups"])) == r["history"][-1]["n_groups"]
     h = r["history"]
     assert h and all(k in h[0] for k in ("n_vars", "n_cons", "seconds"))
     assert [e["n_groups"] for e in h] == sorted(e["n_groups"] for e in h)

@@ -33,7 +33,7 @@ class MIPNetwork:
 
     def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=1.0,
                  eps=1e-3, time_limit=60.0, mip_gap=1e-4, seed=0, rho=0.0, iterations=6,
-                 max_splits=8):
+                 max_splits=20):
         if method not in METHODS:
             raise QbnnError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
         self.layers = [int(v) for v in layers]

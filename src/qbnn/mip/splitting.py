@@ -41,7 +41,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.05:
             break
-        res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=min(per * 2, left),
+        res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(min(per * 2, 0.8 * left), 0.05),
                         integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, rho=rho, seed=seed,
                         mip_gap=mip_gap)
         if not res.has_solution:
@@ -55,7 +55,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
                         "train_loss": int(err.sum()), "val_accuracy": val, "gap": res.gap})
         if best is None or val > best[0]:
             best = (val, Ws, bs, groups.copy())
-        if err.sum() == 0:
+        if err.sum() == 0 or it == max_splits:
             break
         # split the group with the largest loss (needs >= 2 distinct points)
         gl = np.bincount(groups, weights=err, minlength=groups.max() + 1)
