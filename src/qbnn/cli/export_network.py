@@ -1,0 +1,29 @@
+"""``qbnn export-network``: network HDF5 -> bit-packed .npz or dependency-free C header."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "export a trained network bit-packed (uint64 words) as .npz or a C header with qbnn_predict()"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network", help="network HDF5 written by qbnn decode / train-mip")
+    p.add_argument("--format", required=True, choices=["npz", "c-header"], help="output format")
+    p.add_argument("--out", required=True, help="output file (.npz or .h)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    import os
+
+    from qbnn.export import export_c_header, export_npz, model_sizes
+    from qbnn.topology import Network
+
+    net = Network.load(args.network)
+    if args.format == "npz":
+        export_npz(net, args.out)
+    else:
+        export_c_header(net, args.out)
+    topo = net.topology
+    return {"out": args.out, "format": args.format, "n_inputs": topo.n_inputs, "n_neurons": topo.n_neurons,
+            "n_outputs": topo.n_outputs, "n_weights": topo.n_weights, **model_sizes(net),
+            "file_bytes": os.path.getsize(args.out)}
