@@ -36,16 +36,15 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     history = []
     best = None
     warm = None
-    per = time_limit / (max_splits + 1)
     for it in range(max_splits + 1):
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.05:
             break
-        res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(min(per * 2, 0.8 * left), 0.05),
+        res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(0.5 * left, 0.05),
                         integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, rho=rho, seed=seed,
                         mip_gap=mip_gap)
-        if not res.has_solution:
-            break
+        if not res.has_solution and warm is None:
+            break  # (with a warm start the last weights come back: keep splitting)
         Ws, bs = res.weights, res.biases
         warm = (Ws, bs)
         val = _accuracy(Ws, bs, X_val, y_val)
