@@ -11,6 +11,11 @@ CASES = [
     ("solve-missing-qubo", ["solve", "{tmp}/nope.h5", "--out", "{tmp}/o.h5"]),
     ("evaluate-missing", ["evaluate", "{tmp}/nope.h5", "--out", "{tmp}/o.json"]),
     ("unknown-command", ["no-such-command"]),
+    ("solve-unknown-solver", ["solve", "{tmp}/nope.h5", "--solver", "bogus", "--out", "{tmp}/o.h5"]),
+    ("maxcut-unknown-solver", ["maxcut", "{tmp}/nope.h5", "--solver", "bogus", "--out", "{tmp}/o.h5"]),
+    ("export-qubo-unknown-format", ["export-qubo", "{tmp}/nope.h5", "--format", "xml", "--out", "{tmp}/o.h5"]),
+    ("export-network-unknown-format", ["export-network", "{tmp}/nope.h5", "--format", "xml", "--out", "{tmp}/o.h5"]),
+    ("baseline-unknown-method", ["baseline", "{tmp}/nope.h5", "--method", "bogus", "--out", "{tmp}/o.h5"]),
 ]
 
 
