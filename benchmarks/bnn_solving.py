@@ -1,150 +1,218 @@
-"""Benchmark: move-based BNN solving vs baselines on digits 3 vs 8 (4x4, [16,4,1] bias).
+"""Benchmark: move-based BNN solving vs generic QUBO solvers and baselines (issue 5).
 
-Reference task (see /work/shared/research/bnn-qubo-measurements.md): scikit-learn digits 3 vs 8,
-average-pooled 8x8 -> 4x4, thresholded at the (training) mean to ±1; 50 training samples stratified
-(seed 0), the rest test. Writes ``benchmarks/out/bnn_solving.csv``.
+Tasks (scikit-learn digits, one class pair at a time, ±1 pixels thresholded at the training mean;
+training set stratified with split seed 0, the rest of the pair is the test set):
 
-    python benchmarks/bnn_solving.py [--seeds 3] [--budget 3] [--quick]
+* ``ref``: 4x4 average-pooled, 50 samples, [16, 4, 1] with bias (the reference task);
+* ``mid``: 4x4, 200 samples, [16, 8, 1];
+* ``big``: raw 8x8, 100 samples, [64, 8, 1].
+
+Per (task, pair, seed), side by side in one process: STE BNN (Adam, best of 5 seeds) first, whose
+wall time x ``--budget-factor`` is the budget of every move strategy and of the generic solvers
+(ours SA / dSB, dwave-samplers SA, the simulated-bifurcation package); greedy weight-flip
+(200 restarts). Per (task, pair) HiGHS then tries to prove the minimum training error with
+the exact MILP (``qbnn.bnn_solving.exact_milp``, warm-started with the best weights seen).
+Training errors are always the decoded network's forward pass. Writes
+``benchmarks/out/bnn_solving.csv`` (one row per run; ``opt`` / ``bound`` columns repeat the MILP result).
+
+    python benchmarks/bnn_solving.py [--tasks ref,mid,big] [--pairs 3v8,1v7] [--seeds 5]
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from qbnn.bnn_solving import BNNProblem, solve_bnn
+from qbnn.bnn_solving import solve_bnn
+from qbnn.bnn_solving.exact_milp import solve_exact_milp
+from qbnn.compiler import compile_bnn
 from qbnn.topology import Topology
 
+TASKS = {"ref": (4, 50, [16, 4, 1]), "mid": (4, 200, [16, 8, 1]), "big": (8, 100, [64, 8, 1])}
+STRATS = ("ste-pt", "pt", "anneal-moves", "portfolio", "greedy-moves", "decode-reanneal")
+GENERIC = ("ours-sa", "ours-dsb", "dwave-sa", "sbpkg-dsb")
+SB_MAX_VARS = 6000  # the SB package needs a dense n x n matrix
 
-def digits_task(n_train: int = 50, seed: int = 0):
+
+def digits_task(n_train: int = 50, seed: int = 0, pair: tuple[int, int] = (3, 8), size: int = 4):
+    """``(Xtr, ytr, Xte, yte)``: ±1 pixels, labels +1 for ``pair[1]``, −1 for ``pair[0]``."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     d = load_digits()
-    m = np.isin(d.target, (3, 8))
-    imgs = d.images[m].reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4)).reshape(-1, 16)
-    y = np.where(d.target[m] == 8, 1, -1).astype(np.int8)
+    m = np.isin(d.target, pair)
+    imgs = d.images[m]
+    if size == 4:
+        imgs = imgs.reshape(-1, 4, 2, 4, 2).mean(axis=(2, 4))
+    imgs = imgs.reshape(len(imgs), -1)
+    y = np.where(d.target[m] == pair[1], 1, -1).astype(np.int8)
     Xtr, Xte, ytr, yte = train_test_split(imgs, y, train_size=n_train, stratify=y, random_state=seed)
     thr = Xtr.mean()
     to_pm = lambda A: np.where(A >= thr, 1, -1).astype(np.int8)
     return to_pm(Xtr), ytr, to_pm(Xte), yte
 
 
-def compile_problem(topo, X, y, margin=0.0):
-    """CompiledBNN when the compiler is available (its exact objective and QUBO), else loss-only."""
-    try:
-        comp = importlib.import_module("qbnn.compiler")
-        c = comp.compile_bnn(topo, X, y, margin=margin)
-        for a, v in (("topology", topo), ("X", X), ("y", y)):
-            if not hasattr(c, a):
-                try:
-                    setattr(c, a, v)
-                except Exception:
-                    pass
-        return c, "compiled"
-    except Exception as exc:  # compiler not present / incompatible
-        print(f"[bnn_solving] compiler unavailable ({type(exc).__name__}: {exc}); loss-only objective", file=sys.stderr)
-        return BNNProblem(topo, X, y), "loss-only"
-
-
 def run_ste(topo, X, y, seed):
-    try:
-        from qbnn.baselines.ste import train_ste
-    except Exception:
-        return None
+    from qbnn.baselines.ste import train_ste
+
     t0 = time.perf_counter()
     r = train_ste(topo, X, y, seed=seed * 10, seeds=5)
     return np.asarray(r["weights"]).astype(np.int8), time.perf_counter() - t0
 
 
 def run_greedy(topo, X, y, seed):
-    try:
-        from qbnn.baselines.greedy import greedy_flip
-    except Exception:
-        return None
+    from qbnn.baselines.greedy import greedy_flip
+
     t0 = time.perf_counter()
     r = greedy_flip(topo, X, y, seed=seed, restarts=200)
     return np.asarray(r["weights"]).astype(np.int8), time.perf_counter() - t0
 
 
-def run_generic_sa(problem, seed, budget):
-    """Generic SA (qbnn.solvers) on the raw QUBO, best state decoded to weights."""
-    qubo = getattr(problem, "qubo", None)
-    if qubo is None:
-        return None
-    try:
-        from qbnn.solvers import IsingProblem, solve
-    except Exception:
-        return None
+def run_generic(name, comp, seed, budget):
+    """A generic solver on the raw QUBO; its best state decoded to weights. None if not applicable."""
+    q = comp.qubo
     t0 = time.perf_counter()
-    r = solve(IsingProblem.from_qubo(qubo), "sa", replicas=32, steps=2000, time_limit=budget, seed=seed, device="cpu",
-              check_every=50)
-    return np.asarray(problem.decode(r.best_bits)).astype(np.int8), time.perf_counter() - t0
+    if name in ("ours-sa", "ours-dsb"):
+        from qbnn.solvers import IsingProblem, solve
+
+        r = solve(IsingProblem.from_qubo(q), name.split("-")[1], replicas=32, steps=100_000, time_limit=budget,
+                  seed=seed, device="cpu", check_every=20)
+        bits = r.best_bits
+    elif name == "dwave-sa":
+        import dimod
+        from dwave.samplers import SimulatedAnnealingSampler
+
+        bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(q.linear, (q.rows, q.cols, q.values), q.offset, "BINARY")
+        ss = SimulatedAnnealingSampler().sample(bqm, num_reads=10, num_sweeps=1000, seed=seed)
+        bits = np.array([ss.first.sample[i] for i in range(q.num_variables)], dtype=np.int8)
+    elif name == "sbpkg-dsb":
+        if q.num_variables > SB_MAX_VARS:
+            return None
+        import simulated_bifurcation as sbp
+
+        Q = np.zeros((q.num_variables, q.num_variables), dtype=np.float32)
+        Q[q.rows, q.cols] = q.values
+        torch.manual_seed(seed)
+        x, _ = sbp.minimize(torch.as_tensor(Q), torch.as_tensor(q.linear, dtype=torch.float32), float(q.offset),
+                            domain="binary", agents=256, max_steps=20_000, mode="discrete", verbose=False,
+                            timeout=budget)
+        bits = x.numpy().astype(np.int8)
+    else:
+        raise ValueError(name)
+    w = np.asarray(comp.decode(bits)).astype(np.int8)
+    return w, time.perf_counter() - t0, int(np.sum(comp.violations(bits)))
+
+
+def bench_task(task, pair, seeds, args):
+    size, n, layers = TASKS[task]
+    Xtr, ytr, Xte, yte = digits_task(n, pair=pair, size=size)
+    topo = Topology.layered(layers, bias=True)
+    comp = compile_bnn(topo, Xtr, ytr)
+    name = f"{task}:digits{pair[0]}v{pair[1]}-{size}x{size}-n{n}-{layers}".replace(" ", "")
+    print(f"== {name}: {comp.num_variables} QUBO variables", flush=True)
+    rows, best_w = [], None
+
+    def add(method, seed, w, wall, budget, **kw):
+        nonlocal best_w
+        err = int(topo.training_loss(w, Xtr, ytr))
+        if best_w is None or err < topo.training_loss(best_w, Xtr, ytr):
+            best_w = w
+        rows.append(dict(task=task, pair=f"{pair[0]}v{pair[1]}", name=name, n_vars=comp.num_variables, method=method,
+                         seed=seed, train_errors=err, test_acc=round(topo.accuracy(w, Xte, yte), 4),
+                         wall_s=round(wall, 3), budget_s=round(budget, 3), energy=kw.get("energy"),
+                         violations=kw.get("violations"), t_best_s=kw.get("t_best_s")))
+        print(rows[-1], flush=True)
+
+    for seed in seeds:
+        w, t_ste = run_ste(topo, Xtr, ytr, seed)
+        budget = args.budget if args.budget else args.budget_factor * t_ste
+        add("ste-best-of-5", seed, w, t_ste, t_ste)
+        if "greedy" in args.methods:
+            w, t = run_greedy(topo, Xtr, ytr, seed)
+            add("greedy-200-starts", seed, w, t, t)
+        for strat in STRATS:
+            if strat not in args.methods:
+                continue
+            reps = 64 if strat == "greedy-moves" else args.replicas
+            r = solve_bnn(comp, strat, replicas=reps, steps=10**7, time_limit=budget, seed=seed)
+            assert r.violations == 0 and abs(r.energy - float(comp.qubo.energy(r.state))) < 1e-6
+            add(f"moves:{strat}", seed, r.weights, r.wall_time, budget, energy=r.energy, violations=r.violations,
+                t_best_s=round(r.trace[-1][1], 3) if r.trace else None)
+        for g in GENERIC:
+            if g not in args.methods:
+                continue
+            out = run_generic(g, comp, seed, budget)
+            if out is not None:
+                add(g, seed, out[0], out[1], budget, violations=out[2])
+    opt = bound = milp_s = None
+    if args.milp_time > 0:
+        m = solve_exact_milp(topo, Xtr, ytr, time_limit=args.milp_time, warm_weights=best_w)
+        bound, milp_s = m.bound, round(m.seconds, 2)
+        opt = m.objective if m.optimal else None
+        print(f"   MILP: {m.summary()}", flush=True)
+    for r in rows:
+        r.update(opt=opt, bound=bound, milp_s=milp_s)
+    return rows
+
+
+def summarise(rows) -> str:
+    """Markdown table: task × method, train errors mean±sd, test acc, wall s, gap to proven optimum."""
+    out = ["| task | pair | method | train errors mean±sd (min) | test acc | wall s | budget s | gap to opt (bound) |",
+           "|---|---|---|---|---|---|---|---|"]
+    keys = dict.fromkeys((r["task"], r["pair"], r["method"]) for r in rows)
+    for t, p, m in keys:
+        rs = [r for r in rows if (r["task"], r["pair"], r["method"]) == (t, p, m)]
+        e = np.array([r["train_errors"] for r in rs], dtype=float)
+        opt, bnd = rs[0].get("opt"), rs[0].get("bound")
+        gap = f"{e.mean() - float(opt):.1f}" if opt not in (None, "") else (
+            f"≤ {e.mean() - float(bnd):.1f} (bound {float(bnd):g})" if bnd not in (None, "") else "—")
+        out.append(f"| {t} | {p} | {m} | {e.mean():.1f} ± {e.std():.1f} ({int(e.min())}) | "
+                   f"{np.mean([float(r['test_acc']) for r in rs]):.3f} | {np.mean([float(r['wall_s']) for r in rs]):.2f} | "
+                   f"{np.mean([float(r['budget_s']) for r in rs]):.2f} | {gap} |")
+    return "\n".join(out)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget", type=float, default=3.0, help="seconds per strategy run")
+    ap.add_argument("--tasks", default="ref,mid,big")
+    ap.add_argument("--pairs", default="3v8,1v7")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=0.0, help="fixed seconds per run (0: STE wall x factor)")
+    ap.add_argument("--budget-factor", type=float, default=1.0)
     ap.add_argument("--replicas", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--append", action="store_true", help="append rows to an existing CSV")
-    ap.add_argument("--n-train", type=int, default=50)
-    ap.add_argument("--hidden", type=int, default=4)
-    ap.add_argument("--margin", type=float, default=0.0)
+    ap.add_argument("--methods", default=",".join(("greedy",) + STRATS + GENERIC))
+    ap.add_argument("--milp-time", type=float, default=120.0)
+    ap.add_argument("--append", action="store_true")
     ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "bnn_solving.csv"))
     args = ap.parse_args(argv)
-    import torch
-
+    args.methods = set(args.methods.split(","))
     torch.set_num_threads(1)  # small tensors; the machine is shared
-    Xtr, ytr, Xte, yte = digits_task(args.n_train)
-    topo = Topology.layered([16, args.hidden, 1], bias=True)
-    problem, kind = compile_problem(topo, Xtr, ytr, args.margin)
-    task = f"digits3v8-4x4-n{args.n_train}-[16,{args.hidden},1]-margin{args.margin:g}"
     rows = []
-    for seed in range(args.seeds):
-        for strat in ("pt", "anneal-moves", "portfolio", "greedy-moves", "decode-reanneal"):
-            reps = 64 if strat == "greedy-moves" else args.replicas
-            r = solve_bnn(problem, strat, replicas=reps, steps=args.steps, time_limit=args.budget, seed=seed)
-            rows.append(dict(task=task, method=f"moves:{strat}", seed=seed, objective_kind=kind, train_errors=r.train_errors,
-                             objective=r.objective, energy=r.energy, violations=r.violations,
-                             test_acc=topo.accuracy(r.weights, Xte, yte), wall_s=round(r.wall_time, 3),
-                             t_best_s=round(r.trace[-1][1], 3) if r.trace else None))
-            print(rows[-1], flush=True)
-        for bname, bfn in (("ste-best-of-5", run_ste), ("greedy-200-starts", run_greedy)):
-            b = bfn(topo, Xtr, ytr, seed)
-            if b is None:
-                continue
-            w, t = b
-            rows.append(dict(task=task, method=bname, seed=seed, objective_kind=kind, train_errors=int(topo.training_loss(w, Xtr, ytr)),
-                             objective=None, energy=None, violations=None, test_acc=topo.accuracy(w, Xte, yte), wall_s=round(t, 3), t_best_s=None))
-            print(rows[-1], flush=True)
-        sa = run_generic_sa(problem, seed, args.budget)
-        if sa is not None:
-            w, t = sa
-            rows.append(dict(task=task, method="generic-sa-qubo", seed=seed, objective_kind=kind, train_errors=int(topo.training_loss(w, Xtr, ytr)),
-                             objective=None, energy=None, violations=None, test_acc=topo.accuracy(w, Xte, yte), wall_s=round(t, 3), t_best_s=None))
-            print(rows[-1], flush=True)
+    for task in args.tasks.split(","):
+        for p in args.pairs.split(","):
+            a, b = (int(v) for v in p.split("v"))
+            rows += bench_task(task, (a, b), range(args.seeds), args)
+    from qbnn.io import atomic_output
+
+    old = []
+    if args.append and os.path.exists(args.out):
+        with open(args.out, newline="") as f:
+            old = list(csv.DictReader(f))
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    new = not os.path.exists(args.out) or not args.append
-    with open(args.out, "w" if new else "a", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            wr.writeheader()
-        wr.writerows(rows)
-    # summary
-    print(f"\n{task}\nmethod | train errors (per seed) | mean test acc | mean wall s")
-    for m in dict.fromkeys(r["method"] for r in rows):
-        rs = [r for r in rows if r["method"] == m]
-        print(f"{m} | {[r['train_errors'] for r in rs]} | {np.mean([r['test_acc'] for r in rs]):.3f} | {np.mean([r['wall_s'] for r in rs]):.2f}")
+    fields = list(rows[0])
+    with atomic_output(args.out) as tmp, open(tmp, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(old + rows)
+    print(summarise(old + rows))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

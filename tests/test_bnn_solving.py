@@ -82,7 +82,7 @@ def test_incremental_delta_equals_full_recomputation(seed, d, n, S, R, affine, m
     Wn = st_.weights()
     Zf, Af = topo.forward(Wn, X)
     np.testing.assert_array_equal(st_.Z.numpy().astype(np.int32), Zf)
-    np.testing.assert_array_equal(st_.V[:, :, d:].numpy().astype(np.int32), Af)
+    np.testing.assert_array_equal(st_.A.numpy().astype(np.int32), Af)
     np.testing.assert_allclose(st_.F.numpy(), F(Wn), atol=1e-9)
 
 
@@ -160,7 +160,8 @@ def _compiler():
 @pytest.mark.skipif(_compiler() is None, reason="qbnn.compiler not available")
 @pytest.mark.parametrize("strategy,margin,pen", [("pt", 0.0, False), ("anneal-moves", 0.0, False),
                                                  ("portfolio", 0.0, False), ("pt", 0.5, True),
-                                                 ("greedy-moves", 1.0, False), ("decode-reanneal", 0.0, False)])
+                                                 ("greedy-moves", 1.0, False), ("decode-reanneal", 0.0, False),
+                                                 ("ste-pt", 0.0, False), ("ste-pt", 0.5, True)])
 def test_compiled_states_feasible_and_energy_fresh(strategy, margin, pen):
     comp = _compiler()
     topo, X, y = tiny_problem(seed=4, S=6)

@@ -2,7 +2,8 @@
 
 * :mod:`.moves` — incremental exact deltas ``F(w') − F(w)`` of weight-flip cluster moves;
 * :mod:`.tempering` — annealed Metropolis, parallel tempering, greedy descent on those moves;
-* :mod:`.portfolio` — warm starts, multi-start portfolio, :func:`solve_bnn` and ``STRATEGIES``.
+* :mod:`.portfolio` — warm starts (``ste-pt``), multi-start portfolio, :func:`solve_bnn` and ``STRATEGIES``;
+* :mod:`.exact_milp` — exact MILP of BNN training (HiGHS): proven minimum training error of small instances.
 """
 from qbnn.bnn_solving.moves import AffineResidual, MoveState, fit_affine_residual
 from qbnn.bnn_solving.portfolio import (STRATEGIES, BNNProblem, BNNSolveResult, as_solve_result, solve_bnn,

@@ -6,11 +6,11 @@ slack / error bit that depends on it, set consistently: it moves the QUBO state 
 where ``F(w) = loss(w) + R(w)`` is the compiled objective (the minimum QUBO energy over the
 non-weight variables for fixed weights).
 
-:class:`MoveState` keeps, per replica, the pre-activations ``Z (R,S,N)`` and node values
-``V (R,S,d+N)`` and evaluates flips *incrementally*: flipping edge ``i -> j`` changes
-``z_j`` by ``−2·w·v_i`` on every sample; only neurons downstream of a changed activation are
-touched (the change vector ``dV`` is zero elsewhere), vectorised over replicas × candidates ×
-samples with torch.
+:class:`MoveState` keeps, per replica, the pre-activations ``Z (R,S,N)`` and activations
+``A (R,S,N)`` (inputs never change, so they are not copied per candidate) and evaluates flips
+*incrementally*: flipping edge ``i -> j`` changes ``z_j`` by ``−2·w·v_i`` on every sample; only
+neurons downstream of a changed activation are touched (the change ``dA`` is zero elsewhere),
+vectorised over replicas × candidates × samples with torch.
 
 The loss part is computed exactly from the output activations; the compiler's margin term
 ``λ·R(w)``, ``R = −Σ_{s,j} |z_sj| / fan_in_j`` (``docs/formulation.md``), from the changed
@@ -117,9 +117,14 @@ class MoveState:
         self.neuron_of_np = neuron_of
         self.neuron_of = torch.as_tensor(neuron_of, device=self.device)
         self.source_of = torch.as_tensor(source_of, device=self.device)
-        self.src = [torch.as_tensor(s, dtype=torch.long, device=self.device) for s in topology.sources]
-        self.edge_sl = [slice(int(topology.weight_offsets[k]), int(topology.weight_offsets[k]) + len(s))
-                        for k, s in enumerate(topology.sources)]
+        # per neuron: its neuron-sources (indices into A) and the weight bits of those edges
+        self.nb_src, self.nb_w = [], []
+        for k, s in enumerate(topology.sources):
+            s = np.asarray(s, dtype=np.int64)
+            e = np.nonzero(s >= self.d)[0]
+            self.nb_src.append(torch.as_tensor(s[e] - self.d, device=self.device))
+            self.nb_w.append(torch.as_tensor(int(topology.weight_offsets[k]) + e, device=self.device))
+        self.Xt = self.X.T.contiguous()  # (d, S)
         self.set_weights(W)
 
     # ------------------------------------------------------------------ state
@@ -129,9 +134,7 @@ class MoveState:
         R = W.shape[0]
         self.W = torch.as_tensor(W, dtype=self.dtype, device=self.device)
         self.Z = torch.as_tensor(Z, dtype=self.dtype, device=self.device)
-        self.V = torch.empty((R, self.S, self.d + self.N), dtype=self.dtype, device=self.device)
-        self.V[:, :, : self.d] = self.X[None]
-        self.V[:, :, self.d:] = torch.as_tensor(A, dtype=self.dtype, device=self.device)
+        self.A = torch.as_tensor(A, dtype=self.dtype, device=self.device)
         self.F = self.full_objective(W)
 
     @property
@@ -141,10 +144,9 @@ class MoveState:
     def weights(self) -> np.ndarray:
         return self.W.cpu().numpy().astype(np.int8)
 
-    def loss_of(self, V: torch.Tensor) -> torch.Tensor:
-        """Training loss from node values ``V (..., S, d+N)``."""
-        A = V[..., self.d + self.out]
-        return (A != self.T).sum(dim=(-1, -2)).to(torch.float64)
+    def loss_of(self, A: torch.Tensor) -> torch.Tensor:
+        """Training loss from activations ``A (..., S, N)``."""
+        return (A[..., self.out] != self.T).sum(dim=(-1, -2)).to(torch.float64)
 
     def full_objective(self, W: np.ndarray) -> torch.Tensor:
         """Exact F for weights ``(R, n_w)`` (float64 tensor ``(R,)``)."""
@@ -171,40 +173,44 @@ class MoveState:
     def propagate(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flip weight ``idx[r, c]`` of replica ``r`` (candidate ``c``), incrementally.
 
-        Returns ``(delta (R,C) float64, Z' (R,C,S,N), V' (R,C,S,d+N))``: exact objective change
-        ``F(w') − F(w)`` and the flipped networks' pre-activations / node values.
+        Returns ``(delta (R,C) float64, Z' (R,C,S,N), A' (R,C,S,N))``: exact objective change
+        ``F(w') − F(w)`` and the flipped networks' pre-activations / activations.
         """
         R, C = idx.shape
-        W = self.W[:, None, :].expand(R, C, self.n_w)
+        d = self.d
         w_e = torch.gather(self.W, 1, idx)  # (R,C)
         k_e = self.neuron_of[idx]  # (R,C)
         s_e = self.source_of[idx]
-        # value of the flipped edge's source on every sample (bias -> 1)
-        v_src = torch.gather(self.V, 2, s_e.clamp(min=0)[:, None, :].expand(R, self.S, C))  # (R,S,C)
-        v_src = torch.where((s_e >= 0)[:, None, :], v_src, torch.ones_like(v_src)).permute(0, 2, 1)  # (R,C,S)
+        # value of the flipped edge's source on every sample (input, earlier neuron, or bias -> 1)
+        v_in = self.Xt[s_e.clamp(0, d - 1)]  # (R,C,S)
+        v_nb = torch.gather(self.A, 2, (s_e - d).clamp(0, self.N - 1)[:, None, :].expand(R, self.S, C)).permute(0, 2, 1)
+        v_src = torch.where((s_e < 0)[..., None], torch.ones_like(v_in),
+                            torch.where((s_e < d)[..., None], v_in, v_nb))
         dz_flip = -2.0 * w_e[..., None] * v_src  # (R,C,S)
         Z = self.Z[:, None].expand(R, C, self.S, self.N).clone()
-        V = self.V[:, None].expand(R, C, self.S, self.d + self.N).clone()
-        dV = torch.zeros((R, C, self.S, self.d + self.N), dtype=self.dtype, device=self.device)
+        A = self.A[:, None].expand(R, C, self.S, self.N).clone()
+        dA = torch.zeros((R, C, self.S, self.N), dtype=self.dtype, device=self.device)
         kmin = int(k_e.min())
         active = False
         for k in range(kmin, self.N):
             hit = k_e == k  # (R,C)
             any_hit = bool(hit.any())
-            src = self.src[k]
-            dsrc = dV[:, :, :, src] if active else None
-            if not any_hit and (dsrc is None or not bool(dsrc.any())):
+            nb = self.nb_src[k]
+            dsrc = dA[..., nb] if (active and nb.numel()) else None
+            if dsrc is not None and not bool(dsrc.any()):
+                dsrc = None
+            if not any_hit and dsrc is None:
                 continue
             dz = torch.zeros((R, C, self.S), dtype=self.dtype, device=self.device)
-            if dsrc is not None:
-                dz = dz + torch.einsum("rcse,rce->rcs", dsrc, W[:, :, self.edge_sl[k]])
+            if dsrc is not None:  # edges into k are unflipped unless the flip is on k itself
+                dz = dz + torch.einsum("rcse,re->rcs", dsrc, self.W[:, self.nb_w[k]])
             if any_hit:
                 dz = dz + torch.where(hit[..., None], dz_flip, torch.zeros_like(dz_flip))
             znew = Z[..., k] + dz
             anew = torch.where(znew >= 0, 1.0, -1.0).to(self.dtype)
-            dV[..., self.d + k] = anew - V[..., self.d + k]
+            dA[..., k] = anew - A[..., k]
             Z[..., k] = znew
-            V[..., self.d + k] = anew
+            A[..., k] = anew
             active = True
         if self.exact_fallback:
             Wn = self.W[:, None, :].expand(R, C, self.n_w).clone()
@@ -212,19 +218,19 @@ class MoveState:
             Fn = self.full_objective(Wn.reshape(R * C, self.n_w).cpu().numpy().astype(np.int8)).reshape(R, C)
             delta = Fn - self.F[:, None]
         else:
-            dloss = self.loss_of(V) - self.loss_of(self.V)[:, None]
+            dloss = self.loss_of(A) - self.loss_of(self.A)[:, None]
             delta = dloss - 2.0 * self.h[idx] * w_e.to(torch.float64)
             if self.margin:
                 dabs = (Z.abs() - self.Z[:, None].abs()).to(torch.float64)  # (R,C,S,N)
                 delta = delta - self.margin * (dabs.sum(dim=2) * self.inv_fan).sum(dim=-1)
-        return delta, Z, V
+        return delta, Z, A
 
     def all_flip_deltas(self) -> torch.Tensor:
         """Exact deltas of every single-weight flip, ``(R, n_w)``."""
         idx = torch.arange(self.n_w, device=self.device)[None].expand(self.R, self.n_w)
         return self.propagate(idx)[0]
 
-    def accept(self, idx: torch.Tensor, delta: torch.Tensor, Z: torch.Tensor, V: torch.Tensor,
+    def accept(self, idx: torch.Tensor, delta: torch.Tensor, Z: torch.Tensor, A: torch.Tensor,
                mask: torch.Tensor, c: torch.Tensor | None = None) -> None:
         """Commit, for replicas with ``mask``, candidate ``c`` (default 0) of a :meth:`propagate` call."""
         if c is None:
@@ -236,9 +242,9 @@ class MoveState:
         e = idx[r, cc]
         self.W[r, e] = -self.W[r, e]
         self.Z[r] = Z[r, cc]
-        self.V[r] = V[r, cc]
+        self.A[r] = A[r, cc]
         self.F[r] = self.F[r] + delta[r, cc]
 
     def permute(self, perm: torch.Tensor) -> None:
         """Reorder replicas (used by replica exchange)."""
-        self.W, self.Z, self.V, self.F = self.W[perm], self.Z[perm], self.V[perm], self.F[perm]
+        self.W, self.Z, self.A, self.F = self.W[perm], self.Z[perm], self.A[perm], self.F[perm]

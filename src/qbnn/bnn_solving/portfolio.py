@@ -235,14 +235,56 @@ def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0
     return res
 
 
+def _run_ste_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, epochs: int = 300):
+    """Warm-started replica exchange sharing one budget: an STE run (one seed, ``qbnn.baselines``)
+    gives weights; every replica starts from them and parallel tempering on cluster moves (exact
+    QUBO energy deltas) explores around them for the remaining time; restarts with the next STE
+    seed while budget is left (each round gets at least a third of the budget). Falls back to
+    random starts when the STE baseline is unavailable."""
+    t0 = time.perf_counter()
+    topo, X, y, _ = problem_parts(compiled)
+    rng = np.random.default_rng(seed)
+    info: dict[str, Any] = {"warm_start": "given" if W0 is not None else "ste"}
+    best: SearchResult | None = None
+    k = 0
+    while True:
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and best is not None and left <= 0.05:
+            break
+        if W0 is not None and k == 0:
+            w0 = np.atleast_2d(W0)
+        else:
+            try:
+                from qbnn.baselines.ste import train_ste
+
+                w0 = np.asarray(train_ste(topo, X, y, seed=seed * 100 + k, seeds=1, epochs=epochs)["weights"])[None]
+            except ImportError:
+                w0 = random_weights(rng, 1, topo.n_weights)
+                info["warm_start"] = "random"
+        W = w0[np.arange(replicas) % w0.shape[0]].astype(np.int8)
+        st = make_state(compiled, W, device)
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        pt_time = None if left is None else max(left if left < time_limit / 3 else left / 2, 0.05)
+        res = parallel_tempering(st, steps=steps, seed=seed + 7919 * k, time_limit=pt_time)
+        if best is None or res.objective < best.objective:
+            best = res
+        k += 1
+        if time_limit is None or best.objective <= 0:
+            break
+    best.wall_time = time.perf_counter() - t0
+    info["rounds"] = k
+    best.info = info  # type: ignore[attr-defined]
+    return best
+
+
 STRATEGIES: dict[str, Callable[..., SearchResult]] = {
     "decode-reanneal": _run_decode_reanneal,
     "pt": _run_pt,
     "anneal-moves": _run_anneal,
     "greedy-moves": _run_greedy_moves,
     "portfolio": _run_portfolio,
+    "ste-pt": _run_ste_pt,
 }
-
 
 def solve_bnn(compiled: Any, strategy: str = "portfolio", replicas: int = 32, steps: int = 2000,
               time_limit: float | None = None, seed: int = 0, device: str = "cpu",
@@ -273,7 +315,7 @@ def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, in
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     W0 = None if init_weights is None else np.atleast_2d(np.asarray(init_weights)).astype(np.int8)
-    if W0 is not None and strategy != "portfolio" and W0.shape[0] != replicas:
+    if W0 is not None and strategy not in ("portfolio", "ste-pt") and W0.shape[0] != replicas:
         W0 = W0[np.arange(replicas) % W0.shape[0]]
     res = STRATEGIES[strategy](compiled, int(replicas), int(steps), time_limit, int(seed), device, W0)
     if not hasattr(res, "info"):

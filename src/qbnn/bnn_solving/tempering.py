@@ -65,7 +65,7 @@ def greedy_descent(state: MoveState, max_steps: int = 10_000, deadline: float | 
     checked between chunks."""
     steps = 0
     R, n_w = state.R, state.n_w
-    per_cand = R * state.S * (state.d + state.N)
+    per_cand = R * state.S * state.N
     chunk = max(1, min(n_w, max_elems // max(per_cand, 1)))
     all_idx = torch.arange(n_w, device=state.device)[None].expand(R, n_w)
     while steps < max_steps:
