@@ -54,11 +54,20 @@ def test_milp_rows_hold_exactly_for_the_forward_pass():
     topo = Topology.layered([5, 3, 2, 1], bias=True)
     X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(9, 5))
     y = rng.choice(np.array([-1, 1], dtype=np.int8), size=9)
-    A, lo, hi, c, c0, lay = build_milp(topo, X, y)
+    from qbnn.bnn_solving.exact_milp import canonical_weights
+
+    A, lo, hi, c, c0, lay = build_milp(topo, X, y, symmetry=False)
+    As, los, his, _, _, lays = build_milp(topo, X, y, symmetry=True)
     for w in rng.choice(np.array([-1, 1], dtype=np.int8), size=(20, topo.n_weights)):
         x = np.asarray(_full_solution(topo, X, w, lay, A.shape[1]).col_value)
         Ax = A @ x
         assert np.all(Ax >= lo - 1e-9) and np.all(Ax <= hi + 1e-9)
+        # the canonical representative satisfies the symmetry-reduced model, with the same loss
+        cw = canonical_weights(topo, w)
+        xs = np.asarray(_full_solution(topo, X, cw, lays, As.shape[1]).col_value)
+        Axs = As @ xs
+        assert np.all(Axs >= los - 1e-9) and np.all(Axs <= his + 1e-9)
+        assert topo.training_loss(cw, X, y) == topo.training_loss(w, X, y)
         assert c @ x + c0 == pytest.approx(topo.training_loss(w, X, y))
         # flipping any activation bit of that solution breaks a row (activations are forced)
         j = int(rng.integers(lay["act"].size))
@@ -84,3 +93,28 @@ def test_strategies_reach_proven_optimum_on_small_digits():
         s = solve_bnn(BNNProblem(topo, X, y), strat, replicas=16, steps=3000, time_limit=5.0, seed=0)
         assert s.train_errors >= r.objective  # nothing beats a proven optimum
         assert s.train_errors == r.objective
+
+
+@pytest.mark.parametrize("layers", [[4, 3, 1], [2, 2, 2, 1], [4, 2, 2]])
+def test_symmetry_breaking_keeps_optimum_and_canonical_weights_same_network(layers):
+    from qbnn.bnn_solving.exact_milp import canonical_weights, symmetry_fixes
+
+    rng = np.random.default_rng(len(layers))
+    topo = Topology.layered(layers, bias=True)
+    S = 10
+    X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(S, layers[0]))
+    y = rng.choice(np.array([-1, 1], dtype=np.int8), size=S) if layers[-1] == 1 else rng.integers(0, layers[-1], size=S)
+    fixed, groups = symmetry_fixes(topo)
+    assert fixed.any() and groups
+    W = all_weights(topo.n_weights) if topo.n_weights <= 16 else rng.choice(np.array([-1, 1], dtype=np.int8), size=(3000, topo.n_weights))
+    Xall = all_weights(layers[0])
+    for w in W[rng.choice(len(W), size=50)]:
+        cw = canonical_weights(topo, w)
+        assert np.all(cw[fixed] == 1)
+        np.testing.assert_array_equal(topo.forward(cw, Xall)[1][:, list(topo.outputs)],
+                                      topo.forward(w, Xall)[1][:, list(topo.outputs)])
+    r = solve_exact_milp(topo, X, y, time_limit=60)
+    r0 = solve_exact_milp(topo, X, y, time_limit=60, symmetry=False)
+    assert r.optimal and r0.optimal and r.objective == r0.objective
+    if topo.n_weights <= 16:
+        assert r.objective == topo.training_loss(W, X, y).min()

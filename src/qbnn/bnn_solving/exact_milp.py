@@ -14,7 +14,17 @@ is linear. Every pre-activation is then linear: ``z_sk = c + Σ coef·var``, an 
 
 Loss = Σ_{s, outputs} [A ≠ T] — linear in the output activation bits (targets are constants),
 the same Hamming loss as ``Topology.training_loss``.
+
+Symmetry breaking (``symmetry=True``, exact — it only removes equivalent optima):
+
+* *sign*: a non-output neuron ``k`` with odd fan-in never has ``z = 0``, so negating its incoming
+  weights negates ``A_k`` exactly; negating its outgoing weights too leaves the network's function
+  unchanged. Applied in reverse topological order these maps reach any sign pattern of one
+  outgoing edge per neuron, so that edge's weight is fixed to +1;
+* *permutation*: neurons with the same sources, bias flag and consumers (e.g. one hidden layer)
+  are interchangeable; their counts of +1 incoming weights are required to be non-increasing.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,11 +53,36 @@ class MILPResult:
                 "seconds": round(self.seconds, 3), "n_vars": self.n_vars, "n_rows": self.n_rows}
 
 
-def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray):
+def symmetry_fixes(topology: Topology) -> tuple[np.ndarray, list[list[int]]]:
+    """``(fixed_plus (n_w,) bool, groups)``: weight bits that may be fixed to +1 and groups of
+    interchangeable neurons (see the module docstring)."""
+    d, N = topology.n_inputs, topology.n_neurons
+    fixed = np.zeros(topology.n_weights, dtype=bool)
+    consumers: list[list[int]] = [[] for _ in range(N)]  # incoming edge (weight index) per consumer edge
+    cons_of: list[list[int]] = [[] for _ in range(N)]
+    for c, src in enumerate(topology.sources):
+        for p, s_ in enumerate(np.asarray(src)):
+            if s_ >= d:
+                consumers[s_ - d].append(int(topology.weight_offsets[c]) + p)
+                cons_of[s_ - d].append(c)
+    outs = set(topology.outputs)
+    for k in range(N):
+        if k not in outs and topology.fan_in(k) % 2 == 1 and consumers[k]:
+            fixed[consumers[k][0]] = True
+    groups: dict[tuple, list[int]] = {}
+    for k in range(N):
+        if k in outs:
+            continue
+        key = (tuple(np.asarray(topology.sources[k]).tolist()), bool(topology.bias[k]), tuple(sorted(cons_of[k])))
+        groups.setdefault(key, []).append(k)
+    return fixed, [g for g in groups.values() if len(g) > 1]
+
+
+def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray, symmetry: bool = True):
     """Sparse MILP ``min cᵀx + c0  s.t.  lo ≤ A x ≤ hi, x ∈ {0,1}``.
 
     Returns ``(A csr (m,n), lo (m,), hi (m,), c (n,), c0, layout)`` with ``layout`` the index
-    arrays ``beta (n_w,)``, ``act (S,N)``.
+    arrays ``beta (n_w,)``, ``act (S,N)`` and ``fixed (n_w,)`` (weights fixed to +1 by symmetry).
     """
     X = np.asarray(X).astype(np.int64)
     if X.ndim != 2:
@@ -110,6 +145,18 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray):
         v_lin = np.concatenate(vals_k, axis=1)
         add(cols, np.concatenate([v_lin, np.full((S, 1), -float(L))], 1), -L - const, np.full(S, np.inf))
         add(cols, np.concatenate([v_lin, np.full((S, 1), -float(L + 1))], 1), np.full(S, -np.inf), -1 - const)
+    fixed = np.zeros(n_w, dtype=bool)
+    if symmetry:
+        fixed, groups = symmetry_fixes(topology)
+        if fixed.any():  # β_e = 1
+            e = np.nonzero(fixed)[0]
+            add(beta[e][:, None], np.ones((e.size, 1)), np.ones(e.size), np.ones(e.size))
+        for g in groups:  # Σ β_in(j) − Σ β_in(j') ≥ 0 for consecutive interchangeable neurons
+            for j, j2 in zip(g, g[1:]):
+                bj = beta[topology.weight_slice(j)]
+                bj2 = beta[topology.weight_slice(j2)]
+                add(np.concatenate([bj, bj2])[None], np.concatenate([np.ones(bj.size), -np.ones(bj2.size)])[None],
+                    np.zeros(1), np.full(1, np.inf))
     c = np.zeros(n)
     c0 = 0.0
     for o, k in enumerate(topology.outputs):  # [A ≠ T]: a if T = −1, 1 − a if T = +1
@@ -117,16 +164,18 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray):
         c[act[:, k]] += np.where(pos, -1.0, 1.0)
         c0 += float(pos.sum())
     A = sp.csr_matrix((np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))), shape=(m, n))
-    return A, np.concatenate(lo), np.concatenate(hi), c, c0, {"beta": beta, "act": act}
+    return A, np.concatenate(lo), np.concatenate(hi), c, c0, {"beta": beta, "act": act, "fixed": fixed}
 
 
 def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limit: float = 60.0,
-                     warm_weights: np.ndarray | None = None, threads: int = 1, seed: int = 0) -> MILPResult:
-    """Minimum training loss by HiGHS; ``warm_weights`` (±1 ``(n_w,)``) seeds the incumbent."""
+                     warm_weights: np.ndarray | None = None, threads: int = 1, seed: int = 0,
+                     symmetry: bool = True) -> MILPResult:
+    """Minimum training loss by HiGHS; ``warm_weights`` (±1 ``(n_w,)``) seeds the incumbent
+    (mapped onto the symmetry-reduced set first, see :func:`canonical_weights`)."""
     import highspy
 
     t0 = time.perf_counter()
-    A, lo, hi, c, c0, lay = build_milp(topology, X, y)
+    A, lo, hi, c, c0, lay = build_milp(topology, X, y, symmetry=symmetry)
     m, n = A.shape
     Acsc = A.tocsc()
     Acsc.sum_duplicates()
@@ -144,7 +193,8 @@ def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limi
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
     h = _highs(lp, time_limit, threads, seed)
     if warm_weights is not None:
-        h.setSolution(_full_solution(topology, X, np.asarray(warm_weights), lay, n))
+        ww = canonical_weights(topology, np.asarray(warm_weights)) if symmetry else np.asarray(warm_weights)
+        h.setSolution(_full_solution(topology, X, ww, lay, n))
     h.run()
     w, obj = _weights(h, topology, X, y, lay, n)
     info = h.getInfo()
@@ -160,6 +210,43 @@ def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limi
     bound = float(np.ceil(info.mip_dual_bound - 1e-6)) if np.isfinite(info.mip_dual_bound) else 0.0
     bound = min(bound, obj)
     return MILPResult(w, obj, bound, bool(obj <= bound), status, time.perf_counter() - t0, n, m)
+
+
+def canonical_weights(topology: Topology, w: np.ndarray) -> np.ndarray:
+    """The same network as ``w`` (identical outputs on every input) inside the symmetry-reduced set:
+    signs normalised in reverse topological order, interchangeable neurons sorted by +1 count."""
+    w = np.asarray(w, dtype=np.int8).copy()
+    d = topology.n_inputs
+    fixed, groups = symmetry_fixes(topology)
+    fixed_of = {}
+    for c, src in enumerate(topology.sources):
+        for p, s_ in enumerate(np.asarray(src)):
+            e = int(topology.weight_offsets[c]) + p
+            if s_ >= d and fixed[e]:
+                fixed_of[int(s_) - d] = e
+    out_edges: dict[int, list[int]] = {}
+    for c, src in enumerate(topology.sources):
+        for p, s_ in enumerate(np.asarray(src)):
+            if s_ >= d:
+                out_edges.setdefault(int(s_) - d, []).append(int(topology.weight_offsets[c]) + p)
+    for k in sorted(fixed_of, reverse=True):  # sources come before consumers in the neuron order
+        if w[fixed_of[k]] < 0:
+            w[topology.weight_slice(k)] *= -1
+            w[out_edges[k]] *= -1
+    for g in groups:
+        counts = [int((w[topology.weight_slice(j)] > 0).sum()) for j in g]
+        order = [g[i] for i in np.argsort(-np.asarray(counts), kind="stable")]
+        new = w.copy()
+        for dst, src in zip(g, order):  # neuron `src`'s role moves to position `dst`
+            new[topology.weight_slice(dst)] = w[topology.weight_slice(src)]
+            for c, srcs in enumerate(topology.sources):
+                srcs = np.asarray(srcs)
+                off = int(topology.weight_offsets[c])
+                pd, ps = np.nonzero(srcs == d + dst)[0], np.nonzero(srcs == d + src)[0]
+                if pd.size and ps.size:
+                    new[off + pd] = w[off + ps]
+        w = new
+    return w
 
 
 def _highs(lp, time_limit: float, threads: int, seed: int):
