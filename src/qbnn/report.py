@@ -44,6 +44,8 @@ def load_metrics(paths: list[str | os.PathLike]) -> pd.DataFrame:
             flat["margin"] = float(qubo_run.group(1))
             flat["solver"] = qubo_run.group(3)
             flat["dropout"] = bool(qubo_run.group(2))
+            # the experiment whose dropout penalties the QUBO carries ("" for plain runs)
+            flat["dropout_exp"] = qubo_run.group(2)[len("_dropout-"):].rpartition("-s")[0] if qubo_run.group(2) else ""
             flat["method"] = f"qubo{'+dropout' if qubo_run.group(2) else ''}_{qubo_run.group(3)}"
         elif len(parts) >= 4 and parts[-4] == "mip":
             flat["method"] = f"mip_{flat.get('method', run)}"
@@ -59,15 +61,78 @@ def load_metrics(paths: list[str | os.PathLike]) -> pd.DataFrame:
     return df[front + [c for c in df.columns if c not in front]]
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, 95% CI half-width (normal approximation) and count of accuracies per (dataset, topology, method)."""
-    g = df.groupby(["dataset", "topology", "method"], sort=True)
+def ci95(std, count):
+    """Half-width of the 95% confidence interval of a mean: Student t with ``count - 1`` degrees of
+    freedom (few seeds make the normal 1.96 too narrow); 0 for a single run."""
+    from scipy.stats import t
+
+    n = np.asarray(count, dtype=np.float64)
+    s = np.nan_to_num(np.asarray(std, dtype=np.float64))
+    q = t.ppf(0.975, np.maximum(n - 1, 1))
+    return np.where(n > 1, q * s / np.sqrt(np.maximum(n, 1)), 0.0)
+
+
+def _stats(g) -> pd.DataFrame:
     out = g[["train_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
     out.columns = ["_".join(c) for c in out.columns]
     for col in ("train_accuracy", "test_accuracy"):
-        n = out[f"{col}_count"].clip(lower=1)
-        out[f"{col}_ci95"] = 1.96 * out[f"{col}_std"].fillna(0.0) / np.sqrt(n)
+        out[f"{col}_ci95"] = ci95(out[f"{col}_std"], out[f"{col}_count"])
     return out.reset_index()
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std, count and 95% CI half-width (:func:`ci95`) of accuracies per (dataset, topology, method)."""
+    return _stats(df.groupby(["dataset", "topology", "method"], sort=True))
+
+
+BASELINE_NAMES = {"ste": "STE BNN", "greedy": "greedy", "mlp": "MLP", "logreg": "logreg"}
+
+
+def variant(row) -> str:
+    """The comparison the paper asks about: QUBO plain / +margin / +dropout / +both, or the baseline's name."""
+    method = str(row["method"])
+    if method.startswith("qubo"):
+        margin = row.get("margin")
+        has_margin = margin is not None and not pd.isna(margin) and float(margin) > 0
+        dropout = bool(row.get("dropout")) if not pd.isna(row.get("dropout")) else False
+        return {(False, False): "QUBO plain", (True, False): "QUBO +margin",
+                (False, True): "QUBO +dropout", (True, True): "QUBO +both"}[(has_margin, dropout)]
+    if method.startswith("mip_"):
+        return f"MIP {method[4:]}"
+    return BASELINE_NAMES.get(method, method)
+
+
+def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Test/train accuracy mean ± 95% CI per (dataset, topology, variant, solver, λ).
+
+    ``variant`` is :func:`variant`; ``solver`` and ``margin`` are empty for baselines. Adds
+    ``gap_mean`` = train mean − test mean (the generalisation gap).
+    """
+    d = df.copy()
+    d["variant"] = [variant(r) for r in d.to_dict("records")]
+    d["solver"] = d["solver"].fillna("") if "solver" in d else ""
+    d["margin"] = d["margin"] if "margin" in d else np.nan
+    d.loc[~d["method"].astype(str).str.startswith("qubo"), ["solver", "margin"]] = ["", np.nan]
+    d["margin"] = d["margin"].fillna(-1.0)  # groupby drops NaN keys; -1 marks "no λ"
+    out = _stats(d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True))
+    out["margin"] = out["margin"].where(out["margin"] >= 0)
+    out = out.rename(columns={"test_accuracy_count": "n"}).drop(columns=["train_accuracy_count"])
+    out["gap_mean"] = out["train_accuracy_mean"] - out["test_accuracy_mean"]
+    order = {v: i for i, v in enumerate(["QUBO plain", "QUBO +margin", "QUBO +dropout", "QUBO +both",
+                                         "STE BNN", "greedy", "MLP", "logreg"])}
+    out["_o"] = out["variant"].map(order).fillna(len(order))
+    out = out.sort_values(["dataset", "topology", "_o", "variant", "solver", "margin"]).drop(columns="_o")
+    return out.reset_index(drop=True)
+
+
+def variant_label(row) -> str:
+    """Short label of a :func:`summarise_variants` row, e.g. ``QUBO +margin sa λ=0.05``."""
+    parts = [row["variant"]]
+    if row.get("solver"):
+        parts.append(str(row["solver"]))
+    if row.get("margin") is not None and not pd.isna(row.get("margin")) and row["margin"] > 0:
+        parts.append(f"λ={row['margin']:g}")
+    return " ".join(parts)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -76,19 +141,26 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Grouped bars of train/test accuracy per method, one panel per (dataset, topology)."""
+    """Grouped bars of train/test accuracy per method, one panel per (dataset, topology).
+
+    ``summary`` is :func:`summarise` (bars labelled by ``method``) or :func:`summarise_variants`
+    (labelled by :func:`variant_label`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = list(summary.groupby(["dataset", "topology"], sort=True))
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(5, 1.2 * summary["method"].nunique()) * len(groups), 4), squeeze=False)
-    for ax, ((ds, topo), sub) in zip(axes[0], groups):
+    summary = summary.copy()
+    summary["_label"] = ([variant_label(r) for r in summary.to_dict("records")] if "variant" in summary
+                         else summary["method"].astype(str))
+    groups = list(summary.groupby(["dataset", "topology"], sort=False))
+    width = max(5, 0.45 * summary.groupby(["dataset", "topology"]).size().max() + 1.5)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(width, 4.2 * len(groups)), squeeze=False)
+    for ax, ((ds, topo), sub) in zip(axes[:, 0], groups):
         x = np.arange(len(sub))
         for off, col, label in ((-0.2, "train_accuracy", "train"), (0.2, "test_accuracy", "test")):
             ax.bar(x + off, sub[f"{col}_mean"], 0.4, yerr=sub[f"{col}_ci95"], capsize=3, label=label)
-        ax.set_xticks(x, sub["method"], rotation=30, ha="right")
+        ax.set_xticks(x, sub["_label"], rotation=40, ha="right", fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("accuracy")
         ax.set_title(f"{ds} / {topo}")
@@ -110,7 +182,7 @@ def plot_margin(df: pd.DataFrame, path: str | os.PathLike) -> None:
     sub = df[df.get("margin").notna()] if "margin" in df.columns else df.iloc[0:0]
     for (method, ds, topo), g in sub.groupby(["method", "dataset", "topology"], sort=True):
         stats = g.groupby("margin")["test_accuracy"].agg(["mean", "std", "count"])
-        ci = 1.96 * stats["std"].fillna(0.0) / np.sqrt(stats["count"].clip(lower=1))
+        ci = ci95(stats["std"], stats["count"])
         ax.errorbar(stats.index, stats["mean"], yerr=ci, marker="o", capsize=3, label=f"{method} ({ds}/{topo})")
     if len(sub):
         ax.legend(fontsize=7)

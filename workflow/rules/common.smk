@@ -96,4 +96,5 @@ def all_targets():
         [f"results/data/{d}.h5" for d in used_datasets()]
         + [f"reports/figures/samples_{d}.png" for d in used_datasets()]
         + ["results/report/metrics.csv", "results/report/accuracy.png", "results/report/margin.png"]
+        + report_targets()
     )

@@ -38,3 +38,40 @@ rule compile_qubo_dropout:
     shell:
         "qbnn compile --data {input.data} --network {input.network} --margin {wildcards.margin} "
         "--weight-penalties {input.penalties} --out {output} > {log} 2>&1"
+
+
+rule dropout_round_eval:
+    # Accuracy after each round (dropout-rounds figure): the full QUBO with round r's penalties, solved
+    # with the experiment's first solver and the run's seed, then decoded and evaluated.
+    input:
+        data=experiment_file("data"),
+        network=experiment_file("topology"),
+        penalties="results/dropout/{exp}/m{margin}_s{seed}/round{r}.h5",
+    output:
+        qubo=temp("results/dropout/{exp}/m{margin}_s{seed}/round{r}_qubo.h5"),
+        solution=temp("results/dropout/{exp}/m{margin}_s{seed}/round{r}_solution.h5"),
+        net=temp("results/dropout/{exp}/m{margin}_s{seed}/round{r}_network.h5"),
+        metrics="results/dropout/{exp}/m{margin}_s{seed}/round{r}_eval.json",
+    params:
+        solver=lambda wildcards: config["experiments"][wildcards.exp]["solvers"][0],
+        settings=lambda wildcards: {
+            "replicas": 32,
+            "steps": 1000,
+            "time_limit": 60,
+            **config.get("solver_settings", {}).get(config["experiments"][wildcards.exp]["solvers"][0], {}),
+        },
+        device=config.get("device", "auto"),
+    log:
+        "logs/dropout_round_eval/{exp}_m{margin}_s{seed}_round{r}.log",
+    conda:
+        "../../envs/qbnn.yaml"
+    shell:
+        "(qbnn compile --data {input.data} --network {input.network} --margin {wildcards.margin} "
+        "--weight-penalties {input.penalties} --out {output.qubo} && "
+        "qbnn solve {output.qubo} --solver {params.solver} --replicas {params.settings[replicas]} "
+        "--steps {params.settings[steps]} --time-limit {params.settings[time_limit]} --device {params.device} "
+        "--seed {wildcards.seed} --out {output.solution} && "
+        "qbnn decode {output.qubo} --sample {output.solution} --out {output.net} && "
+        "qbnn evaluate {output.net} --data {input.data} --out {output.metrics} --label exp={wildcards.exp} "
+        "--label margin={wildcards.margin} --label seed={wildcards.seed} --label solver={params.solver} "
+        "--label dropout_round={wildcards.r}) > {log} 2>&1"

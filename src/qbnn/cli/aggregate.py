@@ -1,33 +1,43 @@
-"""``qbnn aggregate``: many metrics JSON files -> one CSV table (+ comparison figure)."""
+"""``qbnn aggregate``: many metrics JSON files -> one CSV table, a per-variant summary (+ figures)."""
 from __future__ import annotations
 
 import argparse
 
-HELP = "aggregate per-run metrics JSON files into one CSV table and an accuracy figure"
+HELP = "aggregate per-run metrics JSON files into one CSV table, a mean ± 95% CI summary and accuracy figures"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("metrics", nargs="+", help="metrics JSON files (results/<stage>/<dataset>/<topology>/<run>.json)")
     p.add_argument("--out", required=True, help="output CSV (one row per run)")
-    p.add_argument("--figure", help="output PNG: train/test accuracy per method with 95%% CI")
+    p.add_argument("--summary", help="output CSV: train/test accuracy mean ± 95%% CI per (dataset, topology, "
+                                     "variant, solver, λ); variants: QUBO plain/+margin/+dropout/+both and baselines")
+    p.add_argument("--figure", help="output PNG: train/test accuracy per variant with 95%% CI (generalisation gap)")
     p.add_argument("--margin-figure", help="output PNG: test accuracy vs margin weight per QUBO solver")
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.report import load_metrics, plot_accuracy, plot_margin, summarise, write_table
+    import pandas as pd
+
+    from qbnn.report import load_metrics, plot_accuracy, plot_margin, summarise_variants, write_table
 
     df = load_metrics(args.metrics)
-    summary = summarise(df)
-    print(summary.to_string(index=False))
+    summary = summarise_variants(df)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary[["dataset", "topology", "variant", "solver", "margin", "n", "test_accuracy_mean",
+                       "test_accuracy_ci95", "train_accuracy_mean"]].to_string(index=False))
     if args.figure:
         plot_accuracy(summary, args.figure)
     if args.margin_figure:
         plot_margin(df, args.margin_figure)
+    if args.summary:
+        write_table(summary, args.summary)
     write_table(df, args.out)
     return {
         "runs": int(len(df)),
         "methods": sorted(df["method"].astype(str).unique()),
+        "variants": sorted(summary["variant"].unique()),
         "out": args.out,
+        "summary": args.summary,
         "figure": args.figure,
         "best_test_accuracy": float(summary["test_accuracy_mean"].max()),
     }

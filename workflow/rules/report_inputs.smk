@@ -1,0 +1,60 @@
+# Input lists of the report stage (report.smk): which runs the paper figures draw.
+import itertools
+
+
+def figure_experiments():
+    """Experiments that ran QUBO solvers (the figures below draw their runs)."""
+    return {name: exp for name, exp in config["experiments"].items() if exp.get("solvers")}
+
+
+def trace_solutions():
+    """Solutions of each experiment's first-λ plain QUBO: every solver and seed (energy traces)."""
+    return sorted(
+        {
+            f"results/solve/{e['dataset']}/{e['topology']}/m{e.get('margins', [0.0])[0]}_{solver}_s{seed}.h5"
+            for e in figure_experiments().values()
+            for solver, seed in itertools.product(e["solvers"], e.get("seeds", [0]))
+        }
+    )
+
+
+def figure_networks(first_only):
+    """Decoded QUBO networks: every run, or (``first_only``) the first solver and seed of each λ/dropout."""
+    runs = [r for r in experiment_runs() if r["solver"] in figure_experiments()[r["exp"]]["solvers"]]
+    if first_only:
+        runs = [r for r in runs if r["solver"] == figure_experiments()[r["exp"]]["solvers"][0]]
+        runs = [r for r in runs if r["seed"] == figure_experiments()[r["exp"]].get("seeds", [0])[0]]
+    return list(
+        dict.fromkeys(
+            f"results/networks/{r['dataset']}/{r['topology']}/qubo_{r['qname']}_{r['solver']}_s{r['seed']}.h5"
+            for r in runs
+        )
+    )
+
+
+def dropout_round_evals():
+    """Per-round full-QUBO evaluations of rounds 0..R-2 (round R-1 is the experiment's qubo+dropout run)."""
+    out = []
+    for name, e in figure_experiments().items():
+        if e.get("dropout"):
+            for margin, seed, r in itertools.product(
+                e.get("margins", [0.0]), e.get("seeds", [0]), range(e["dropout"].get("rounds", 1) - 1)
+            ):
+                out.append(f"results/dropout/{name}/m{margin}_s{seed}/round{r}_eval.json")
+    return out
+
+
+def dropout_round_counts():
+    return " ".join(
+        f"{name}={e['dropout'].get('rounds', 1)}" for name, e in figure_experiments().items() if e.get("dropout")
+    )
+
+
+def report_targets():
+    return [
+        "results/report/summary.csv",
+        "results/report/energy.png",
+        "results/report/weights.png",
+        "results/report/margin_hist.png",
+        "results/report/dropout_rounds.png",
+    ]
