@@ -109,6 +109,9 @@ def plot_energy_traces(paths: list[str | os.PathLike], out: str | os.PathLike) -
             ax.step(x, y, where="post", color=colours[s], alpha=0.8, lw=1.2, label=None if s in seen else s)
             seen.add(s)
         ax.set_xscale("log")
+        lo, hi = ax.get_ylim()
+        if hi - lo > 100:  # raw energies of early generic-solver states dwarf the final ones
+            ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("best energy")
         ds, topo, margin, exp = pk
