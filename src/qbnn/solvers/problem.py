@@ -203,12 +203,18 @@ class IsingProblem:
                     self._lmax = float(np.asarray(abs(self.J).sum(axis=1)).max())
         return self._lmax
 
-    def beta_range(self) -> tuple[float, float]:
-        """(hot, cold) inverse temperatures like dwave-samplers' defaults.
+    def beta_range(self, rule: str = "dwave") -> tuple[float, float]:
+        """(hot, cold) inverse temperatures for annealing.
 
-        hot: the most strongly held spin flips with probability 50 %;
-        cold: the weakest nonzero excitation is accepted with probability 1 %.
+        cold (both rules, as dwave-samplers): the weakest nonzero excitation is accepted with
+        probability 1 %. hot: ``'dwave'`` (dwave-samplers' default): the most strongly held spin
+        flips with probability 50 %; ``'field'``: ``β = 0.5 / σ_F`` with ``σ_F² = mean_i(h_i² +
+        Σ_j J_ij²)`` the mean square local field of a random state -- about half the ordering
+        β of a spin glass (1/σ_F), so no sweeps are spent at temperatures where nothing orders
+        (measured on G1/G43/G14: the per-replica chance of the best-known cut about doubles).
         """
+        if rule not in ("dwave", "field"):
+            raise QbnnError(f"unknown beta_range rule {rule!r} (choose dwave or field, or give (hot, cold))")
         absJ = abs(self.J)
         max_field = float(np.max(np.abs(self.h) + np.asarray(absJ.sum(axis=1)).ravel()))
         nz = np.concatenate([np.abs(self.J.data), np.abs(self.h)])
@@ -217,6 +223,9 @@ class IsingProblem:
             return 0.1, 1.0
         hot = math.log(2.0) / (2.0 * max_field)
         cold = math.log(100.0) / (2.0 * float(nz.min()))
+        if rule == "field":
+            rms = math.sqrt((float((self.J.data ** 2).sum()) + float((self.h ** 2).sum())) / self.n)
+            hot = max(hot, min(0.5 / rms, 0.5 * cold))
         return hot, max(cold, hot * 1.0001)
 
     def ops(self, device: torch.device, dtype: torch.dtype) -> _TorchOps:
