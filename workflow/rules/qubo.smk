@@ -26,6 +26,8 @@ rule solve:
         steps=solver_setting("steps", 1000),
         time_limit=solver_setting("time_limit", 60),
         device=config.get("device", "auto"),
+        # not an output: a killed solve resumes from it when rerun; `qbnn solve` removes it on success
+        checkpoint="results/checkpoints/{dataset}/{topology}/{qname}_{solver}_s{seed}.ckpt",
     resources:
         gpu=1 if config.get("gpu", False) else 0,
     log:
@@ -35,7 +37,7 @@ rule solve:
     shell:
         "qbnn solve {input} --solver {wildcards.solver} --replicas {params.replicas} "
         "--steps {params.steps} --time-limit {params.time_limit} --device {params.device} "
-        "--seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "--seed {wildcards.seed} --checkpoint {params.checkpoint} --out {output} > {log} 2>&1"
 
 
 rule decode:

@@ -19,13 +19,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver", default="sb", choices=SOLVER_CHOICES)
     p.add_argument("--replicas", type=int, default=64)
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--time-limit", type=float, default=None, help="wall-clock budget in seconds (restarts until spent)")
+    p.add_argument("--time-limit", type=_seconds_or_none, default=None,
+                   help="wall-clock budget in seconds (restarts until spent); 'none' (default): one anneal")
     p.add_argument("--target", type=float, default=None, help="stop once this QUBO energy is reached")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-polish", action="store_true", help="skip the greedy steepest-descent polish")
     p.add_argument("--save-states", action="store_true", help="also store all replica states in /states")
     p.add_argument("--out", required=True, help="solution HDF5 to write")
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="checkpoint file: resume from it if present, write it every --checkpoint-every steps "
+                        "(sb, dsb, sa, ma); removed after the solution is written")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="steps between checkpoints (default: steps // 10)")
+    p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint file after success")
+
+
+def _seconds_or_none(text: str) -> float | None:
+    """A number of seconds, or none/null (what the workflow passes for `time_limit: null`)."""
+    if text.strip().lower() in ("none", "null"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
 
 
 def _bnn_report(path: str, best_x: np.ndarray) -> dict:
@@ -58,10 +75,15 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.io import atomic_output
     from qbnn.qubo import QUBO
+    from qbnn.memory import guard_solve
     from qbnn.solvers import IsingProblem, resolve_device, solve
 
-    resolve_device(args.device)
+    dev = resolve_device(args.device)
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise QbnnError(f"--checkpoint-every must be >= 1 step, got {args.checkpoint_every}")
+    guard_solve(args.qubo, args.replicas, args.solver, dev)  # before loading anything big
     q = QUBO.load(args.qubo)
+    ckpt = _checkpoint(args, dev)
     if args.solver in BNN_STRATEGIES:
         from qbnn.bnn_solving import solve_bnn_qubo_file
 
@@ -77,6 +99,8 @@ def run(args: argparse.Namespace) -> dict:
         if args.solver != "exhaustive":
             opts = dict(replicas=args.replicas, steps=args.steps, time_limit=args.time_limit, device=args.device,
                         seed=args.seed, polish=not args.no_polish, target_energy=args.target)
+            if ckpt is not None:
+                opts["checkpoint"] = ckpt
         res = solve(prob, args.solver, **opts)
     best_x = res.best_bits
     e_check = float(q.energy(best_x))
@@ -100,8 +124,30 @@ def run(args: argparse.Namespace) -> dict:
             f.create_dataset("trace", data=res.trace_array())
             if args.save_states:
                 f.create_dataset("states", data=res.bits, compression="gzip", compression_opts=1)
+    if ckpt is not None:
+        ckpt.remove()  # only now: the solution file is in place
     summary = {"solver": args.solver, "best_energy": e_check, "seconds_to_best": res.seconds_to_best,
                "seconds": res.seconds, "num_variables": q.num_variables, "out": str(args.out),
                "reached_target": res.reached_target}
+    if args.checkpoint is not None:
+        summary["checkpoint"] = ("unsupported" if ckpt is None else
+                                 {"writes": ckpt.writes, "resumed_from_step": ckpt.resumed_from})
     summary.update(_bnn_report(args.qubo, best_x))
     return summary
+
+
+def _checkpoint(args: argparse.Namespace, dev):
+    """The Checkpoint for a generic solver run (None without --checkpoint); keyed by every option
+    that changes the trajectory, so a stale file from another solve is not resumed."""
+    if args.checkpoint is None:
+        return None
+    from qbnn.solvers.checkpoint import Checkpoint, _note
+
+    if args.solver not in ("sb", "dsb", "sa", "ma"):
+        _note(f"--checkpoint is not supported by solver {args.solver}; running without")
+        return None
+
+    every = args.checkpoint_every or max(1, args.steps // 10)
+    key = {"replicas": args.replicas, "steps": args.steps, "seed": args.seed, "polish": not args.no_polish,
+           "target": args.target, "time_limit": args.time_limit, "device": dev.type}
+    return Checkpoint(args.checkpoint, every, key=key, keep=args.keep_checkpoint)

@@ -62,7 +62,7 @@ class Tracker:
     """Tracks the best state across anneals; decides when to stop."""
 
     def __init__(self, problem: IsingProblem, solver: str, steps: int, target_energy=None, time_limit=None,
-                 progress=None):
+                 progress=None, checkpoint=None):
         self.problem, self.solver, self.steps = problem, solver, steps
         self.target = None if target_energy is None else float(target_energy)
         self.time_limit = time_limit
@@ -73,6 +73,10 @@ class Tracker:
         self.trace: list[tuple[int, float, float]] = []
         self.global_step = 0
         self.restarts = 0
+        self.final = None  # best-of-restarts (states, energies), kept here so checkpoints carry it
+        self.ckpt = checkpoint  # qbnn.solvers.checkpoint.Checkpoint or None
+        if checkpoint is not None:
+            checkpoint.attach(self)
         if progress is None:
             progress = sys.stderr.isatty() and problem.n * steps >= 10 ** 6
         self.bar = None
@@ -96,6 +100,16 @@ class Tracker:
         self.global_step += k
         if self.bar is not None:
             self.bar.update(k)
+
+    def resume(self, g: torch.Generator, *tensors: torch.Tensor) -> int:
+        """Checkpoint hook at the start of an anneal: overwrite the freshly drawn ``tensors`` and
+        ``g`` in place with the saved ones; returns the step to continue from (0 without one)."""
+        return 0 if self.ckpt is None else self.ckpt.restore(g, tensors)
+
+    def save(self, step: int, g: torch.Generator, *tensors: torch.Tensor) -> None:
+        """Checkpoint hook after ``step`` completed steps: writes every ``checkpoint.every`` steps."""
+        if self.ckpt is not None and self.ckpt.due(step, self.steps):
+            self.ckpt.save(self, step, g, tensors)
 
     def observe(self, S: torch.Tensor) -> bool:
         """Check spins ``S`` (n, R) (signs); record improvements; return True to stop."""
@@ -139,23 +153,29 @@ class Tracker:
             solver=self.solver, states=states, energies=energies, best_state=self.best_state,
             best_energy=self.best_energy, seconds=self.elapsed(), seconds_to_best=self.t_best,
             trace=self.trace, steps_done=self.global_step, restarts=self.restarts,
-            reached_target=self.reached(), info=dict(info or {}))
+            reached_target=self.reached(), info=dict(info or {}, **self._ckpt_info()))
+
+    def _ckpt_info(self) -> dict:
+        if self.ckpt is None:
+            return {}
+        return {"checkpoint_writes": self.ckpt.writes, "resumed_from_step": self.ckpt.resumed_from}
 
 
 def run_restarts(one_run, tracker: Tracker, time_limit, max_restarts: int | None = None):
     """Call ``one_run()`` (returns final (states, energies) of one anneal) until the target is
-    reached or the time budget spent; without a time limit, exactly once."""
-    final = None
+    reached or the time budget spent; without a time limit, exactly once.
+
+    The best-of-restarts lives in ``tracker.final`` so a checkpoint restores it on resume."""
     while True:
         states, energies = one_run()
-        if final is None or energies.min() < final[1].min():
-            final = (states, energies)
+        if tracker.final is None or energies.min() < tracker.final[1].min():
+            tracker.final = (states, energies)
         tracker.restarts += 1
         if tracker.reached() or time_limit is None or tracker.out_of_time():
             break
         if max_restarts is not None and tracker.restarts >= max_restarts:
             break
-    return final
+    return tracker.final
 
 
 def check_interval(steps: int, check_every: int | None) -> int:

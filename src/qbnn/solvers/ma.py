@@ -25,7 +25,7 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
                        time_limit: float | None = None, target_energy: float | None = None, device: str = "auto",
                        seed: int | None = 0, dtype: torch.dtype = torch.float32, polish: bool = True,
                        best_only: bool = False, check_every: int | None = None,
-                       progress: bool | None = None) -> SolveResult:
+                       progress: bool | None = None, checkpoint=None) -> SolveResult:
     dev = check_common(problem, replicas, steps, time_limit, device)
     n, R = problem.n, int(replicas)
     ops = problem.ops(dev, dtype)
@@ -34,7 +34,7 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
     w0 = w_scale * (np.asarray(abs(problem.J).sum(axis=1)).ravel() + np.abs(problem.h))
     w0 = torch.as_tensor(w0, dtype=dtype, device=dev).unsqueeze(1)
     g = make_generator(seed, dev)
-    tr = Tracker(problem, "ma", steps, target_energy, time_limit, progress)
+    tr = Tracker(problem, "ma", steps, target_energy, time_limit, progress, checkpoint)
     every = check_interval(steps, check_every)
     h = ops.h
 
@@ -53,13 +53,14 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
     def one_run():
         SR = torch.where(torch.rand(n, R, generator=g, device=dev) < 0.5, 1.0, -1.0).to(dtype)
         SL = SR.clone()
-        for k in range(steps):
+        for k in range(tr.resume(g, SL, SR), steps):
             SL = update(SR, k)
             SR = update(SL, k)
             tr.tick()
             if (k + 1) % every == 0 or k == steps - 1:
                 if tr.observe(torch.cat([SL, SR], 1)):
                     break
+            tr.save(k + 1, g, SL, SR)
         EL, ER = problem.energy_torch(SL), problem.energy_torch(SR)
         S = torch.where((EL <= ER)[None, :], SL, SR)
         return tr.finish_run(S, polish)

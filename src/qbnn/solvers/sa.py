@@ -18,12 +18,37 @@ from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interva
 from qbnn.solvers.problem import IsingProblem, SolveResult
 
 
-def greedy_coloring(J: sp.csr_matrix) -> np.ndarray:
-    """Greedy colouring (largest degree first) of the nonzero pattern of symmetric ``J``."""
+#: DSATUR is O(n²) in time and O(n·Δ) in memory; above this many spins use largest-first
+DSATUR_MAX_N = 10_000
+
+
+def greedy_coloring(J: sp.csr_matrix, strategy: str = "auto") -> np.ndarray:
+    """Proper colouring (int64 ``(n,)``) of the nonzero pattern of symmetric ``J``.
+
+    ``strategy``: ``'dsatur'`` (Brélaz; fewer classes, e.g. 15 instead of 17 on G1 and 8 instead
+    of 10 on G43, and every class costs a fixed per-op overhead in the SA sweep),
+    ``'largest_first'``, or ``'auto'`` (DSATUR up to :data:`DSATUR_MAX_N` spins)."""
     n = J.shape[0]
+    if strategy == "auto":
+        strategy = "dsatur" if n <= DSATUR_MAX_N else "largest_first"
     indptr, indices = J.indptr, J.indices
     deg = np.diff(indptr)
     color = np.full(n, -1, dtype=np.int64)
+    if strategy == "dsatur":
+        seen = np.zeros((n, int(deg.max(initial=0)) + 2), dtype=bool)  # seen[v, c]: a neighbour has colour c
+        sat = np.zeros(n, dtype=np.int64)
+        scale = int(deg.max(initial=0)) + 1  # priority: saturation, then degree
+        for _ in range(n):
+            v = int(np.argmax(np.where(color < 0, sat * scale + deg, -1)))
+            c = int(np.argmin(seen[v]))  # smallest colour no neighbour uses
+            color[v] = c
+            nb = indices[indptr[v]:indptr[v + 1]]
+            new = nb[~seen[nb, c]]
+            sat[new] += 1
+            seen[new, c] = True
+        return color
+    if strategy != "largest_first":
+        raise ValueError(f"unknown colouring strategy {strategy!r}")
     for v in np.argsort(-deg, kind="stable"):
         used = set(color[indices[indptr[v]:indptr[v + 1]]].tolist())
         c = 0
@@ -34,7 +59,7 @@ def greedy_coloring(J: sp.csr_matrix) -> np.ndarray:
 
 
 class _Blocks:
-    """Row blocks of the colour-permuted J on a device."""
+    """Row blocks of the colour-permuted, negated ``-J`` (and ``-h``) on a device."""
 
     def __init__(self, problem: IsingProblem, dev, dtype):
         color = greedy_coloring(problem.J)
@@ -42,7 +67,8 @@ class _Blocks:
         counts = np.bincount(color)
         self.bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         P = problem.J[self.perm][:, self.perm].tocsr()
-        self.h = torch.as_tensor(problem.h[self.perm], dtype=dtype, device=dev).unsqueeze(1)
+        P = -P  # blocks hold -J and -h: the kernel wants -F = -(h + J s) (saves one op per class)
+        self.h = torch.as_tensor(-problem.h[self.perm], dtype=dtype, device=dev).unsqueeze(1)
         self.blocks = []
         dense = problem.dense_for(dev)
         Jd = torch.as_tensor(P.toarray(), dtype=dtype, device=dev) if dense else None
@@ -57,39 +83,61 @@ class _Blocks:
         self.num_colors = len(counts)
 
 
+def _betas(problem: IsingProblem, beta_range) -> tuple[float, float]:
+    if beta_range is None or isinstance(beta_range, str):
+        return problem.beta_range(beta_range or "dwave")
+    b0, b1 = map(float, beta_range)
+    return b0, b1
+
+
 @auto_threads
 def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int = 1000,
-                        beta_range: tuple[float, float] | None = None, time_limit: float | None = None,
+                        beta_range: tuple[float, float] | str | None = None, time_limit: float | None = None,
                         target_energy: float | None = None, device: str = "auto", seed: int | None = 0,
                         dtype: torch.dtype = torch.float32, polish: bool = True, best_only: bool = False,
-                        check_every: int | None = None, progress: bool | None = None) -> SolveResult:
-    """``steps`` Metropolis sweeps per anneal, ``replicas`` independent chains."""
+                        check_every: int | None = None, progress: bool | None = None,
+                        checkpoint=None) -> SolveResult:
+    """``steps`` Metropolis sweeps per anneal, ``replicas`` independent chains.
+
+    ``beta_range``: ``(hot, cold)``, or a rule of :meth:`IsingProblem.beta_range` (``'dwave'``, the
+    default, or ``'field'``, which starts near the ordering temperature and needs about half the
+    sweeps on G-set graphs).
+    ``checkpoint``: a :class:`qbnn.solvers.checkpoint.Checkpoint` to write every N steps / resume from."""
     dev = check_common(problem, replicas, steps, time_limit, device)
     n, R = problem.n, int(replicas)
-    b0, b1 = problem.beta_range() if beta_range is None else map(float, beta_range)
+    b0, b1 = _betas(problem, beta_range)
     betas = np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
     blk = _Blocks(problem, dev, dtype)
     inv = torch.as_tensor(np.argsort(blk.perm), device=dev)
     g = make_generator(seed, dev)
-    tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress)
+    tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress, checkpoint)
     every = check_interval(steps, check_every)
     h = blk.h
     spans = list(zip(blk.bounds[:-1], blk.bounds[1:]))
 
+    pos = torch.tensor(1.0, dtype=dtype, device=dev)
+    has_h = bool(np.any(problem.h != 0))
+
     def one_run():
         S = torch.where(torch.rand(n, R, generator=g, device=dev) < 0.5, 1.0, -1.0).to(dtype)
-        for k in range(steps):
-            beta = float(betas[k])
+        T = torch.empty_like(S)
+        for k in range(tr.resume(g, S), steps):
+            # Metropolis: flip iff u < exp(-βΔE) with ΔE = -2 s F (F = h + J s) ⇔ s·F > T := ln(u)/(2β),
+            # i.e. the new spin is +1 iff s·T - F >= 0 (ties have probability 0). The thresholds of a
+            # whole sweep come from one RNG call, and each class costs one matmul and two fused
+            # elementwise ops: on the CPU per-op overhead, not arithmetic, dominates at G-set sizes.
+            T.uniform_(generator=g).log_().mul_(0.5 / float(betas[k]))
             for (a, b), Jb in zip(spans, blk.blocks):
                 s = S[a:b]
-                dE = (Jb @ S).add_(h[a:b]).mul_(s).mul_(-2.0)  # ΔE of flipping = -2 s (h + J s)
-                u = torch.rand(b - a, R, generator=g, device=dev, dtype=dtype)
-                flip = u.log_() < dE.mul_(-beta)          # accept iff log u < -β ΔE
-                s.mul_(1.0 - 2.0 * flip.to(dtype))            # in place on the view S[a:b]
+                D = Jb @ S  # -J s
+                if has_h:
+                    D.add_(h[a:b])
+                torch.copysign(pos, D.addcmul_(s, T[a:b]), out=s)  # s·T - F, written into the view S[a:b]
             tr.tick()
             if (k + 1) % every == 0 or k == steps - 1:
                 if tr.observe(S[inv]):
                     break
+            tr.save(k + 1, g, S)
         return tr.finish_run(S[inv], polish)
 
     states, energies = run_restarts(one_run, tr, time_limit)

@@ -27,7 +27,7 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
                           time_limit: float | None = None, target_energy: float | None = None,
                           device: str = "auto", seed: int | None = 0, dtype: torch.dtype = torch.float32,
                           polish: bool = True, best_only: bool = False, check_every: int | None = None,
-                          progress: bool | None = None) -> SolveResult:
+                          progress: bool | None = None, checkpoint=None) -> SolveResult:
     dev = check_common(problem, replicas, steps, time_limit, device)
     name = "dsb" if discrete else "sb"
     n, R = problem.n, int(replicas)
@@ -43,7 +43,7 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
     else:
         xi = float(xi0)
     g = make_generator(seed, dev)
-    tr = Tracker(problem, name, steps, target_energy, time_limit, progress)
+    tr = Tracker(problem, name, steps, target_energy, time_limit, progress, checkpoint)
     every = check_interval(steps, check_every)
     h = ops.h
 
@@ -51,7 +51,7 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
         x = (torch.rand(n, R, generator=g, device=dev, dtype=dtype) - 0.5) * 0.2
         y = (torch.rand(n, R, generator=g, device=dev, dtype=dtype) - 0.5) * 0.2
         force = torch.empty_like(x)
-        for k in range(steps):
+        for k in range(tr.resume(g, x, y), steps):
             a = a0 * (k / steps)
             f = _sign(x) if discrete else x
             force = ops.mm(f)
@@ -68,6 +68,7 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
             if (k + 1) % every == 0 or k == steps - 1:
                 if tr.observe(_sign(x)):
                     break
+            tr.save(k + 1, g, x, y)
         return tr.finish_run(_sign(x), polish)
 
     states, energies = run_restarts(one_run, tr, time_limit)
