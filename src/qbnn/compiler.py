@@ -281,6 +281,9 @@ def compile_bnn(
     margin = float(margin)
     if not np.isfinite(margin) or margin < 0:
         raise QbnnError(f"margin λ must be a finite number >= 0, got {margin}")
+    from qbnn.memory import guard_compile
+
+    guard_compile(topo, X.shape[0], margin)  # refuse early instead of meeting the OOM killer
     nw = topo.n_weights
     if weight_penalties is None:
         h = np.zeros(nw, dtype=np.float64)
