@@ -214,3 +214,27 @@ def test_solve_bnn_qubo_file_roundtrip(tmp_path):
     assert res.best_energy == pytest.approx(float(c.qubo.energy(res.best_bits)))
     assert int(np.sum(c.violations(res.best_bits))) == 0
     assert res.best_energy == pytest.approx(float(np.min(c.objective(all_weights(topo.n_weights)))))
+
+
+@pytest.mark.parametrize("strategy", ["pt", "anneal-moves", "ste-pt", "greedy-moves"])
+def test_target_stopping_rule(strategy):
+    """With the exhaustive optimum as target, a strategy stops at it long before its time limit."""
+    topo, X, y = tiny_problem(seed=3, S=12)
+    prob = BNNProblem(topo, X, y)
+    opt = prob.objective(all_weights(topo.n_weights)).min()
+    r = solve_bnn(prob, strategy, replicas=8, steps=10**8, time_limit=30.0, seed=0, target=float(opt))
+    assert r.objective == pytest.approx(opt)
+    assert r.wall_time < 15.0
+
+
+def test_multi_candidate_metropolis_keeps_state_exact():
+    from qbnn.bnn_solving.tempering import anneal_moves
+
+    topo, X, y = tiny_problem(seed=6, S=15)
+    s = MoveState(topo, X, y, np.ones((6, topo.n_weights), dtype=np.int8))
+    res = anneal_moves(s, steps=300, seed=2, candidates=4, polish=False)
+    Z, A = topo.forward(s.weights(), X)
+    np.testing.assert_array_equal(s.Z.numpy().astype(np.int32), Z)
+    np.testing.assert_array_equal(s.A.numpy().astype(np.int32), A)
+    np.testing.assert_allclose(s.F.numpy(), topo.training_loss(s.weights(), X, y))
+    assert res.objective == topo.training_loss(res.weights, X, y)

@@ -123,23 +123,23 @@ def warm_starts(compiled: Any, seed: int = 0, time_limit: float | None = 2.0,
 
 
 # ------------------------------------------------------------------ strategies
-def _run_pt(compiled, replicas, steps, time_limit, seed, device, W0=None):
+def _run_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
     topo = problem_parts(compiled)[0]
     rng = np.random.default_rng(seed)
     W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
     st = make_state(compiled, W, device)
-    return parallel_tempering(st, steps=steps, seed=seed, time_limit=time_limit)
+    return parallel_tempering(st, steps=steps, seed=seed, time_limit=time_limit, target=target)
 
 
-def _run_anneal(compiled, replicas, steps, time_limit, seed, device, W0=None):
+def _run_anneal(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
     topo = problem_parts(compiled)[0]
     rng = np.random.default_rng(seed)
     W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
     st = make_state(compiled, W, device)
-    return anneal_moves(st, steps=steps, seed=seed, time_limit=time_limit)
+    return anneal_moves(st, steps=steps, seed=seed, time_limit=time_limit, target=target)
 
 
-def _run_greedy_moves(compiled, replicas, steps, time_limit, seed, device, W0=None):
+def _run_greedy_moves(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
     """Multi-start steepest descent on cluster moves (restarts until the time limit, if any)."""
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
@@ -155,12 +155,12 @@ def _run_greedy_moves(compiled, replicas, steps, time_limit, seed, device, W0=No
             best_F, best_w = float(st.F[i]), st.weights()[i]
             trace.append((k, time.perf_counter() - t0, best_F))
         k += 1
-        if deadline is None or time.perf_counter() >= deadline:
+        if deadline is None or time.perf_counter() >= deadline or (target is not None and best_F <= target + 1e-9):
             break
     return SearchResult(best_w, best_F, trace, k, time.perf_counter() - t0)
 
 
-def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None):
+def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
     """Multi-start portfolio sharing one wall-clock budget.
 
     1. warm starts (STE / greedy baselines, if installed), polished by greedy descent;
@@ -197,7 +197,7 @@ def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None)
         k += 1
         if budget is None and k >= 3:
             break
-        if best.objective <= 0:
+        if best.objective <= (0 if target is None else target):
             break
     best.wall_time = time.perf_counter() - t0
     info["rounds"] = k
@@ -205,7 +205,8 @@ def _run_portfolio(compiled, replicas, steps, time_limit, seed, device, W0=None)
     return best
 
 
-def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0=None, solver: str = "sa"):
+def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None,
+                         solver: str = "sa"):
     """Penalty-space → weight-space hand-off: a generic Ising solver (``qbnn.solvers``) anneals the
     raw QUBO for part of the budget, every replica is decoded to weights (= repaired, so feasible)
     and those weights seed parallel tempering on cluster moves."""
@@ -230,12 +231,12 @@ def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0
     st = make_state(compiled, W, device)
     info["decoded_start_best_F"] = float(st.F.min())
     left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.05)
-    res = parallel_tempering(st, steps=steps, seed=seed, time_limit=left)
+    res = parallel_tempering(st, steps=steps, seed=seed, time_limit=left, target=target)
     res.info = info  # type: ignore[attr-defined]
     return res
 
 
-def _run_ste_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, epochs: int = 300):
+def _run_ste_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None, epochs: int = 300):
     """Warm-started replica exchange sharing one budget: an STE run (one seed, ``qbnn.baselines``)
     gives weights; every replica starts from them and parallel tempering on cluster moves (exact
     QUBO energy deltas) explores around them for the remaining time; restarts with the next STE
@@ -265,11 +266,15 @@ def _run_ste_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, ep
         st = make_state(compiled, W, device)
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
         pt_time = None if left is None else max(left if left < time_limit / 3 else left / 2, 0.05)
-        res = parallel_tempering(st, steps=steps, seed=seed + 7919 * k, time_limit=pt_time)
+        if target is not None and float(st.F.min()) <= target + 1e-9:  # the warm start already reaches it
+            i = int(np.argmin(st.F.cpu().numpy()))
+            res = SearchResult(st.weights()[i], float(st.F[i]), [(0, time.perf_counter() - t0, float(st.F[i]))])
+        else:
+            res = parallel_tempering(st, steps=steps, seed=seed + 7919 * k, time_limit=pt_time, target=target)
         if best is None or res.objective < best.objective:
             best = res
         k += 1
-        if time_limit is None or best.objective <= 0:
+        if time_limit is None or best.objective <= (0 if target is None else target + 1e-9):
             break
     best.wall_time = time.perf_counter() - t0
     info["rounds"] = k
@@ -288,24 +293,26 @@ STRATEGIES: dict[str, Callable[..., SearchResult]] = {
 
 def solve_bnn(compiled: Any, strategy: str = "portfolio", replicas: int = 32, steps: int = 2000,
               time_limit: float | None = None, seed: int = 0, device: str = "cpu",
-              init_weights: np.ndarray | None = None, threads: int | None = 1) -> BNNSolveResult:
+              init_weights: np.ndarray | None = None, threads: int | None = 1,
+              target: float | None = None) -> BNNSolveResult:
     """Train the BNN encoded by ``compiled`` with a move-based strategy (see ``STRATEGIES``).
 
     Returns a :class:`BNNSolveResult`; when ``compiled`` has a QUBO, ``state = repair(weights)``
     (feasible by construction) and ``energy = qubo.energy(state)`` evaluated afresh.
     ``threads``: torch CPU threads during the solve (the tensors are small: 1 is fastest,
     more threads only add contention); restored afterwards. None leaves torch's setting.
+    ``target``: stopping rule — return as soon as the objective reaches it (e.g. a known optimum).
     """
     old = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
-        return _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights)
+        return _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights, target)
     finally:
         torch.set_num_threads(old)
 
 
-def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights) -> BNNSolveResult:
+def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, init_weights, target) -> BNNSolveResult:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown BNN strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
     if device == "auto":
@@ -317,7 +324,7 @@ def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, in
     W0 = None if init_weights is None else np.atleast_2d(np.asarray(init_weights)).astype(np.int8)
     if W0 is not None and strategy not in ("portfolio", "ste-pt") and W0.shape[0] != replicas:
         W0 = W0[np.arange(replicas) % W0.shape[0]]
-    res = STRATEGIES[strategy](compiled, int(replicas), int(steps), time_limit, int(seed), device, W0)
+    res = STRATEGIES[strategy](compiled, int(replicas), int(steps), time_limit, int(seed), device, W0, target)
     if not hasattr(res, "info"):
         res.info = {}  # type: ignore[attr-defined]
     res.info["device"] = str(device)  # type: ignore[attr-defined]

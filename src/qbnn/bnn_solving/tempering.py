@@ -47,13 +47,20 @@ class _Best:
         return False
 
 
-def _metropolis_step(state: MoveState, beta: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    R = state.R
-    idx = torch.randint(0, state.n_w, (R, 1), generator=g, device=state.device)
+def _metropolis_step(state: MoveState, beta: torch.Tensor, g: torch.Generator, candidates: int = 1) -> torch.Tensor:
+    """One move per replica: ``candidates`` random flips are scored in one batch, each gets a
+    Metropolis test, and the first accepted one (in random proposal order) is committed — with
+    ``candidates=1`` plain Metropolis; more candidates amortise the per-step overhead at low
+    temperature where most single proposals are rejected."""
+    R, C = state.R, int(candidates)
+    idx = torch.randint(0, state.n_w, (R, C), generator=g, device=state.device)
     delta, Z, V = state.propagate(idx)
-    u = torch.rand(R, generator=g, device=state.device, dtype=torch.float64)
-    acc = (delta[:, 0] <= 0) | (u < torch.exp(-beta * delta[:, 0].clamp(min=0)))
-    state.accept(idx, delta, Z, V, acc)
+    u = torch.rand((R, C), generator=g, device=state.device, dtype=torch.float64)
+    b = beta[:, None] if beta.ndim else beta
+    ok = (delta <= 0) | (u < torch.exp(-b * delta.clamp(min=0)))
+    acc = ok.any(dim=1)
+    first = torch.argmax(ok.to(torch.int8), dim=1)
+    state.accept(idx, delta, Z, V, acc, first)
     return acc
 
 
@@ -98,25 +105,37 @@ def _polish(state: MoveState, deadline: float | None, keep: int = 4) -> None:
 
 
 def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1: float = 8.0,
-                 seed: int = 0, time_limit: float | None = None, polish: bool = True) -> SearchResult:
-    """Annealed Metropolis: all replicas follow a geometric β schedule ``beta0 -> beta1``."""
+                 seed: int = 0, time_limit: float | None = None, polish: bool = True,
+                 target: float | None = None, candidates: int = 1) -> SearchResult:
+    """Annealed Metropolis: all replicas follow a geometric β schedule ``beta0 -> beta1`` over
+    ``steps`` steps, or over ``time_limit`` when that runs out first (then the schedule depends on
+    elapsed time and runs are reproducible only without a time limit)."""
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)
     g = _generator(seed, state.device)
     best = _Best(state)
     trace = [(0, 0.0, best.F)]
     acc_n = 0
-    betas = np.geomspace(beta0, beta1, max(int(steps), 1))
+    n_steps = max(int(steps), 1)
     done = 0
-    for t, b in enumerate(betas):
-        if deadline is not None and time.perf_counter() > deadline:
+    for t in range(n_steps):
+        now = time.perf_counter()
+        if (deadline is not None and now > deadline) or (target is not None and best.F <= target + 1e-9):
             break
-        acc = _metropolis_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g)
+        # schedule progress: steps done or budget used, whichever is further (a huge step count
+        # under a time limit still cools down)
+        frac = t / max(n_steps - 1, 1)
+        if deadline is not None:
+            frac = max(frac, (now - t0) / float(time_limit))
+        b = beta0 * (beta1 / beta0) ** min(frac, 1.0)
+        acc = _metropolis_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g, candidates)
         acc_n += int(acc.sum())
         done = t + 1
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
-    if polish:
+            if target is not None and best.F <= target + 1e-9:
+                break
+    if polish and (target is None or best.F > target + 1e-9):
         _polish(state, deadline)
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
@@ -125,7 +144,8 @@ def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1:
 
 def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.3, beta_max: float = 8.0,
                        n_temps: int | None = None, exchange_every: int = 10, seed: int = 0,
-                       time_limit: float | None = None, polish: bool = True) -> SearchResult:
+                       time_limit: float | None = None, polish: bool = True,
+                 target: float | None = None, candidates: int = 1) -> SearchResult:
     """Replica exchange: replicas are split into ``n_temps`` β levels (geometric ladder), each
     level holding ``R // n_temps`` independent chains; neighbouring levels swap configurations
     with the usual Metropolis criterion ``min(1, exp((β_i − β_j)(F_i − F_j)))``."""
@@ -145,13 +165,15 @@ def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.
     acc_n = 0
     done = 0
     for t in range(int(steps)):
-        if deadline is not None and time.perf_counter() > deadline:
+        if (deadline is not None and time.perf_counter() > deadline) or (target is not None and best.F <= target + 1e-9):
             break
-        acc = _metropolis_step(state, beta, g)
+        acc = _metropolis_step(state, beta, g, candidates)
         acc_n += int(acc.sum())
         done = t + 1
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
+            if target is not None and best.F <= target + 1e-9:
+                break
         if n_temps > 1 and done % exchange_every == 0:
             # alternate even / odd neighbour pairs; chain c of level l pairs with chain c of level l+1
             start = (done // exchange_every) % 2
@@ -164,7 +186,7 @@ def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.
                 sw = (x >= 0) | (u < torch.exp(x.clamp(max=0)))
                 perm[a[sw]], perm[b[sw]] = b[sw], a[sw]
             state.permute(perm)
-    if polish:
+    if polish and (target is None or best.F > target + 1e-9):
         _polish(state, deadline)
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
