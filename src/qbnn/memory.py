@@ -31,6 +31,8 @@ QUBO_BYTES_PER_NNZ = 24
 QUBO_BYTES_PER_VAR = 8 + 5 * 4
 # IsingProblem: the symmetric CSR J keeps 2 entries per QUBO nonzero (float64 data + int32 index)
 ISING_BYTES_PER_NNZ = 2 * 12
+# ... plus its construction transients (COO -> CSR, J - diag, symmetrisation), measured ~24 B more
+ISING_TRANSIENT_PER_NNZ = 24
 
 
 def available_bytes(device: str = "cpu") -> tuple[int | None, str]:
@@ -134,7 +136,8 @@ def solve_estimate(n: int, nnz: int, replicas: int, solver: str = "sb", device: 
         dense = n <= P.CUDA_DENSE_MAX_N or 2 * nnz > P.CUDA_DENSE_FRACTION * n * n
     else:
         dense = n <= P.DENSE_MAX_N or 2 * nnz > P.DENSE_FRACTION * n * n
-    host = n * (QUBO_BYTES_PER_VAR + 4 * 8) + nnz * (QUBO_BYTES_PER_NNZ + ISING_BYTES_PER_NNZ)
+    host = n * (QUBO_BYTES_PER_VAR + 4 * 8)
+    host += nnz * (QUBO_BYTES_PER_NNZ + ISING_BYTES_PER_NNZ + ISING_TRANSIENT_PER_NNZ)
 
     def coupling(b: int) -> int:
         """J as a torch tensor: dense (n, n), or CSR with int64 indices (a float64 CSR on the CPU
@@ -160,6 +163,7 @@ def guard_solve(path, replicas: int, solver: str, device) -> dict:
     n, nnz = qubo_file_shape(path)
     dev = str(device)
     est = solve_estimate(n, nnz, replicas, solver, dev)
+    est["host_bytes"] += nnz * QUBO_BYTES_PER_NNZ + n * QUBO_BYTES_PER_VAR  # the BNN report reloads the QUBO
     what = f"solving {path} ({n:,} variables, {nnz:,} nonzeros, {replicas} replicas)"
     check_fits(est["host_bytes"], what)
     if est["device_bytes"]:
