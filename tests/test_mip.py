@@ -126,3 +126,111 @@ def test_cli_ok_and_errors(tmp_path):
         assert p.returncode == 2
         assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("qbnn: error:")
         assert not o2.exists()
+
+
+def _reference_exact(X, y, h, B=1.0, eps=1e-3):
+    """Per-row reference of the exact [d, h, 1] model (addVar/addRow calls, no numpy assembly)."""
+    import highspy
+
+    S, d = X.shape
+    m = highspy.Highs()
+    m.setOptionValue("output_flag", False)
+    m.setOptionValue("threads", 1)
+    m.setOptionValue("mip_rel_gap", 0.0)
+    nv = [0]
+
+    def var(lb, ub, integer=False, cost=0.0):
+        m.addVar(lb, ub)
+        j = nv[0]
+        nv[0] += 1
+        if cost:
+            m.changeColCost(j, cost)
+        if integer:
+            m.changeColIntegrality(j, highspy.HighsVarType.kInteger)
+        return j
+
+    def row(lo, hi, idx, val):
+        m.addRow(lo, hi, len(idx), np.array(idx, dtype=np.int32), np.array(val, float))
+
+    W = [[var(-1, 1) for _ in range(d)] for _ in range(h)]
+    b = [var(-B, B) for _ in range(h)]
+    W2 = [var(-1, 1) for _ in range(h)]
+    b2 = var(-B, B)
+    for s in range(S):
+        M = float(np.abs(X[s]).sum()) + B + eps
+        u = [var(0, 1, True) for _ in range(h)]
+        z = [var(-1, 1) for _ in range(h)]
+        e = var(0, 1, True, cost=1.0)
+        for j in range(h):
+            idx, val = W[j] + [b[j], u[j]], list(X[s]) + [1.0, -M]
+            row(eps - M, np.inf, idx, val)
+            row(-np.inf, -eps, idx, val)
+            row(-np.inf, 0, [z[j], u[j]], [1, -1])
+            row(0, np.inf, [z[j], u[j]], [1, 1])
+            row(-np.inf, 1, [z[j], W2[j], u[j]], [1, -1, 1])
+            row(-1, np.inf, [z[j], W2[j], u[j]], [1, -1, -1])
+        M2 = h + B + eps
+        if y[s] > 0:
+            row(eps, np.inf, z + [b2, e], [1.0] * h + [1.0, M2])
+        else:
+            row(-np.inf, -eps, z + [b2, e], [1.0] * h + [1.0, -M2])
+    m.run()
+    return m.getInfo().objective_function_value, m.getNumCol(), m.getNumRow()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vectorised_builder_matches_per_row_reference(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, size=(10, 2))
+    y = rng.choice([-1, 1], size=10)
+    X[1], y[1] = X[0], -y[0]  # a contradictory pair: the optimum is not zero
+    obj, n_col, n_row = _reference_exact(X, y, 2)
+    r = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0)
+    assert r.status == "Optimal"
+    assert (r.n_vars, r.n_cons) == (n_col, n_row)
+    assert round(r.objective) == round(obj) > 0
+    assert r.train_loss <= r.objective  # margin model: forward loss never worse
+
+
+def test_time_limit_with_warm_start_keeps_warm_network():
+    X, y, _, _ = planted(n_train=150, n_test=5, layers=[6, 5, 1], seed=1)
+    y = np.random.default_rng(1).choice([-1, 1], size=len(y))
+    warm = local_search(X, y, [6, 5, 1], iterations=1, seed=0, time_limit=3)
+    wl = loss(warm["weights"], warm["biases"], X, y)
+    r = solve_mip(X, y, [6, 5, 1], time_limit=0.3, warm=(warm["weights"], warm["biases"]))
+    assert "time" in r.status.lower() and r.has_solution
+    assert r.objective <= wl + 1e-6 and loss(r.weights, r.biases, X, y) <= r.objective + 1e-6
+    assert 0 <= r.gap <= 1 + 1e-9 and r.bound <= r.objective + 1e-6
+
+
+def test_grouped_model_shares_outputs_and_split_loss_never_increases():
+    X, y, Xv, yv = planted(n_train=60, n_test=30, layers=[4, 3, 1], seed=2)
+    groups = np.unique(y, return_inverse=True)[1]
+    r = solve_mip(X, y, [4, 3, 1], groups=groups, time_limit=10)
+    assert r.status == "Optimal"
+    assert r.n_binaries == 2 * 3 + 2  # one bit per (group, neuron), one error bit per group
+    assert round(r.objective) == loss(r.weights, r.biases, X, y)  # errors counted per point
+    s = split_train(X, y, [4, 3, 1], max_splits=4, seed=0, time_limit=10, solve_limit=2)
+    losses = [e["train_loss"] for e in s["history"]]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))  # warm start is feasible after a split
+    g = s["final_groups"]
+    assert all(len(np.unique(y[g == k])) == 1 for k in np.unique(g))  # class init: label-pure
+    assert max(e["n_binaries"] for e in s["history"]) < 60 * 3
+
+
+def test_zero_input_without_bias_is_feasible():
+    X = np.array([[0.0, 0.0], [1.0, 2.0], [-2.0, 1.0], [2.0, -1.0]])
+    y = np.array([1, -1, 1, -1])
+    r = solve_mip(X, y, [2, 2, 1], bias=False, time_limit=10)
+    assert r.has_solution and r.status == "Optimal"
+    assert r.train_loss <= r.objective
+
+
+def test_planted_labels_are_balanced_and_digits_pair():
+    from qbnn.mip.datasets import load
+
+    for d in (10, 100):
+        _, y, _, _ = planted(n_train=400, n_test=100, layers=[d, 3, 1], seed=0)
+        assert 0.2 <= np.mean(y == 1) <= 0.8
+    X, y, Xt, yt = load("digits_3v8", 50, 40, seed=0)
+    assert X.shape == (50, 64) and set(np.unique(y)) == {-1, 1} and np.abs(X).max() <= 1

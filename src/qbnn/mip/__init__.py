@@ -33,7 +33,7 @@ class MIPNetwork:
 
     def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=1.0,
                  eps=1e-3, time_limit=60.0, mip_gap=1e-4, seed=0, rho=0.0, iterations=6,
-                 max_splits=20):
+                 max_splits=20, split_init="class", solve_limit=None, threads=1):
         if method not in METHODS:
             raise QbnnError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
         self.layers = [int(v) for v in layers]
@@ -41,6 +41,7 @@ class MIPNetwork:
         self.integer, self.bias, self.bias_bound, self.eps = integer, bias, bias_bound, eps
         self.time_limit, self.mip_gap, self.seed, self.rho = time_limit, mip_gap, seed, rho
         self.iterations, self.max_splits = iterations, max_splits
+        self.split_init, self.solve_limit, self.threads = split_init, solve_limit, threads
 
     def fit(self, X, y, X_val=None, y_val=None):
         X = np.asarray(X, float)
@@ -50,11 +51,12 @@ class MIPNetwork:
                   rho=self.rho)
         if self.method == "exact":
             r = solve_mip(X, y, self.layers, time_limit=self.time_limit, mip_gap=self.mip_gap,
-                          seed=self.seed, **kw)
+                          seed=self.seed, threads=self.threads, **kw)
             self.weights_, self.biases_ = r.weights, r.biases
             self.info_ = {"objective": r.objective, "bound": r.bound, "mip_gap": r.gap,
                           "status": r.status, "seconds": r.seconds, "n_vars": r.n_vars,
-                          "n_cons": r.n_cons}
+                          "n_cons": r.n_cons, "n_binaries": r.n_binaries, "train_loss": r.train_loss,
+                          "build_seconds": r.build_seconds}
         elif self.method == "local":
             r = local_search(X, y, self.layers, iterations=self.iterations, seed=self.seed,
                              time_limit=self.time_limit, **kw)
@@ -64,11 +66,14 @@ class MIPNetwork:
         else:
             r = split_train(X, y, self.layers, max_splits=self.max_splits, seed=self.seed,
                             time_limit=self.time_limit, X_val=X_val, y_val=y_val,
-                            mip_gap=self.mip_gap, **kw)
+                            mip_gap=self.mip_gap, init=self.split_init, solve_limit=self.solve_limit,
+                            threads=self.threads, **kw)
             self.weights_, self.biases_ = r["weights"], r["biases"]
             self.info_ = {"objective": float(loss(self.weights_, self.biases_, X, y)), "bound": None,
                           "mip_gap": r["history"][-1]["gap"] if r["history"] else None,
-                          "status": "heuristic", "seconds": r["seconds"], "history": r["history"]}
+                          "status": "heuristic", "seconds": r["seconds"], "history": r["history"],
+                          "n_binaries": max(e["n_binaries"] for e in r["history"]),
+                          "n_solves": len(r["history"])}
         self.info_["method"] = self.method
         return self
 

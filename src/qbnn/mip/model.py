@@ -16,11 +16,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 
 from qbnn.errors import QbnnError
+from qbnn.mip.builder import Builder
 
 
 # ---------------------------------------------------------------- forward pass
@@ -77,9 +76,12 @@ def random_weights(layers, seed=0, bias=True, integer=False):
     return Ws, bs
 
 
-# ---------------------------------------------------------------- model builder
+# ---------------------------------------------------------------- model
 @dataclass
 class MIPResult:
+    """weights/biases: per layer, float arrays (h_k, h_{k-1}) / (h_k,); objective: MILP loss
+    (margin model); train_loss: forward-pass loss of the returned network (<= objective up to
+    solver tolerances); bound: proven lower bound; gap: (objective - bound) / objective."""
     weights: list
     biases: list
     objective: float
@@ -91,60 +93,9 @@ class MIPResult:
     n_cons: int
     has_solution: bool
     activations: list = field(default_factory=list)
-
-
-class _Builder:
-    def __init__(self):
-        self.lb, self.ub, self.cost, self.integ = [], [], [], []
-        self.n = 0
-        self.blocks = []  # (rows, cols, vals, lo, hi) with local row ids
-        self.m = 0
-
-    def vars(self, shape, lb, ub, integer=False, cost=0.0):
-        size = int(np.prod(shape))
-        idx = np.arange(self.n, self.n + size).reshape(shape)
-        self.n += size
-        self.lb.append(np.broadcast_to(np.asarray(lb, float), (size,)).ravel() if np.ndim(lb) == 0 else np.asarray(lb, float).ravel())
-        self.ub.append(np.broadcast_to(np.asarray(ub, float), (size,)).ravel() if np.ndim(ub) == 0 else np.asarray(ub, float).ravel())
-        self.cost.append(np.full(size, float(cost)))
-        self.integ.append(np.full(size, bool(integer)))
-        return idx
-
-    def rows(self, cols, vals, lo, hi):
-        """Add rows: ``cols``/``vals`` shape (R, K) (row r has K terms); lo/hi broadcast to (R,)."""
-        cols = np.asarray(cols)
-        vals = np.broadcast_to(np.asarray(vals, float), cols.shape)
-        R = cols.shape[0]
-        r = np.repeat(np.arange(self.m, self.m + R), cols.shape[1])
-        self.blocks.append((r, cols.ravel(), vals.ravel(),
-                            np.broadcast_to(np.asarray(lo, float), (R,)).copy(),
-                            np.broadcast_to(np.asarray(hi, float), (R,)).copy()))
-        self.m += R
-
-    def highs(self):
-        lp = highspy.HighsLp()
-        lp.num_col_ = self.n
-        lp.num_row_ = self.m
-        lp.col_cost_ = np.concatenate(self.cost)
-        lp.col_lower_ = np.concatenate(self.lb)
-        lp.col_upper_ = np.concatenate(self.ub)
-        r = np.concatenate([b[0] for b in self.blocks])
-        c = np.concatenate([b[1] for b in self.blocks])
-        v = np.concatenate([b[2] for b in self.blocks])
-        lp.row_lower_ = np.concatenate([b[3] for b in self.blocks])
-        lp.row_upper_ = np.concatenate([b[4] for b in self.blocks])
-        A = sp.csc_matrix((v, (r, c)), shape=(self.m, self.n))
-        A.sum_duplicates()
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data
-        integ = np.concatenate(self.integ)
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integ]
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.passModel(lp)
-        return h
+    n_binaries: int = 0
+    train_loss: float = float("nan")
+    build_seconds: float = 0.0
 
 
 def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-3,
@@ -152,9 +103,14 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
               fix_weights=None, fix_activations=None, warm=None, threads=1) -> MIPResult:
     """Build and solve the training MILP.
 
+    X: (S, d) float; y: (S,) ±1 (one output) or class index (C outputs).
+    groups: (S,) ids; points of a group share their hidden activation bits, so (with >= 1
+        hidden layer) the group shares its output and its errors are aggregated: per (group,
+        output) one error bit per target sign, weighted by the number of such points.
     fix_weights: dict layer index -> (W, b) fixed to the given values.
-    fix_activations: list (per hidden layer) of 0/1 arrays (n_units_or_groups, width) to fix.
-    warm: (weights, biases) used as a (partial) starting solution.
+    fix_activations: list (per hidden layer) of 0/1 arrays (n_groups, width) to fix.
+    warm: (weights, biases): a complete start (activations/products/errors derived from it)
+        handed to HiGHS, so a time limit returns at least this network.
     """
     t0 = time.perf_counter()
     X = np.asarray(X, float)
@@ -163,102 +119,114 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     if layers[0] != d:
         raise QbnnError(f"network input width {layers[0]} != data width {d}")
     L = len(layers) - 2
-    T = targets(y, layers[-1])
-    if groups is None:
-        gid = np.arange(S)
-    else:
-        _, gid = np.unique(np.asarray(groups), return_inverse=True)
+    C = layers[-1]
+    T = targets(y, C)
+    gid = np.arange(S) if groups is None or L == 0 else np.unique(np.asarray(groups), return_inverse=True)[1]
     G = int(gid.max()) + 1
     B = float(bias_bound) if bias else 0.0
-    bld = _Builder()
-    Wv, bv, uv = [], [], []
+    bld = Builder()
+    Wv, bv, uv, zv, vv = [], [], [], {}, None
     for k in range(1, len(layers)):
         Wv.append(bld.vars((layers[k], layers[k - 1]), -1, 1, integer=integer))
         bv.append(bld.vars((layers[k],), -B, B))
-    fix_weights = fix_weights or {}
-    for k, (W, b) in fix_weights.items():
-        for idx, val in ((Wv[k], W), (bv[k], b)):
-            _set_bounds(bld, idx.ravel(), np.asarray(val, float).ravel())
     for k in range(L):
         uv.append(bld.vars((G, layers[k + 1]), 0, 1, integer=True))
-        if fix_activations is not None and fix_activations[k] is not None:
-            _set_bounds(bld, uv[k].ravel(), np.asarray(fix_activations[k], float).ravel())
-    C = layers[-1]
-    ev = bld.vars((S, C), 0, 1, integer=True, cost=1.0)
+    # output units: groups (they share the last hidden pattern) or samples (no hidden layer)
+    npos = np.zeros((G, C)); nneg = np.zeros((G, C))
+    np.add.at(npos, gid, T > 0)
+    np.add.at(nneg, gid, T < 0)
+    pos_gc, neg_gc = np.nonzero(npos), np.nonzero(nneg)
+    ep = bld.vars((len(pos_gc[0]),), 0, 1, integer=True, cost=npos[pos_gc])
+    en = bld.vars((len(neg_gc[0]),), 0, 1, integer=True, cost=nneg[neg_gc])
 
     xnorm = np.abs(X).sum(axis=1)
+    zero_rows = np.zeros(0, dtype=np.int64)
     for k in range(1, len(layers)):
         h, p = layers[k], layers[k - 1]
         W = Wv[k - 1]
         if k == 1:
-            # pre-activation of sample s, neuron j: sum_i X[s,i] W[j,i] + b_j
-            cols = np.concatenate([np.broadcast_to(W[None], (S, h, p)), np.broadcast_to(bv[0][None, :, None], (S, h, 1))], axis=2)
+            # pre-activation of sample s, neuron j: sum_i X[s,i] W[j,i] + b_j  -> (S, h, p+1)
+            cols = np.concatenate([np.broadcast_to(W[None], (S, h, p)),
+                                   np.broadcast_to(bv[0][None, :, None], (S, h, 1))], axis=2)
             vals = np.concatenate([np.broadcast_to(X[:, None, :], (S, h, p)), np.ones((S, h, 1))], axis=2)
             M = xnorm + B + eps
-            rows_unit = np.arange(S)
-            if rho > 0 and k <= L:
-                v = bld.vars((h, p), 0, 1)
-                # v >= |W|
-                bld.rows(np.stack([v.ravel(), W.ravel()], 1), np.array([1.0, -1.0]), 0, np.inf)
-                bld.rows(np.stack([v.ravel(), W.ravel()], 1), np.array([1.0, 1.0]), 0, np.inf)
-                M = M + rho * p
+            unit = gid  # sample s uses the bits of its group
+            n_unit = S
         else:
-            # McCormick z[g, j, i] = W[j, i] * u_prev[g, i]
+            # McCormick z[g, j, i] = W[j, i] * u_prev[g, i]; pre-activation per group
             up = uv[k - 2]
-            Gz = G
-            z = bld.vars((Gz, h, p), -1, 1)
-            Wb = np.broadcast_to(W[None], (Gz, h, p)).ravel()
-            ub_ = np.broadcast_to(up[:, None, :], (Gz, h, p)).ravel()
+            z = bld.vars((G, h, p), -1, 1)
+            zv[k] = z
+            Wb = np.broadcast_to(W[None], (G, h, p)).ravel()
+            ub_ = np.broadcast_to(up[:, None, :], (G, h, p)).ravel()
             zz = z.ravel()
-            cols3 = np.stack([zz, ub_], 1)
-            bld.rows(cols3, np.array([1.0, -1.0]), -np.inf, 0)  # z <= u
-            bld.rows(cols3, np.array([1.0, 1.0]), 0, np.inf)  # z >= -u
-            cols3 = np.stack([zz, Wb, ub_], 1)
-            bld.rows(cols3, np.array([1.0, -1.0, 1.0]), -np.inf, 1)  # z <= W + 1 - u
-            bld.rows(cols3, np.array([1.0, -1.0, -1.0]), -1, np.inf)  # z >= W - 1 + u
-            # pre-activation of sample s: uses its group's z
-            cols = np.concatenate([z[gid], np.broadcast_to(bv[k - 1][None, :, None], (S, h, 1))], axis=2)
+            c2 = np.stack([zz, ub_], 1)
+            bld.rows(c2, np.array([1.0, -1.0]), -np.inf, 0)  # z <= u
+            bld.rows(c2, np.array([1.0, 1.0]), 0, np.inf)  # z >= -u
+            c3 = np.stack([zz, Wb, ub_], 1)
+            bld.rows(c3, np.array([1.0, -1.0, 1.0]), -np.inf, 1)  # z <= W + 1 - u
+            bld.rows(c3, np.array([1.0, -1.0, -1.0]), -1, np.inf)  # z >= W - 1 + u
+            cols = np.concatenate([z, np.broadcast_to(bv[k - 1][None, :, None], (G, h, 1))], axis=2)
             vals = np.ones(cols.shape)
-            M = np.full(S, p + B + eps)
-        K = cols.shape[2]
-        if k <= L:  # hidden: a - M u in [eps - M, inf] and [-inf, -eps]
-            u = uv[k - 1][gid]  # (S, h)
-            Mb = np.broadcast_to(M[:, None], (S, h))
-            extra_c = [u[:, :, None]]
-            extra_v = [-Mb[:, :, None]]
-            c1 = np.concatenate([cols] + extra_c, axis=2)
-            v1 = np.concatenate([vals] + extra_v, axis=2)
-            if k == 1 and rho > 0:
-                vcols = np.broadcast_to(v[None], (S, h, p))
-                c_lo = np.concatenate([c1, vcols], axis=2)
-                v_lo = np.concatenate([v1, np.full((S, h, p), -rho)], axis=2)
-                c_hi = np.concatenate([c1, vcols], axis=2)
-                v_hi = np.concatenate([v1, np.full((S, h, p), rho)], axis=2)
-            else:
-                c_lo, v_lo, c_hi, v_hi = c1, v1, c1, v1
-            bld.rows(c_lo.reshape(S * h, -1), v_lo.reshape(S * h, -1), (eps - Mb).ravel(), np.inf)
-            bld.rows(c_hi.reshape(S * h, -1), v_hi.reshape(S * h, -1), -np.inf, -eps)
+            M = np.full(G, p + B + eps)
+            unit = np.arange(G)
+            n_unit = G
+        if k <= L:  # hidden: u=1 => a >= eps ; u=0 => a <= -eps
+            u = uv[k - 1][unit]  # (n_unit, h)
+            Mb = np.broadcast_to(M[:, None], (n_unit, h))
+            c1 = np.concatenate([cols, u[:, :, None]], axis=2)
+            v1 = np.concatenate([vals, -Mb[:, :, None]], axis=2)
+            c_lo = c_hi = c1
+            v_lo = v_hi = v1
+            if k == 1 and rho > 0:  # robust: worst case over the l_inf ball, v >= |W|
+                vv = bld.vars((h, p), 0, 1)
+                bld.rows(np.stack([vv.ravel(), W.ravel()], 1), np.array([1.0, -1.0]), 0, np.inf)
+                bld.rows(np.stack([vv.ravel(), W.ravel()], 1), np.array([1.0, 1.0]), 0, np.inf)
+                Mb = Mb + rho * p
+                vcols = np.broadcast_to(vv[None], (n_unit, h, p))
+                c_lo = c_hi = np.concatenate([cols, vcols, u[:, :, None]], axis=2)
+                v_lo = np.concatenate([vals, np.full((n_unit, h, p), -rho), -Mb[:, :, None]], axis=2)
+                v_hi = np.concatenate([vals, np.full((n_unit, h, p), rho), -Mb[:, :, None]], axis=2)
+            lo_rows = bld.rows(c_lo.reshape(n_unit * h, -1), v_lo.reshape(n_unit * h, -1),
+                               (eps - Mb).ravel(), np.inf)
+            bld.rows(c_hi.reshape(n_unit * h, -1), v_hi.reshape(n_unit * h, -1), -np.inf, -eps)
+            if k == 1 and not bias:
+                # x = 0 without bias: a = 0 exactly, the step gives 1 and no margin is attainable
+                zs = np.flatnonzero(xnorm == 0)
+                if len(zs):
+                    bld.fix(uv[0][np.unique(gid[zs])], np.ones((len(np.unique(gid[zs])), h)))
+                    zero_rows = lo_rows.reshape(S, h)[zs].ravel()
         else:  # output: t=+1: a + M e >= eps ; t=-1: a - M e <= -eps
-            Mb = np.broadcast_to(M[:, None], (S, h))
-            c1 = np.concatenate([cols, ev[:, :, None]], axis=2).reshape(S * h, -1)
-            v1 = np.concatenate([vals, (T * Mb)[:, :, None]], axis=2).reshape(S * h, -1)
-            pos = T.ravel() > 0
-            lo = np.where(pos, eps, -np.inf)
-            hi = np.where(pos, np.inf, -eps)
-            bld.rows(c1, v1, lo, hi)
-    h = bld.highs()
-    h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    h.setOptionValue("random_seed", int(seed))
-    h.setOptionValue("threads", int(threads))
+            for (gi, ci), e, sgn in ((pos_gc, ep, 1.0), (neg_gc, en, -1.0)):
+                if not len(e):
+                    continue
+                row = np.concatenate([cols[gi, ci], e[:, None]], axis=1)
+                val = np.concatenate([vals[gi, ci], (sgn * M[gi])[:, None]], axis=1)
+                bld.rows(row, val, eps if sgn > 0 else -np.inf, np.inf if sgn > 0 else -eps)
+    if len(zero_rows):
+        bld.relax_rows(zero_rows, lo=-np.inf)
+    for k, (Wf, bf) in (fix_weights or {}).items():
+        bld.fix(Wv[k], Wf)
+        bld.fix(bv[k], bf)
+    for k in range(L):
+        if fix_activations is not None and fix_activations[k] is not None:
+            bld.fix(uv[k], fix_activations[k])
+    Mmax = float(np.max(xnorm)) + B + eps + rho * d + max(layers[1:-1] or [0])
+    h = bld.highs({"time_limit": float(max(time_limit, 0.01)), "mip_rel_gap": float(mip_gap),
+                   "random_seed": int(seed), "threads": int(threads),
+                   # an integrality slack delta on u moves a by M*delta: keep it below the margin
+                   "mip_feasibility_tolerance": float(min(1e-6, 0.1 * eps / Mmax))})
     if warm is not None:
-        _warm_start(h, Wv, bv, warm)
+        _warm_start(h, bld.n, X, gid, G, layers, (Wv, bv, uv, zv, vv, ep, en), pos_gc, neg_gc, warm, eps)
+    build = time.perf_counter() - t0
     h.run()
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
     has = int(info.primal_solution_status) == 2
     sol = np.asarray(h.getSolution().col_value)
     seconds = time.perf_counter() - t0
+    n_bin = int(sum(int(i.sum()) for i in bld.integ))
+    common = dict(seconds=seconds, n_vars=bld.n, n_cons=bld.m, n_binaries=n_bin, build_seconds=build)
     if not has or len(sol) != bld.n:
         # no incumbent within the limit: fall back to the warm start (or a trivial network)
         if warm is not None:
@@ -269,7 +237,7 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
         obj = float(loss(Ws, bs, X, y))
         bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else 0.0
         gap = (obj - bound) / obj if obj > 0 else 0.0
-        return MIPResult(Ws, bs, obj, bound, gap, status, seconds, bld.n, bld.m, False)
+        return MIPResult(Ws, bs, obj, bound, gap, status, has_solution=False, train_loss=obj, **common)
     Ws = [np.clip(sol[w], -1, 1) for w in Wv]
     bs = [sol[b] for b in bv]
     if integer:
@@ -280,22 +248,39 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else 1.0
     if status == "Optimal":
         gap = min(gap, mip_gap)
-    return MIPResult(Ws, bs, obj, bound, gap, status, seconds, bld.n, bld.m, True, acts)
+    return MIPResult(Ws, bs, obj, bound, gap, status, activations=acts, has_solution=True,
+                     train_loss=float(loss(Ws, bs, X, y)), **common)
 
 
-def _set_bounds(bld, idx, val):
-    # locate the var block holding idx (vars are allocated contiguously per block)
-    lb = np.concatenate(bld.lb); ub = np.concatenate(bld.ub)
-    lb[idx] = val; ub[idx] = val
-    sizes = [len(a) for a in bld.lb]
-    splits = np.cumsum(sizes)[:-1]
-    bld.lb = list(np.split(lb, splits)); bld.ub = list(np.split(ub, splits))
-
-
-def _warm_start(h, Wv, bv, warm):
-    idx = np.concatenate([w.ravel() for w in Wv] + [b.ravel() for b in bv]).astype(np.int32)
-    val = np.concatenate([np.asarray(w, float).ravel() for w in warm[0]] + [np.asarray(b, float).ravel() for b in warm[1]])
-    try:
-        h.setSolution(len(idx), idx, val)
-    except Exception:  # pragma: no cover - older highspy without sparse setSolution
-        pass
+def _warm_start(h, n, X, gid, G, layers, handles, pos_gc, neg_gc, warm, eps):
+    """Hand HiGHS a complete solution derived from ``warm`` weights (group bits by majority)."""
+    Wv, bv, uv, zv, vv, ep, en = handles
+    Ws = [np.asarray(w, float) for w in warm[0]]
+    bs = [np.asarray(b, float) for b in warm[1]]
+    val = np.zeros(n)
+    for k in range(len(Ws)):
+        val[Wv[k]] = Ws[k]
+        val[bv[k]] = bs[k]
+    L = len(layers) - 2
+    cnt = np.bincount(gid, minlength=G)[:, None]
+    if L == 0:
+        a_out = X @ Ws[0].T + bs[0]
+    else:
+        acts, _ = forward(Ws, bs, X)
+        ug = np.zeros((G, layers[1]))
+        np.add.at(ug, gid, acts[0])
+        ug = (ug >= 0.5 * cnt).astype(float)
+        val[uv[0]] = ug
+        for k in range(2, len(layers)):
+            z = Ws[k - 1][None] * ug[:, None, :]
+            val[zv[k]] = z
+            a = z.sum(axis=2) + bs[k - 1]
+            if k <= L:
+                ug = (a >= 0).astype(float)
+                val[uv[k - 1]] = ug
+        a_out = a
+    val[ep] = a_out[pos_gc] < eps
+    val[en] = a_out[neg_gc] > -eps
+    if vv is not None:
+        val[vv] = np.abs(Ws[0])
+    h.setSolution(n, np.arange(n, dtype=np.int32), val)

@@ -1,0 +1,85 @@
+"""Vectorised MILP assembly: variable/row blocks as numpy arrays -> one CSC matrix -> one
+``Highs.passModel`` call (no per-row or per-variable Python calls into highspy)."""
+from __future__ import annotations
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+
+class Builder:
+    """Collects variables (contiguous index blocks) and row blocks (COO triplets)."""
+
+    def __init__(self):
+        self.lb, self.ub, self.cost, self.integ = [], [], [], []
+        self.n = 0
+        self.blocks = []  # (rows, cols, vals, lo, hi) with global row ids
+        self.m = 0
+
+    def vars(self, shape, lb, ub, integer=False, cost=0.0):
+        """Allocate ``prod(shape)`` columns; returns their indices with that shape (int64).
+        lb/ub/cost: scalars or arrays broadcastable to ``shape``."""
+        size = int(np.prod(shape))
+        idx = np.arange(self.n, self.n + size).reshape(shape)
+        self.n += size
+        for store, val in ((self.lb, lb), (self.ub, ub), (self.cost, cost)):
+            store.append(np.broadcast_to(np.asarray(val, float), shape).ravel().copy())
+        self.integ.append(np.full(size, bool(integer)))
+        return idx
+
+    def rows(self, cols, vals, lo, hi):
+        """Add R rows: ``cols``/``vals`` shape (R, K) (row r has K terms); lo/hi broadcast to (R,)."""
+        cols = np.asarray(cols)
+        vals = np.broadcast_to(np.asarray(vals, float), cols.shape)
+        R = cols.shape[0]
+        r = np.repeat(np.arange(self.m, self.m + R), cols.shape[1])
+        self.blocks.append((r, cols.ravel(), vals.ravel(),
+                            np.broadcast_to(np.asarray(lo, float), (R,)).copy(),
+                            np.broadcast_to(np.asarray(hi, float), (R,)).copy()))
+        self.m += R
+        return np.arange(self.m - R, self.m)
+
+    def fix(self, idx, val):
+        """Fix columns ``idx`` (any shape) to ``val`` (same shape) via their bounds."""
+        lb, ub = np.concatenate(self.lb), np.concatenate(self.ub)
+        idx = np.asarray(idx).ravel()
+        lb[idx] = ub[idx] = np.asarray(val, float).ravel()
+        self.lb, self.ub = [lb], [ub]
+
+    def relax_rows(self, rows, lo=None, hi=None):
+        """Overwrite the bounds of global rows ``rows`` (e.g. drop an unattainable margin)."""
+        lo_all = np.concatenate([b[3] for b in self.blocks])
+        hi_all = np.concatenate([b[4] for b in self.blocks])
+        if lo is not None:
+            lo_all[rows] = lo
+        if hi is not None:
+            hi_all[rows] = hi
+        sizes = np.cumsum([len(b[3]) for b in self.blocks])[:-1]
+        self.blocks = [(b[0], b[1], b[2], l, h) for b, l, h in
+                       zip(self.blocks, np.split(lo_all, sizes), np.split(hi_all, sizes))]
+
+    def matrix(self):
+        """-> (CSC matrix, row_lower, row_upper)."""
+        r = np.concatenate([b[0] for b in self.blocks])
+        c = np.concatenate([b[1] for b in self.blocks])
+        v = np.concatenate([b[2] for b in self.blocks])
+        A = sp.csc_matrix((v, (r, c)), shape=(self.m, self.n))
+        A.sum_duplicates()
+        A.eliminate_zeros()
+        lo = np.concatenate([b[3] for b in self.blocks])
+        hi = np.concatenate([b[4] for b in self.blocks])
+        return A, lo, hi
+
+    def highs(self, options=None):
+        """-> a ``highspy.Highs`` holding the model (one ``passModel`` call with numpy arrays)."""
+        A, lo, hi = self.matrix()
+        integ = np.concatenate(self.integ).astype(np.int32)  # 1 = kInteger, 0 = kContinuous
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        for k, v in (options or {}).items():
+            h.setOptionValue(k, v)
+        h.passModel(self.n, self.m, int(A.nnz), 1, 1, 0.0,  # colwise, minimise, no offset
+                    np.concatenate(self.cost), np.concatenate(self.lb), np.concatenate(self.ub),
+                    lo, hi, A.indptr.astype(np.int32), A.indices.astype(np.int32),
+                    A.data.astype(float), integ)
+        return h
