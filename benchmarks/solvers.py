@@ -1,14 +1,21 @@
 """Benchmark: time-to-target of the qbnn Ising machines on G-set MaxCut, side by side with
 dwave-samplers' SimulatedAnnealingSampler and the simulated-bifurcation package.
 
-For each graph and solver, repeated anneals run until the best-known cut is found or the
-time budget is spent; we record the wall time at which the best cut first reached
-(a) within 0.1 % of the best known and (b) the best known. Writes
-``benchmarks/out/solvers.csv`` and ``benchmarks/out/solvers.png``.
+For each graph and seed, every solver runs back to back in this one process (interleaved, so
+load changes on a shared machine hit all of them alike): repeated anneals until the best-known
+cut is found or the time budget is spent. We record the wall time at which the best cut first
+reached (a) within 0.1 % of the best known and (b) the best known. Our times include the solver
+setup (colouring, CSR blocks); a peer's time is known at the end of each of its calls only.
 
-    python benchmarks/solvers.py [--graphs G1] [--budget 20] [--seeds 3] [--threads 1]
+Peers: ``dwave-sa`` (32 reads x 1000 sweeps, its default β range), ``dwave-sa-same`` (the reads
+and sweeps of our SA on that graph, its default β range), ``dwave-sa-same-field`` (same, plus our
+'field' β range: a peer tuned with our own schedule), ``sbpkg-bsb/dsb`` (32 agents x 1000 steps).
+Writes ``benchmarks/out/<stem>.csv``, ``<stem>.png`` and ``<stem>_table.md`` (medians count a
+miss as +inf).
 
-Timings are wall-clock on whatever machine runs it (note its load when quoting them).
+    python benchmarks/solvers.py [--graphs G1 G43 G14] [--budget 10] [--seeds 3] [--threads 1]
+
+Timings are wall-clock on whatever machine runs it; the CSV records the 1-minute load average.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qbnn.io import atomic_output
 from qbnn.solvers import IsingProblem, cut_value, energy_for_cut, solve
 
 GSET = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gset"
@@ -30,6 +38,11 @@ BEST_KNOWN = {"G1": 11624, "G2": 11620, "G3": 11622, "G6": 2178, "G14": 3063, "G
 
 # per-anneal settings (replicas, steps); restarts until the target or the budget
 OURS = {"sb": (64, 1000), "dsb": (64, 1000), "sa": (32, 500), "ma": (32, 1000)}
+# SA (replicas, sweeps) per graph, picked from a pilot run (5 seeds, a few configurations) on this
+# machine; the same (reads, sweeps) are also given to dwave-samplers ("dwave-sa-same*") so the
+# peer is not held to a worse anneal length than ours.
+SA_CFG = {"G1": (8, 400), "G2": (8, 400), "G3": (8, 400), "G6": (16, 1000), "G14": (16, 1000), "G43": (16, 1000)}
+SA_OPTS = {"beta_range": "field"}
 
 
 def _times_from_trace(trace, cut_of_energy, targets):
@@ -43,12 +56,16 @@ def _times_from_trace(trace, cut_of_energy, targets):
     return out
 
 
-def run_ours(prob, solver, seed, budget, target_cut):
-    reps, steps = OURS[solver]
+def run_ours(prob, solver, seed, budget, target_cut, graph):
+    reps, steps = SA_CFG.get(graph, (16, 1000)) if solver == "sa" else OURS[solver]
+    opts = SA_OPTS if solver == "sa" else {}
+    t0 = time.perf_counter()
     res = solve(prob, solver, replicas=reps, steps=steps, time_limit=budget, seed=seed, device="cpu",
-                target_energy=energy_for_cut(prob, target_cut), progress=False)
+                target_energy=energy_for_cut(prob, target_cut), progress=False, **opts)
+    setup = (time.perf_counter() - t0) - res.seconds  # colouring, CSR blocks, ...: counted in our times
     W = prob.meta["weight_sum"]
-    return res.trace, (lambda e: (W - e) / 2.0), res.seconds, res.restarts
+    trace = [(k, sec + setup, e) for k, sec, e in res.trace]
+    return trace, (lambda e: (W - e) / 2.0), res.seconds + setup, res.restarts
 
 
 def run_repeated(sample_once, prob, budget, target_cut):
@@ -69,7 +86,7 @@ def run_repeated(sample_once, prob, budget, target_cut):
     return trace, (lambda c: c), time.perf_counter() - t0, runs
 
 
-def run_dwave(prob, seed, budget, target_cut):
+def run_dwave(prob, seed, budget, target_cut, reads=32, sweeps=1000, beta_range=None):
     import dimod
     from dwave.samplers import SimulatedAnnealingSampler
 
@@ -80,7 +97,8 @@ def run_dwave(prob, seed, budget, target_cut):
     rng = np.random.default_rng(seed)
 
     def once():
-        ss = sampler.sample(bqm, num_reads=32, num_sweeps=1000, seed=int(rng.integers(2 ** 31)))
+        ss = sampler.sample(bqm, num_reads=reads, num_sweeps=sweeps, seed=int(rng.integers(2 ** 31)),
+                            beta_range=beta_range)
         rec = ss.record
         i = int(np.argmin(rec.energy))
         order = list(ss.variables)
@@ -111,7 +129,8 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per (graph, solver, seed)")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--solvers", nargs="+", default=["sb", "dsb", "sa", "ma", "dwave-sa", "sbpkg-bsb", "sbpkg-dsb"])
+    ap.add_argument("--solvers", nargs="+", default=["sa", "dsb", "sb", "ma", "dwave-sa", "dwave-sa-same",
+                                                      "dwave-sa-same-field", "sbpkg-bsb", "sbpkg-dsb"])
     ap.add_argument("--tag", default="", help="write solvers_<tag>.csv/.png instead of solvers.csv/.png")
     a = ap.parse_args(argv)
     stem = "solvers" + (f"_{a.tag}" if a.tag else "")
@@ -119,15 +138,22 @@ def main(argv=None):
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for g in a.graphs:
-        prob = IsingProblem.from_gset(GSET / f"{g}.txt")
+        prob = IsingProblem.from_gset(GSET / f"{g}.txt")  # fresh object: no cached colouring across graphs
         best = BEST_KNOWN[g]
         near = math.ceil(best * 0.999)
-        for solver in a.solvers:
-            for seed in range(a.seeds):
+        reads, sweeps = SA_CFG.get(g, (16, 1000))
+        for seed in range(a.seeds):
+            for solver in a.solvers:  # interleaved: every seed runs all solvers back to back
+                load = os.getloadavg()[0]
                 if solver in OURS:
-                    trace, conv, sec, runs = run_ours(prob, solver, seed, a.budget, best)
+                    trace, conv, sec, runs = run_ours(prob, solver, seed, a.budget, best, g)
                 elif solver == "dwave-sa":
                     trace, conv, sec, runs = run_dwave(prob, seed, a.budget, best)
+                elif solver == "dwave-sa-same":
+                    trace, conv, sec, runs = run_dwave(prob, seed, a.budget, best, reads, sweeps)
+                elif solver == "dwave-sa-same-field":
+                    trace, conv, sec, runs = run_dwave(prob, seed, a.budget, best, reads, sweeps,
+                                                       prob.beta_range("field"))
                 else:
                     trace, conv, sec, runs = run_sbpkg(prob, seed, a.budget, best,
                                                        "discrete" if solver.endswith("dsb") else "ballistic")
@@ -135,29 +161,62 @@ def main(argv=None):
                 best_cut = max(conv(e) for *_, e in trace)
                 row = {"graph": g, "solver": solver, "seed": seed, "best_known": best, "best_cut": best_cut,
                        "tt_0.1pct_s": tt[near], "tt_best_s": tt[best], "seconds": sec, "anneals": runs,
-                       "budget_s": a.budget, "threads": a.threads}
+                       "budget_s": a.budget, "threads": a.threads, "load1": round(load, 2)}
                 rows.append(row)
                 print(row, flush=True)
-    with open(OUT / f"{stem}.csv", "w", newline="") as f:
+    with atomic_output(OUT / f"{stem}.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     _plot(rows, a.budget, OUT / f"{stem}.png")
-    _table(rows)
+    _table(rows, OUT / f"{stem}_table.md")
 
 
-def _table(rows):
-    print("| graph | solver | best cut (per seed) | median time to 0.1% (s) | median time to best (s) | hit best |")
-    print("|---|---|---|---|---|---|")
-    keys = sorted({(r["graph"], r["solver"]) for r in rows}, key=lambda k: (k[0], [r["solver"] for r in rows].index(k[1])))
-    for g, s in keys:
-        rr = [r for r in rows if r["graph"] == g and r["solver"] == s]
-        def med(k):
-            v = [r[k] for r in rr]
-            return "—" if any(math.isnan(x) for x in v) and all(math.isnan(x) for x in v) else \
-                f"{np.nanmedian(v):.2f}" + ("" if not any(math.isnan(x) for x in v) else " (some missed)")
-        print(f"| {g} | {s} | {', '.join(str(int(r['best_cut'])) for r in rr)} | {med('tt_0.1pct_s')} | "
-              f"{med('tt_best_s')} | {sum(not math.isnan(r['tt_best_s']) for r in rr)}/{len(rr)} |")
+def _median(v):
+    """Median with a miss (NaN: target not reached within the budget) counted as +inf."""
+    return float(np.median([math.inf if math.isnan(x) else x for x in v]))
+
+
+def _fmt(x):
+    return "missed" if math.isinf(x) else f"{x:.2f}"
+
+
+def _table(rows, path=None):
+    """Per graph and solver: median time to target; then ours (best solver) vs the faster peer."""
+    lines = ["| graph | solver | best cut (per seed) | median s to 0.1% | median s to best | hit best |",
+             "|---|---|---|---|---|---|"]
+    order = list(dict.fromkeys(r["solver"] for r in rows))
+    graphs = list(dict.fromkeys(r["graph"] for r in rows))
+    med = {}
+    for g in graphs:
+        for s in order:
+            rr = [r for r in rows if r["graph"] == g and r["solver"] == s]
+            if not rr:
+                continue
+            m1, m2 = _median([r["tt_0.1pct_s"] for r in rr]), _median([r["tt_best_s"] for r in rr])
+            med[g, s] = (m1, m2)
+            lines.append(f"| {g} | {s} | {', '.join(str(int(r['best_cut'])) for r in rr)} | {_fmt(m1)} | "
+                         f"{_fmt(m2)} | {sum(not math.isnan(r['tt_best_s']) for r in rr)}/{len(rr)} |")
+    lines += ["", "| graph | target | ours (solver) | faster peer (solver) | ratio ours/peer | <= 0.5x |",
+              "|---|---|---|---|---|---|"]
+    for g in graphs:
+        for k, name in enumerate(["0.1%", "best known"]):
+            ours = [(med[g, s][k], s) for s in order if s in OURS and (g, s) in med]
+            peers = [(med[g, s][k], s) for s in order if s not in OURS and (g, s) in med]
+            if not ours or not peers:
+                continue
+            (o, os_), (p, ps) = min(ours), min(peers)
+            ratio = o / p if math.isfinite(p) and math.isfinite(o) else (0.0 if math.isinf(p) and math.isfinite(o)
+                                                                        else math.nan)
+            rs = "n/a" if math.isnan(ratio) else ("peer missed" if ratio == 0.0 else f"{ratio:.2f}")
+            ok = "n/a (nobody reached it)" if math.isinf(o) and math.isinf(p) else (
+                "yes" if math.isfinite(o) and (math.isinf(p) or o <= 0.5 * p) else "no")
+            lines.append(f"| {g} | {name} | {_fmt(o)} ({os_}) | {_fmt(p)} ({ps}) | {rs} | {ok} |")
+    text = "\n".join(lines)
+    print(text)
+    if path is not None:
+        with atomic_output(path) as tmp:
+            tmp.write_text(text + "\n")
 
 
 def _plot(rows, budget, path):
@@ -182,7 +241,8 @@ def _plot(rows, budget, path):
     ax.set_title(", ".join(sorted({r["graph"] for r in rows})) + " MaxCut time to target (CPU, shared machine)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,57 @@ def test_coloring_is_proper_and_polish_reaches_local_minimum():
     assert np.all(-2 * s * F >= -1e-9)
 
 
+def test_sa_samples_boltzmann_at_fixed_beta():
+    """The one-RNG-call-per-sweep Metropolis kernel (thresholds, addmm, copysign) has the Boltzmann
+    distribution as its stationary law: compare state frequencies over many replicas with exact ones."""
+    p = random_ising(5, 8, density=1.0)
+    beta = 0.7
+    r = solve(p, "sa", replicas=20000, steps=60, beta_range=(beta, beta), seed=0, device="cpu", polish=False,
+              dtype=torch.float64)
+    ex_states = bits_to_spins(((np.arange(32)[:, None] >> np.arange(5)) & 1))
+    w = np.exp(-beta * (p.energy(ex_states) - p.energy(ex_states).min()))
+    w /= w.sum()
+    codes = ((r.states + 1) // 2).astype(np.int64) @ (1 << np.arange(5))
+    freq = np.bincount(codes, minlength=32) / len(codes)
+    assert 0.5 * np.abs(freq - w).sum() < 0.03  # total variation; sampling noise is ~0.01 here
+
+
+def test_dsatur_colouring_is_proper_and_not_worse():
+    rng = np.random.default_rng(0)
+    J = sp.random(300, 300, density=0.05, random_state=2, format="csr")
+    p = IsingProblem(rng.normal(size=300), sp.triu(J, 1))
+    r, c = p.J.nonzero()
+    ds, lf = greedy_coloring(p.J, "dsatur"), greedy_coloring(p.J, "largest_first")
+    assert np.all(ds[r] != ds[c]) and np.all(lf[r] != lf[c])
+    assert ds.max() <= lf.max()
+    with pytest.raises(ValueError):
+        greedy_coloring(p.J, "nope")
+
+
+def test_beta_range_rules():
+    p = random_ising(30, 1, density=0.3)
+    (h0, c0), (h1, c1) = p.beta_range("dwave"), p.beta_range("field")
+    assert c0 == c1 and h0 <= h1 < c1
+    assert p.beta_range() == (h0, c0)
+    with pytest.raises(QbnnError):
+        p.beta_range("hot")
+    r = solve(p, "sa", replicas=4, steps=20, beta_range="field", seed=0, device="cpu")
+    assert r.info["beta_range"] == [h1, c1]
+
+
+def test_momentum_annealing_paper_form():
+    from qbnn.solvers.ma import paper_momentum
+    p = random_ising(14, 3)
+    w = paper_momentum(p)
+    lam = np.linalg.eigvalsh(p.J.toarray())[-1]
+    row = np.abs(p.J.toarray()).sum(1)
+    assert np.all(w >= np.minimum(lam, row) / 2 - 1e-9)  # w_i >= lambda/2 or >= half the row sum
+    ex = exhaustive_search(p)
+    r = solve(p, "ma", replicas=32, steps=300, seed=0, device="cpu", paper=True)
+    assert r.info["paper"] and r.info["schedule"] == "log"
+    assert r.best_energy == pytest.approx(ex.best_energy, abs=1e-9)
+
+
 def test_bad_inputs_raise():
     with pytest.raises(QbnnError):
         IsingProblem(np.zeros(3), np.zeros((3, 4)))

@@ -107,7 +107,11 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     n, R = problem.n, int(replicas)
     b0, b1 = _betas(problem, beta_range)
     betas = np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
-    blk = _Blocks(problem, dev, dtype)
+    cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
+    key = (str(dev), dtype)
+    if key not in cache:
+        cache[key] = _Blocks(problem, dev, dtype)
+    blk = cache[key]
     inv = torch.as_tensor(np.argsort(blk.perm), device=dev)
     g = make_generator(seed, dev)
     tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress, checkpoint)
@@ -120,19 +124,18 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
 
     def one_run():
         S = torch.where(torch.rand(n, R, generator=g, device=dev) < 0.5, 1.0, -1.0).to(dtype)
-        T = torch.empty_like(S)
+        U = torch.empty_like(S)
         for k in range(tr.resume(g, S), steps):
             # Metropolis: flip iff u < exp(-βΔE) with ΔE = -2 s F (F = h + J s) ⇔ s·F > T := ln(u)/(2β),
-            # i.e. the new spin is +1 iff s·T - F >= 0 (ties have probability 0). The thresholds of a
-            # whole sweep come from one RNG call, and each class costs one matmul and two fused
-            # elementwise ops: on the CPU per-op overhead, not arithmetic, dominates at G-set sizes.
-            T.uniform_(generator=g).log_().mul_(0.5 / float(betas[k]))
+            # i.e. the new spin is +1 iff s·T - F >= 0 (ties have probability 0). A class's spins only
+            # change at its own turn, so U = S·T - h can be drawn for the whole sweep at once; each
+            # class then costs addmm(U, -J_class, S) and a copysign: on the CPU per-op overhead, not
+            # arithmetic, dominates at G-set sizes.
+            U.uniform_(generator=g).log_().mul_(0.5 / float(betas[k])).mul_(S)
+            if has_h:
+                U.add_(h)  # h holds -h
             for (a, b), Jb in zip(spans, blk.blocks):
-                s = S[a:b]
-                D = Jb @ S  # -J s
-                if has_h:
-                    D.add_(h[a:b])
-                torch.copysign(pos, D.addcmul_(s, T[a:b]), out=s)  # s·T - F, written into the view S[a:b]
+                torch.copysign(pos, torch.addmm(U[a:b], Jb, S), out=S[a:b])
             tr.tick()
             if (k + 1) % every == 0 or k == steps - 1:
                 if tr.observe(S[inv]):
