@@ -101,7 +101,7 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "qbnn", "train-mip", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "qbnn", "train-mip", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_ok_and_errors(tmp_path):
