@@ -43,6 +43,8 @@ def _data(name, d, m, n_test, seed):
 
 def run(a):
     name, d, sizes, n_test = SUITES[a.suite]
+    if a.sizes:
+        sizes = [(m, s) for m, s in sizes if m in a.sizes]
     rows = []
     for m, n_seeds in sizes:
         for seed in range(min(n_seeds, a.max_seeds)):
@@ -116,9 +118,36 @@ def summarise(a):
                             "split_test_acc_drop_pts": round(dacc, 2) if meth == "split" else "",
                             "target_met": (finished and speed >= 10 and dacc <= 2) if meth == "split" else ""})
     _write(OUT / "mip_summary.csv", summary)
-    for s in summary:
-        print(s)
+    _markdown(summary, rows)
     _plot(summary)
+
+
+def _markdown(summary, rows):
+    """mip_summary.md: the per-cell table (means over seeds) and the growth exponents."""
+    lines = ["| dataset | m | d | method | seeds | wall s | CPU s | train acc | test acc | status (max gap) "
+             "| split speed-up CPU / wall | split test drop (pts) | target |", "|" + "---|" * 13]
+    for s in summary:
+        st = s["status"] + (f" ({s['max_gap']})" if s["max_gap"] != "" else "")
+        sp = f"{s['split_speedup_cpu']} / {s['split_speedup_wall']}" if s["method"] == "split" else ""
+        tgt = ("met" if s["target_met"] else ("not met" if s["exact_finished"] else "exact hit limit")) \
+            if s["method"] == "split" else ""
+        lines.append(f"| {s['dataset']} | {s['m']} | {s['d']} | {s['method']} | {s['seeds']} | {s['seconds']:.2f} "
+                     f"| {s['cpu_seconds']:.2f} | {s['train_accuracy']:.3f} | {s['test_accuracy']:.3f} | {st} | {sp} "
+                     f"| {s['split_test_acc_drop_pts']} | {tgt} |")
+    lines += ["", "Growth of CPU seconds with m (least-squares slope of log CPU s vs log m over the sizes run; "
+              "exact: only sizes where every seed finished):", ""]
+    for ds in sorted({s["dataset"] for s in summary}):
+        for meth in METHODS:
+            pts = [(s["m"], s["cpu_seconds"]) for s in summary if s["dataset"] == ds and s["method"] == meth
+                   and (meth != "exact" or s["exact_finished"])]
+            if len(pts) >= 2:
+                k = np.polyfit(np.log([p[0] for p in pts]), np.log([max(p[1], 1e-3) for p in pts]), 1)[0]
+                lines.append(f"* {ds} {meth}: CPU s ~ m^{k:.2f} over m = {', '.join(str(p[0]) for p in pts)}")
+    loads = [float(r["load1"]) for r in rows]
+    lines += ["", f"1-min load average during the runs: {min(loads):.1f}-{max(loads):.1f} (2 cores)."]
+    with atomic_output(OUT / "mip_summary.md", suffix=".md") as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def _plot(summary):
@@ -153,6 +182,7 @@ def main(argv=None):
     r.add_argument("--time-limit", type=float, default=120.0)
     r.add_argument("--max-splits", type=int, default=30)
     r.add_argument("--max-seeds", type=int, default=3)
+    r.add_argument("--sizes", type=int, nargs="*", help="only these m of the suite")
     r.add_argument("--out", required=True)
     s = sub.add_parser("summarise")
     s.add_argument("parts", nargs="+")

@@ -28,6 +28,16 @@ def _accuracy(Ws, bs, X, y):
     return float(np.mean(predict(Ws, bs, X) == np.asarray(y)))
 
 
+def _trivial_start(layers, y, B):
+    """A network feasible for every grouping: hidden units off (a = -B), constant output
+    (the majority class for one output), so the first grouped solve cannot come back empty."""
+    Ws = [np.zeros((layers[k], layers[k - 1])) for k in range(1, len(layers))]
+    bs = [np.full(layers[k], -float(B)) for k in range(1, len(layers))]
+    if layers[-1] == 1:
+        bs[-1][:] = float(B) if np.mean(np.asarray(y) == 1) >= 0.5 else -float(B)
+    return Ws, bs
+
+
 def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=None, y_val=None,
                 integer=False, bias=True, bias_bound=1.0, eps=1e-3, rho=0.0, mip_gap=1e-4,
                 init="class", solve_limit=None, threads=1):
@@ -52,7 +62,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
         raise QbnnError(f"split init must be 'class' or 'one', not {init!r}")
     history = []
     best = None
-    warm = None
+    warm = _trivial_start(layers, y, bias_bound) if bias else None
     for it in range(max_splits + 1):
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.05:
@@ -62,7 +72,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
                         integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, rho=rho, seed=seed,
                         mip_gap=mip_gap, threads=threads)
         if not res.has_solution and warm is None:
-            break  # (with a warm start the last weights come back: keep splitting)
+            break  # (with a warm start -- always, with biases -- the last weights come back)
         Ws, bs = res.weights, res.biases
         warm = (Ws, bs)
         val = _accuracy(Ws, bs, X_val, y_val)
