@@ -234,3 +234,11 @@ def test_planted_labels_are_balanced_and_digits_pair():
         assert 0.2 <= np.mean(y == 1) <= 0.8
     X, y, Xt, yt = load("digits_3v8", 50, 40, seed=0)
     assert X.shape == (50, 64) and set(np.unique(y)) == {-1, 1} and np.abs(X).max() <= 1
+
+
+def test_split_first_solve_stopped_by_limit_still_returns_a_network():
+    X, y, _, _ = planted(n_train=300, n_test=5, layers=[40, 3, 1], seed=0)
+    r = split_train(X, y, [40, 3, 1], max_splits=1, seed=0, time_limit=2, solve_limit=0.01)
+    assert r["history"] and len(r["weights"]) == 2
+    minority = min(np.sum(y == 1), np.sum(y == -1))
+    assert loss(r["weights"], r["biases"], X, y) <= minority  # at worst the majority-class start
