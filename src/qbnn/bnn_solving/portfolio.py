@@ -221,7 +221,7 @@ def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0
 
             gen = solve(IsingProblem.from_qubo(qubo), solver, replicas=replicas, steps=max(steps // 2, 10),
                         time_limit=None if time_limit is None else 0.3 * time_limit, seed=seed, device=device,
-                        check_every=20)
+                        check_every=20, polish=False)  # decoding repairs anyway; the polish overran budgets
             W = np.asarray(decode(gen.bits)).astype(np.int8)[:replicas]
             if W.shape[0] < replicas:
                 W = W[np.arange(replicas) % W.shape[0]]
