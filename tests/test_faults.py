@@ -87,6 +87,22 @@ def test_resume_restores_generator_state_not_just_tensors(tmp_path):
     assert not torch.equal(saved["rng"], g.get_state())  # the stream advanced past the start
 
 
+def test_time_limited_resume_keeps_restarts_and_elapsed(tmp_path):
+    """Killed in a later restart: finished restarts, best-of-restarts and spent time carry over."""
+    prob = _problem(seed=6)
+    path = tmp_path / "c.ckpt"
+    opts = dict(replicas=4, steps=200, seed=2, device="cpu", time_limit=60.0, target_energy=-1e9)
+    with pytest.raises(_Interrupted):  # 3 writes per anneal (every 50 of 200 steps): dies in restart 3
+        solve(prob, "sa", checkpoint=_DiesAfter(path, 50, limit=8), **opts)
+    saved = torch.load(path, weights_only=True)["tracker"]
+    assert saved["restarts"] == 2 and saved["final"] is not None
+    res = solve(prob, "sa", checkpoint=Checkpoint(path, 50), **dict(opts, time_limit=saved["elapsed"] + 0.5))
+    assert res.info["resumed_from_step"] == 100
+    assert res.restarts >= 3 and res.seconds >= saved["elapsed"]
+    assert res.best_energy <= saved["best_energy"]
+    assert res.steps_done >= saved["global_step"] + 100
+
+
 def test_foreign_checkpoint_is_ignored(tmp_path, capsys):
     prob = _problem(seed=4)
     path = tmp_path / "c.ckpt"
