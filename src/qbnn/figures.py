@@ -109,9 +109,10 @@ def plot_energy_traces(paths: list[str | os.PathLike], out: str | os.PathLike) -
             ax.step(x, y, where="post", color=colours[s], alpha=0.8, lw=1.2, label=None if s in seen else s)
             seen.add(s)
         ax.set_xscale("log")
-        lo, hi = ax.get_ylim()
-        if hi - lo > 100:  # raw energies of early generic-solver states dwarf the final ones
+        es = np.concatenate([t["energy"] for t in traces if key(t) == pk] or [np.zeros(1)])
+        if es.max() - es.min() > 100:  # raw energies of early generic-solver states dwarf the final ones
             ax.set_yscale("symlog", linthresh=1.0)
+            ax.set_ylim(es.min() - 0.2 * abs(es.min()) - 1, es.max() + 0.5 * abs(es.max()) + 1)
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("best energy")
         ds, topo, margin, exp = pk
@@ -342,7 +343,7 @@ def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataF
         ax.set_ylabel("accuracy")
         ax.set_title(exp, fontsize=9)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     _save(fig, out)
     return stats
