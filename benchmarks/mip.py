@@ -86,6 +86,8 @@ def _read(paths):
     for p in paths:
         with open(p) as f:
             rows += list(csv.DictReader(f))
+    # a cell re-run in a later part (e.g. after a crash) replaces the earlier rows: keep the last
+    rows = list({(r["dataset"], r["m"], r["seed"], r["method"]): r for r in rows}.values())
     for r in rows:
         for k in ("seconds", "cpu_seconds", "train_accuracy", "test_accuracy"):
             r[k] = float(r[k])
@@ -177,6 +179,10 @@ def _plot(summary):
             m, sec, acc = zip(*pts)
             axes[0, j].loglog(m, sec, marker=mk, label=meth)
             axes[1, j].semilogx(m, acc, marker=mk, label=meth)
+        hit = [(s["m"], s["cpu_seconds"]) for s in summary
+               if s["dataset"] == ds and s["method"] == "exact" and not s["exact_finished"]]
+        if hit:  # exact stopped by the 120 s wall limit in >= 1 seed: time is a floor, not a solve time
+            axes[0, j].scatter(*zip(*hit), marker="x", s=80, c="red", zorder=5, label="exact hit limit")
         axes[0, j].set_title(ds)
         axes[0, j].set_ylabel("CPU seconds (mean over seeds)")
         axes[1, j].set_ylabel("test accuracy")
