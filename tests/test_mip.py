@@ -120,7 +120,8 @@ def test_cli_ok_and_errors(tmp_path):
     assert {"train_accuracy", "test_accuracy", "mip_gap", "seconds", "method", "objective"} <= set(s)
     assert s["train_accuracy"] == 1.0 and out.exists()
     assert json.loads((tmp_path / "m.json").read_text())["method"] == "exact"
-    for bad in (["--data", str(tmp_path / "missing.h5")], ["--data", str(data), "--method", "nope"]):
+    for bad in (["--data", str(tmp_path / "missing.h5")], ["--data", str(data), "--method", "nope"],
+                ["--data", str(data), "--method", "split", "--split-init", "nope"]):
         o2 = tmp_path / "bad.h5"
         p = _cli(*bad, "--network", str(netf), "--out", str(o2))
         assert p.returncode == 2
@@ -196,10 +197,13 @@ def test_time_limit_with_warm_start_keeps_warm_network():
     X, y, _, _ = planted(n_train=150, n_test=5, layers=[6, 5, 1], seed=1)
     y = np.random.default_rng(1).choice([-1, 1], size=len(y))
     warm = local_search(X, y, [6, 5, 1], iterations=1, seed=0, time_limit=3)
-    wl = loss(warm["weights"], warm["biases"], X, y)
-    r = solve_mip(X, y, [6, 5, 1], time_limit=0.3, warm=(warm["weights"], warm["biases"]))
+    Ws, bs = warm["weights"], warm["biases"]
+    # the warm network's MILP objective (margin loss; >= its forward loss when outputs lie in (-eps, eps))
+    wobj = solve_mip(X, y, [6, 5, 1], fix_weights={0: (Ws[0], bs[0]), 1: (Ws[1], bs[1])}, time_limit=30).objective
+    assert wobj >= loss(Ws, bs, X, y)
+    r = solve_mip(X, y, [6, 5, 1], time_limit=0.3, warm=(Ws, bs))
     assert "time" in r.status.lower() and r.has_solution
-    assert r.objective <= wl + 1e-6 and loss(r.weights, r.biases, X, y) <= r.objective + 1e-6
+    assert r.objective <= wobj + 1e-6 and loss(r.weights, r.biases, X, y) <= r.objective + 1e-6
     assert 0 <= r.gap <= 1 + 1e-9 and r.bound <= r.objective + 1e-6
 
 
