@@ -238,3 +238,45 @@ def test_multi_candidate_metropolis_keeps_state_exact():
     np.testing.assert_array_equal(s.A.numpy().astype(np.int32), A)
     np.testing.assert_allclose(s.F.numpy(), topo.training_loss(s.weights(), X, y))
     assert res.objective == topo.training_loss(res.weights, X, y)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), margin=st.sampled_from([0.0, 0.5]), affine=st.booleans())
+def test_pair_move_delta_equals_full_recomputation(seed, margin, affine):
+    """Pair moves (two edges into one neuron): exact deltas, and accepting keeps Z, A, F consistent."""
+    rng = np.random.default_rng(seed)
+    topo = random_topology(rng, 4, 4)
+    S, R = 7, 3
+    X = rng.choice(np.array([-1, 1], dtype=np.int8), size=(S, 4))
+    y = rng.choice(np.array([-1, 1], dtype=np.int8), size=S)
+    W = rng.choice(np.array([-1, 1], dtype=np.int8), size=(R, topo.n_weights))
+    h = rng.normal(size=topo.n_weights) if affine else np.zeros(topo.n_weights)
+    fan = np.array([topo.fan_in(k) for k in range(topo.n_neurons)], dtype=np.float64)
+
+    def F(W):
+        W = np.atleast_2d(W)
+        Z, _ = topo.forward(W, X)
+        return topo.training_loss(W, X, y) + W @ h - margin * (np.abs(Z) / fan).sum(axis=(1, 2))
+
+    s = MoveState(topo, X, y, W, residual=AffineResidual(0.0, h), margin=margin)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, topo.n_weights, (R, 5), generator=g)
+    idx2 = s.pair_partner(idx, g)
+    idx2[:, 0] = -1  # a single move mixed in
+    delta = s.propagate(idx, idx2)[0].numpy()
+    nb = s.neuron_of.numpy()
+    for r in range(R):
+        for c in range(5):
+            e, e2 = int(idx[r, c]), int(idx2[r, c])
+            w = W[r].copy()
+            w[e] *= -1
+            if e2 >= 0 and e2 != e:
+                assert nb[e2] == nb[e]
+                w[e2] *= -1
+            np.testing.assert_allclose(delta[r, c], F(w) - F(W[r]), atol=1e-9)
+    d_, Z, A = s.propagate(idx, idx2)
+    s.accept(idx, d_, Z, A, torch.ones(R, dtype=torch.bool), torch.full((R,), 2), idx2)
+    Zf, Af = topo.forward(s.weights(), X)
+    np.testing.assert_array_equal(s.Z.numpy().astype(np.int32), Zf)
+    np.testing.assert_array_equal(s.A.numpy().astype(np.int32), Af)
+    np.testing.assert_allclose(s.F.numpy(), F(s.weights()), atol=1e-9)

@@ -125,6 +125,9 @@ class MoveState:
             self.nb_src.append(torch.as_tensor(s[e] - self.d, device=self.device))
             self.nb_w.append(torch.as_tensor(int(topology.weight_offsets[k]) + e, device=self.device))
         self.Xt = self.X.T.contiguous()  # (d, S)
+        offs = np.asarray(topology.weight_offsets, dtype=np.int64)
+        self.w_off = torch.as_tensor(offs[:-1], device=self.device)  # per neuron: first weight bit, count
+        self.w_size = torch.as_tensor(np.diff(offs), device=self.device)
         self.set_weights(W)
 
     # ------------------------------------------------------------------ state
@@ -170,23 +173,45 @@ class MoveState:
         return np.argmax(T, axis=1)
 
     # ------------------------------------------------------------------ moves
-    def propagate(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Flip weight ``idx[r, c]`` of replica ``r`` (candidate ``c``), incrementally.
-
-        Returns ``(delta (R,C) float64, Z' (R,C,S,N), A' (R,C,S,N))``: exact objective change
-        ``F(w') − F(w)`` and the flipped networks' pre-activations / activations.
-        """
+    def _edge_dz(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(w_e (R,C), dz (R,C,S))``: the flipped edge's weight and its change of its neuron's z."""
         R, C = idx.shape
         d = self.d
-        w_e = torch.gather(self.W, 1, idx)  # (R,C)
-        k_e = self.neuron_of[idx]  # (R,C)
+        w_e = torch.gather(self.W, 1, idx)
         s_e = self.source_of[idx]
         # value of the flipped edge's source on every sample (input, earlier neuron, or bias -> 1)
         v_in = self.Xt[s_e.clamp(0, d - 1)]  # (R,C,S)
         v_nb = torch.gather(self.A, 2, (s_e - d).clamp(0, self.N - 1)[:, None, :].expand(R, self.S, C)).permute(0, 2, 1)
         v_src = torch.where((s_e < 0)[..., None], torch.ones_like(v_in),
                             torch.where((s_e < d)[..., None], v_in, v_nb))
-        dz_flip = -2.0 * w_e[..., None] * v_src  # (R,C,S)
+        return w_e, -2.0 * w_e[..., None] * v_src
+
+    def pair_partner(self, idx: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+        """A uniformly random other edge into the same neuron as ``idx`` (itself when the neuron has one edge)."""
+        k = self.neuron_of[idx]
+        off = self.w_off[k]
+        size = self.w_size[k]
+        pos = idx - off
+        u = torch.rand(idx.shape, generator=g, device=self.device)
+        step = 1 + torch.floor(u * (size - 1).clamp(min=1)).long()
+        return torch.where(size > 1, off + (pos + step) % size, idx)
+
+    def propagate(self, idx: torch.Tensor, idx2: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flip weight ``idx[r, c]`` of replica ``r`` (candidate ``c``), incrementally; with ``idx2``
+        (``-1`` = none) also a second edge **into the same neuron** (a pair move).
+
+        Returns ``(delta (R,C) float64, Z' (R,C,S,N), A' (R,C,S,N))``: exact objective change
+        ``F(w') − F(w)`` and the flipped networks' pre-activations / activations.
+        """
+        R, C = idx.shape
+        k_e = self.neuron_of[idx]  # (R,C)
+        w_e, dz_flip = self._edge_dz(idx)
+        pair = None
+        if idx2 is not None:
+            pair = (idx2 >= 0) & (idx2 != idx)
+            w_e2, dz2 = self._edge_dz(idx2.clamp(min=0))
+            dz_flip = dz_flip + torch.where(pair[..., None], dz2, torch.zeros_like(dz2))
         Z = self.Z[:, None].expand(R, C, self.S, self.N).clone()
         A = self.A[:, None].expand(R, C, self.S, self.N).clone()
         dA = torch.zeros((R, C, self.S, self.N), dtype=self.dtype, device=self.device)
@@ -215,11 +240,17 @@ class MoveState:
         if self.exact_fallback:
             Wn = self.W[:, None, :].expand(R, C, self.n_w).clone()
             Wn.scatter_(2, idx[..., None], -w_e[..., None])
+            if pair is not None:
+                i2 = torch.where(pair, idx2, idx)
+                Wn.scatter_(2, i2[..., None], torch.where(pair, -w_e2, -w_e)[..., None])
             Fn = self.full_objective(Wn.reshape(R * C, self.n_w).cpu().numpy().astype(np.int8)).reshape(R, C)
             delta = Fn - self.F[:, None]
         else:
             dloss = self.loss_of(A) - self.loss_of(self.A)[:, None]
             delta = dloss - 2.0 * self.h[idx] * w_e.to(torch.float64)
+            if pair is not None:
+                delta = delta - torch.where(pair, 2.0 * self.h[idx2.clamp(min=0)] * w_e2.to(torch.float64),
+                                            torch.zeros_like(delta))
             if self.margin:
                 dabs = (Z.abs() - self.Z[:, None].abs()).to(torch.float64)  # (R,C,S,N)
                 delta = delta - self.margin * (dabs.sum(dim=2) * self.inv_fan).sum(dim=-1)
@@ -231,8 +262,9 @@ class MoveState:
         return self.propagate(idx)[0]
 
     def accept(self, idx: torch.Tensor, delta: torch.Tensor, Z: torch.Tensor, A: torch.Tensor,
-               mask: torch.Tensor, c: torch.Tensor | None = None) -> None:
-        """Commit, for replicas with ``mask``, candidate ``c`` (default 0) of a :meth:`propagate` call."""
+               mask: torch.Tensor, c: torch.Tensor | None = None, idx2: torch.Tensor | None = None) -> None:
+        """Commit, for replicas with ``mask``, candidate ``c`` (default 0) of a :meth:`propagate` call
+        (with the same ``idx2`` for pair moves)."""
         if c is None:
             c = torch.zeros(self.R, dtype=torch.long, device=self.device)
         r = torch.nonzero(mask).reshape(-1)
@@ -241,6 +273,11 @@ class MoveState:
         cc = c[r]
         e = idx[r, cc]
         self.W[r, e] = -self.W[r, e]
+        if idx2 is not None:
+            e2 = idx2[r, cc]
+            m2 = (e2 >= 0) & (e2 != e)
+            r2, e2 = r[m2], e2[m2]
+            self.W[r2, e2] = -self.W[r2, e2]
         self.Z[r] = Z[r, cc]
         self.A[r] = A[r, cc]
         self.F[r] = self.F[r] + delta[r, cc]

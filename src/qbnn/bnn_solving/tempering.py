@@ -47,20 +47,26 @@ class _Best:
         return False
 
 
-def _metropolis_step(state: MoveState, beta: torch.Tensor, g: torch.Generator, candidates: int = 1) -> torch.Tensor:
+def _metropolis_step(state: MoveState, beta: torch.Tensor, g: torch.Generator, candidates: int = 1,
+                     pair_prob: float = 0.0) -> torch.Tensor:
     """One move per replica: ``candidates`` random flips are scored in one batch, each gets a
     Metropolis test, and the first accepted one (in random proposal order) is committed — with
     ``candidates=1`` plain Metropolis; more candidates amortise the per-step overhead at low
-    temperature where most single proposals are rejected."""
+    temperature where most single proposals are rejected. With ``pair_prob > 0`` that fraction of
+    proposals are pair moves (two edges into the same neuron flipped together)."""
     R, C = state.R, int(candidates)
     idx = torch.randint(0, state.n_w, (R, C), generator=g, device=state.device)
-    delta, Z, V = state.propagate(idx)
+    idx2 = None
+    if pair_prob > 0:
+        use = torch.rand((R, C), generator=g, device=state.device) < pair_prob
+        idx2 = torch.where(use, state.pair_partner(idx, g), torch.full_like(idx, -1))
+    delta, Z, V = state.propagate(idx, idx2)
     u = torch.rand((R, C), generator=g, device=state.device, dtype=torch.float64)
     b = beta[:, None] if beta.ndim else beta
     ok = (delta <= 0) | (u < torch.exp(-b * delta.clamp(min=0)))
     acc = ok.any(dim=1)
     first = torch.argmax(ok.to(torch.int8), dim=1)
-    state.accept(idx, delta, Z, V, acc, first)
+    state.accept(idx, delta, Z, V, acc, first, idx2)
     return acc
 
 
@@ -106,7 +112,7 @@ def _polish(state: MoveState, deadline: float | None, keep: int = 4) -> None:
 
 def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1: float = 8.0,
                  seed: int = 0, time_limit: float | None = None, polish: bool = True,
-                 target: float | None = None, candidates: int = 1) -> SearchResult:
+                 target: float | None = None, candidates: int = 1, pair_prob: float = 0.5) -> SearchResult:
     """Annealed Metropolis: all replicas follow a geometric β schedule ``beta0 -> beta1`` over
     ``steps`` steps, or over ``time_limit`` when that runs out first (then the schedule depends on
     elapsed time and runs are reproducible only without a time limit)."""
@@ -128,7 +134,7 @@ def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1:
         if deadline is not None:
             frac = max(frac, (now - t0) / float(time_limit))
         b = beta0 * (beta1 / beta0) ** min(frac, 1.0)
-        acc = _metropolis_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g, candidates)
+        acc = _metropolis_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g, candidates, pair_prob)
         acc_n += int(acc.sum())
         done = t + 1
         if best.update(state):
@@ -145,7 +151,7 @@ def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1:
 def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.3, beta_max: float = 8.0,
                        n_temps: int | None = None, exchange_every: int = 10, seed: int = 0,
                        time_limit: float | None = None, polish: bool = True,
-                 target: float | None = None, candidates: int = 1) -> SearchResult:
+                 target: float | None = None, candidates: int = 1, pair_prob: float = 0.5) -> SearchResult:
     """Replica exchange: replicas are split into ``n_temps`` β levels (geometric ladder), each
     level holding ``R // n_temps`` independent chains; neighbouring levels swap configurations
     with the usual Metropolis criterion ``min(1, exp((β_i − β_j)(F_i − F_j)))``."""
@@ -167,7 +173,7 @@ def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.
     for t in range(int(steps)):
         if (deadline is not None and time.perf_counter() > deadline) or (target is not None and best.F <= target + 1e-9):
             break
-        acc = _metropolis_step(state, beta, g, candidates)
+        acc = _metropolis_step(state, beta, g, candidates, pair_prob)
         acc_n += int(acc.sum())
         done = t + 1
         if best.update(state):
