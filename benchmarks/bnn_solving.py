@@ -177,8 +177,12 @@ def summarise(rows) -> str:
         rs = [r for r in rows if (r["task"], r["pair"], r["method"]) == (t, p, m)]
         e = np.array([r["train_errors"] for r in rs], dtype=float)
         opt, bnd = rs[0].get("opt"), rs[0].get("bound")
-        gap = f"{e.mean() - float(opt):.1f}" if opt not in (None, "") else (
-            f"≤ {e.mean() - float(bnd):.1f} (bound {float(bnd):g})" if bnd not in (None, "") else "—")
+        if opt not in (None, ""):
+            gap = f"{e.mean() - float(opt):.1f}"
+        elif bnd not in (None, "") and float(bnd) > 0:
+            gap = f"≤ {e.mean() - float(bnd):.1f} (bound {float(bnd):g})"
+        else:
+            gap = "not proven"
         out.append(f"| {t} | {p} | {m} | {e.mean():.1f} ± {e.std():.1f} ({int(e.min())}) | "
                    f"{np.mean([float(r['test_acc']) for r in rs]):.3f} | {np.mean([float(r['wall_s']) for r in rs]):.2f} | "
                    f"{np.mean([float(r['budget_s']) for r in rs]):.2f} | {gap} |")

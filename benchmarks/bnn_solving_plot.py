@@ -44,13 +44,14 @@ def main(argv=None) -> int:
         opt, bnd = rs[0].get("opt"), rs[0].get("bound")
         if opt not in (None, ""):
             ax.axvline(float(opt), color="k", ls="--", label=f"proven optimum {float(opt):g}")
-        elif bnd not in (None, ""):
+        elif bnd not in (None, "") and float(bnd) > 0:  # a 0 bound says nothing
             ax.axvline(float(bnd), color="gray", ls=":", label=f"MILP lower bound {float(bnd):g}")
         ax.set_yticks(range(len(methods)))
         ax.set_yticklabels(methods, fontsize=7)
         ax.set_title(f"{rs[0]['name']}", fontsize=8)
         ax.set_xlabel("training errors (decoded network)")
-        ax.legend(fontsize=7, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
     for ax in axes.ravel()[len(groups):]:
         ax.axis("off")
     fig.tight_layout()
