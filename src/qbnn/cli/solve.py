@@ -10,7 +10,7 @@ HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) or a BNN strat
 
 GENERIC_SOLVERS = ("sb", "dsb", "sa", "ma", "exhaustive")
 # Training-grade strategies for compiled BNN QUBOs (feasibility-preserving cluster moves; qbnn.bnn_solving).
-BNN_STRATEGIES = ("pt", "anneal-moves", "greedy-moves", "portfolio", "decode-reanneal")
+BNN_STRATEGIES = ("pt", "anneal-moves", "greedy-moves", "portfolio", "decode-reanneal", "ste-pt")
 SOLVER_CHOICES = GENERIC_SOLVERS + BNN_STRATEGIES
 
 
