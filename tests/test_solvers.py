@@ -126,6 +126,19 @@ def test_coloring_is_proper_and_polish_reaches_local_minimum():
     assert np.all(-2 * s * F >= -1e-9)
 
 
+def test_polish_on_a_large_sparse_problem_only_descends_and_respects_its_deadline():
+    import time
+
+    p = random_ising(3000, 5, density=0.003)
+    s0 = bits_to_spins(np.random.default_rng(1).integers(0, 2, size=(8, 3000))).astype(np.int8)
+    s = greedy_polish(p, s0)
+    F = p.h[None] + (p.J @ s.T.astype(float)).T
+    assert np.all(-2 * s * F >= -1e-9)  # single-flip local minima
+    assert np.all(p.energy(s) <= p.energy(s0))
+    # a deadline already past: nothing is polished, the input comes back unchanged
+    np.testing.assert_array_equal(greedy_polish(p, s0, deadline=time.perf_counter() - 1.0), s0)
+
+
 def test_sa_samples_boltzmann_at_fixed_beta():
     """The one-RNG-call-per-sweep Metropolis kernel (thresholds, addmm, copysign) has the Boltzmann
     distribution as its stationary law: compare state frequencies over many replicas with exact ones."""

@@ -138,7 +138,10 @@ class Tracker:
         """Polish final spins ``S`` (n, R); returns (states (R,n) int8, energies float64)."""
         states = S.t().to("cpu", torch.int8).numpy()
         if polish:
-            states = greedy_polish(self.problem, states)
+            deadline = None  # the time limit bounds the polish too (a small grace so it is never skipped)
+            if self.time_limit is not None:
+                deadline = max(self.t0 + self.time_limit, time.perf_counter() + 0.05 * self.time_limit)
+            states = greedy_polish(self.problem, states, deadline=deadline)
         energies = self.problem.energy(states)
         self.observe_numpy(states, energies)
         return states, np.asarray(energies, dtype=np.float64)
