@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mip-gap", type=float, default=1e-4, metavar="G")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--integer", action="store_true", help="weights in {-1, 0, 1}")
+    p.add_argument("--split-init", default="class", help="split: start with one group per class (class) or one (one)")
+    p.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
     p.add_argument("--n-train", type=int, default=40, help="training size for --dataset")
     p.add_argument("--n-test", type=int, default=200, help="test size for --dataset")
     p.add_argument("--out", required=True, help="output network HDF5")
@@ -81,6 +83,10 @@ def run(args: argparse.Namespace) -> dict:
         raise QbnnError("--time-limit must be positive")
     if args.robust < 0:
         raise QbnnError("--robust must be >= 0")
+    if args.split_init not in ("class", "one"):
+        raise QbnnError(f"--split-init must be 'class' or 'one', not {args.split_init!r}")
+    if args.threads < 1:
+        raise QbnnError("--threads must be >= 1")
     if args.data is not None:
         Xtr, ytr, Xte, yte = _load_data(args.data)
     else:
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> dict:
         ytr, yte = np.where(ytr == 1, 1, -1), np.where(yte == 1, 1, -1)
     layers, bias = _layers(args.network, Xtr.shape[1], n_out)
     net = MIPNetwork(layers, args.method, integer=args.integer, bias=bias, time_limit=args.time_limit,
-                     mip_gap=args.mip_gap, seed=args.seed, rho=args.robust)
+                     mip_gap=args.mip_gap, seed=args.seed, rho=args.robust, split_init=args.split_init,
+                     threads=args.threads)
     net.fit(Xtr, ytr)
     net.save(args.out)
     info = net.info_
