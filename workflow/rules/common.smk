@@ -87,6 +87,17 @@ def topology_file(wildcards):
     return config["topologies"][wildcards.topology]
 
 
+# Generic Ising solvers: on BNN QUBOs they decode to constant predictors (benchmarks/bnn_solving.py).
+GENERIC_SOLVERS = {"sb", "dsb", "sa", "ma"}
+
+
+def showcase_solver(exp):
+    """The experiment's first training-grade strategy (else its first solver): the one whose networks
+    the weight images and per-round dropout curves show."""
+    solvers = config["experiments"][exp]["solvers"]
+    return next((s for s in solvers if s not in GENERIC_SOLVERS), solvers[0])
+
+
 def solver_setting(key, default):
     return lambda wildcards: config.get("solver_settings", {}).get(wildcards.solver, {}).get(key, default)
 

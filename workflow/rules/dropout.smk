@@ -42,7 +42,7 @@ rule compile_qubo_dropout:
 
 rule dropout_round_eval:
     # Accuracy after each round (dropout-rounds figure): the full QUBO with round r's penalties, solved
-    # with the experiment's first solver and the run's seed, then decoded and evaluated.
+    # with the experiment's showcase solver (common.smk) and the run's seed, then decoded and evaluated.
     input:
         data=experiment_file("data"),
         network=experiment_file("topology"),
@@ -53,12 +53,12 @@ rule dropout_round_eval:
         net=temp("results/dropout/{exp}/m{margin}_s{seed}/round{r}_network.h5"),
         metrics="results/dropout/{exp}/m{margin}_s{seed}/round{r}_eval.json",
     params:
-        solver=lambda wildcards: config["experiments"][wildcards.exp]["solvers"][0],
+        solver=lambda wildcards: showcase_solver(wildcards.exp),
         settings=lambda wildcards: {
             "replicas": 32,
             "steps": 1000,
             "time_limit": 60,
-            **config.get("solver_settings", {}).get(config["experiments"][wildcards.exp]["solvers"][0], {}),
+            **config.get("solver_settings", {}).get(showcase_solver(wildcards.exp), {}),
         },
         device=config.get("device", "auto"),
     log:

@@ -19,10 +19,10 @@ def trace_solutions():
 
 
 def figure_networks(first_only):
-    """Decoded QUBO networks: every run, or (``first_only``) the first solver and seed of each λ/dropout."""
+    """Decoded QUBO networks: every run, or (``first_only``) the showcase solver's first seed of each λ/dropout."""
     runs = [r for r in experiment_runs() if r["solver"] in figure_experiments()[r["exp"]]["solvers"]]
     if first_only:
-        runs = [r for r in runs if r["solver"] == figure_experiments()[r["exp"]]["solvers"][0]]
+        runs = [r for r in runs if r["solver"] == showcase_solver(r["exp"])]
         runs = [r for r in runs if r["seed"] == figure_experiments()[r["exp"]].get("seeds", [0])[0]]
     return list(
         dict.fromkeys(
