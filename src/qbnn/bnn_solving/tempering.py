@@ -134,18 +134,28 @@ def anneal_moves(state: MoveState, steps: int = 2000, beta0: float = 0.3, beta1:
         if deadline is not None:
             frac = max(frac, (now - t0) / float(time_limit))
         b = beta0 * (beta1 / beta0) ** min(frac, 1.0)
-        acc = _metropolis_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g, candidates, pair_prob)
-        acc_n += int(acc.sum())
         done = t + 1
-        if best.update(state):
-            trace.append((done, time.perf_counter() - t0, best.F))
-            if target is not None and best.F <= target + 1e-9:
-                break
+        acc, reached = _tracked_step(state, torch.tensor(float(b), dtype=torch.float64, device=state.device), g,
+                                     candidates, pair_prob, best, trace, done, t0, target)
+        acc_n += acc
+        if reached:
+            break
     if polish and (target is None or best.F > target + 1e-9):
         _polish(state, deadline)
         if best.update(state):
             trace.append((done, time.perf_counter() - t0, best.F))
     return SearchResult(best.w, best.F, trace, done, time.perf_counter() - t0, acc_n / max(done * state.R, 1))
+
+
+def _tracked_step(state, beta, g, candidates, pair_prob, best, trace, step, t0, target) -> tuple[int, bool]:
+    """One Metropolis step at ``beta`` (scalar or per replica); records an improvement in ``trace``.
+    Returns (accepted moves, target reached)."""
+    acc = int(_metropolis_step(state, beta, g, candidates, pair_prob).sum())
+    if best.update(state):
+        trace.append((step, time.perf_counter() - t0, best.F))
+        if target is not None and best.F <= target + 1e-9:
+            return acc, True
+    return acc, False
 
 
 def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.3, beta_max: float = 8.0,
@@ -173,13 +183,11 @@ def parallel_tempering(state: MoveState, steps: int = 2000, beta_min: float = 0.
     for t in range(int(steps)):
         if (deadline is not None and time.perf_counter() > deadline) or (target is not None and best.F <= target + 1e-9):
             break
-        acc = _metropolis_step(state, beta, g, candidates, pair_prob)
-        acc_n += int(acc.sum())
         done = t + 1
-        if best.update(state):
-            trace.append((done, time.perf_counter() - t0, best.F))
-            if target is not None and best.F <= target + 1e-9:
-                break
+        acc, reached = _tracked_step(state, beta, g, candidates, pair_prob, best, trace, done, t0, target)
+        acc_n += acc
+        if reached:
+            break
         if n_temps > 1 and done % exchange_every == 0:
             # alternate even / odd neighbour pairs; chain c of level l pairs with chain c of level l+1
             start = (done // exchange_every) % 2
