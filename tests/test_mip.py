@@ -242,7 +242,41 @@ def test_planted_labels_are_balanced_and_digits_pair():
 
 def test_split_first_solve_stopped_by_limit_still_returns_a_network():
     X, y, _, _ = planted(n_train=300, n_test=5, layers=[40, 3, 1], seed=0)
-    r = split_train(X, y, [40, 3, 1], max_splits=1, seed=0, time_limit=2, solve_limit=0.01)
+    # init "one": the class init would solve this separable set by its LP step, not the MILP
+    r = split_train(X, y, [40, 3, 1], max_splits=1, seed=0, time_limit=2, solve_limit=0.01, init="one")
     assert r["history"] and len(r["weights"]) == 2
     minority = min(np.sum(y == 1), np.sum(y == -1))
     assert loss(r["weights"], r["biases"], X, y) <= minority  # at worst the majority-class start
+
+
+def test_class_split_first_step_is_the_separability_lp():
+    # separable classes: the LP step returns a zero-loss network whose unit 0 has margin >= eps
+    # (robustly for rho > 0), and the grouped MILP agrees that loss 0 is attainable
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (80, 6))
+    y = np.where(X @ np.array([1.0, -0.5, 0.3, 0.0, 0.8, -0.2]) + 0.1 >= 0, 1, -1)
+    X = X + 0.15 * y[:, None] * np.array([1.0, -0.5, 0.3, 0.0, 0.8, -0.2])  # open a margin
+    for rho in (0.0, 0.02):
+        r = split_train(X, y, [6, 3, 2, 1], max_splits=3, seed=0, time_limit=10, rho=rho)
+        first = r["history"][0]
+        assert first["status"] == "Optimal (separating LP)" and first["train_loss"] == 0
+        W, b = r["weights"][0][0], r["biases"][0][0]
+        assert np.all(y * (X @ W + b) - rho * np.abs(W).sum() >= 1e-3 - 1e-9)
+        assert np.all(np.abs(W) <= 1) and loss(r["weights"], r["biases"], X, y) == 0
+    groups = np.unique(y, return_inverse=True)[1]
+    assert solve_mip(X, y, [6, 3, 1], groups=groups, time_limit=10).objective == 0
+    # XOR labels: no single unit separates them, so the first step is the grouped MILP
+    Xx = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]] * 3)
+    yx = np.array([1, 1, -1, -1] * 3)
+    r = split_train(Xx, yx, [2, 3, 1], max_splits=4, seed=0, time_limit=10)
+    assert r["history"][0]["status"] != "Optimal (separating LP)"
+    assert r["history"][0]["train_loss"] > 0  # class-pure groups cannot fit XOR
+
+
+def test_models_with_different_thread_counts_in_one_process_all_solve():
+    # HiGHS sizes one process-wide scheduler at its first run; a later model asking for
+    # another thread count used to end with status 'Not Set' and return the warm start silently
+    X, y, _, _ = planted(n_train=40, n_test=5, layers=[4, 3, 1], seed=2)
+    for threads in (2, 1, 2):
+        r = solve_mip(X, y, [4, 3, 1], time_limit=20, threads=threads)
+        assert r.status == "Optimal" and r.has_solution

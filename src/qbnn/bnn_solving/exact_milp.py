@@ -250,15 +250,10 @@ def canonical_weights(topology: Topology, w: np.ndarray) -> np.ndarray:
 
 
 def _highs(lp, time_limit: float, threads: int, seed: int):
-    import highspy
+    from qbnn.mip.builder import new_highs
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit))
-    h.setOptionValue("threads", int(threads))
-    h.setOptionValue("random_seed", int(seed))
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", 0.99)  # the loss is an integer
+    h = new_highs({"time_limit": float(time_limit), "threads": int(threads), "random_seed": int(seed),
+                   "mip_rel_gap": 0.0, "mip_abs_gap": 0.99})  # the loss is an integer
     h.passModel(lp)
     return h
 

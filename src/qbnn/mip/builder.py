@@ -7,6 +7,28 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def new_highs(options=None):
+    """A quiet ``highspy.Highs`` with ``options`` set (all with threads=1 unless told).
+
+    HiGHS keeps one thread scheduler per process, sized by the first run; a later instance
+    asking for another count is refused (its run ends with status 'Not Set').  Every model
+    therefore states its thread count, and the scheduler is rebuilt when that count changes.
+    """
+    global _scheduler_threads
+    options = {"threads": 1, **(options or {})}
+    if _scheduler_threads not in (None, int(options["threads"])):
+        highspy.Highs.resetThreadScheduler(True)  # blocking: wait for old workers
+    _scheduler_threads = int(options["threads"])
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    for k, v in options.items():
+        h.setOptionValue(k, v)
+    return h
+
+
+_scheduler_threads = None
+
+
 class Builder:
     """Collects variables (contiguous index blocks) and row blocks (COO triplets)."""
 
@@ -74,10 +96,7 @@ class Builder:
         """-> a ``highspy.Highs`` holding the model (one ``passModel`` call with numpy arrays)."""
         A, lo, hi = self.matrix()
         integ = np.concatenate(self.integ).astype(np.int32)  # 1 = kInteger, 0 = kContinuous
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        for k, v in (options or {}).items():
-            h.setOptionValue(k, v)
+        h = new_highs(options)
         h.passModel(self.n, self.m, int(A.nnz), 1, 1, 0.0,  # colwise, minimise, no offset
                     np.concatenate(self.cost), np.concatenate(self.lb), np.concatenate(self.ub),
                     lo, hi, A.indptr.astype(np.int32), A.indices.astype(np.int32),

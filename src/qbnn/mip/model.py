@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 
 from qbnn.errors import QbnnError
@@ -219,7 +220,8 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     if warm is not None:
         _warm_start(h, bld.n, X, gid, G, layers, (Wv, bv, uv, zv, vv, ep, en), pos_gc, neg_gc, warm, eps)
     build = time.perf_counter() - t0
-    h.run()
+    if h.run() == highspy.HighsStatus.kError:
+        raise QbnnError("HiGHS refused the training MILP (run with output_flag to see why)")
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
     has = int(info.primal_solution_status) == 2

@@ -7,6 +7,15 @@ the children inherit their parent's pattern, so the training loss never increase
 keep the network with the best validation accuracy.  The grouped MILP has one activation
 bit per (group, neuron) and, as a group shares its output, one error bit per (group,
 output, target sign) -- far fewer binaries than the exact model's per-sample bits.
+
+With ``init="class"`` and one output, the first grouped model (two label-pure groups) has
+loss 0 exactly when one hidden unit can separate the classes with margin ``eps`` (the
+groups' patterns must differ in some unit, and weights/bias ranges are symmetric), so that
+first step is solved as a linear program: the max-margin separator within the weight
+bounds, with the remaining units switched off.  Only when that margin is below ``eps``
+does the loop fall back to the grouped MILP.  (A 0.03-0.2 s HiGHS branch-and-bound run
+becomes a ~5 ms LP; the max-margin choice is also a better-founded pick among the many
+zero-loss networks than the MILP's arbitrary vertex.)
 """
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ import time
 import numpy as np
 from sklearn.cluster import KMeans
 
+from qbnn.mip.builder import Builder
 from qbnn.mip.model import forward, predict, solve_mip, targets
 
 
@@ -36,6 +46,43 @@ def _trivial_start(layers, y, B):
     if layers[-1] == 1:
         bs[-1][:] = float(B) if np.mean(np.asarray(y) == 1) >= 0.5 else -float(B)
     return Ws, bs
+
+
+def _separating_network(X, y, layers, bias_bound, eps, rho):
+    """Max-margin LP for the class-pure first split (one output, biases, continuous weights).
+
+    Returns (weights, biases, margin, lp_info) with unit 0 of each hidden layer carrying the
+    class (layer 1: separator ``a = X w + b`` with ``y a - rho |w|_1 >= margin``; deeper
+    layers copy it), other units off (``a = -bias_bound``), output ``u0 - 0.5``; or None when
+    the LP fails.  ``margin < eps`` means the classes are not separable at the MILP's margin.
+    """
+    S, d = X.shape
+    bld = Builder()
+    w = bld.vars((d,), -1, 1)
+    b = bld.vars((1,), -bias_bound, bias_bound)
+    t = bld.vars((1,), -np.inf, np.inf, cost=-1.0)  # maximise the smallest (robust) margin
+    cols = np.concatenate([np.broadcast_to(w, (S, d)), np.broadcast_to(b, (S, 1)),
+                           np.broadcast_to(t, (S, 1))], axis=1)
+    vals = np.concatenate([y[:, None] * X, y[:, None], -np.ones((S, 1))], axis=1)
+    if rho > 0:  # worst case over the l_inf ball: y a - rho * sum(v) with v >= |w|
+        v = bld.vars((d,), 0, 1)
+        bld.rows(np.stack([v, w], 1), np.array([1.0, -1.0]), 0, np.inf)
+        bld.rows(np.stack([v, w], 1), np.array([1.0, 1.0]), 0, np.inf)
+        cols = np.concatenate([cols, np.broadcast_to(v, (S, d))], axis=1)
+        vals = np.concatenate([vals, np.full((S, d), -rho)], axis=1)
+    bld.rows(cols, vals, 0, np.inf)
+    h = bld.highs()
+    h.run()
+    if h.modelStatusToString(h.getModelStatus()) != "Optimal":
+        return None
+    sol = np.asarray(h.getSolution().col_value)
+    Ws = [np.zeros((layers[k], layers[k - 1])) for k in range(1, len(layers))]
+    bs = [np.full(layers[k], -float(bias_bound)) for k in range(1, len(layers))]
+    Ws[0][0], bs[0][0] = np.clip(sol[w], -1, 1), sol[b[0]]
+    for k in range(1, len(Ws)):  # copy unit 0 forward: u0 - 0.5 is +-0.5 (>= eps in magnitude)
+        Ws[k][0, 0], bs[k][0] = 1.0, -0.5
+    info = {"n_vars": bld.n, "n_cons": bld.m, "n_binaries": 0}
+    return Ws, bs, float(sol[t[0]]), info
 
 
 def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=None, y_val=None,
@@ -63,24 +110,37 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     history = []
     best = None
     warm = _trivial_start(layers, y, bias_bound) if bias else None
+    lp = None
+    if (init == "class" and layers[-1] == 1 and len(layers) > 2 and bias and not integer
+            and bias_bound >= 0.5 + eps):  # copies/output use bias -0.5, idle units -bias_bound
+        ts = time.perf_counter()
+        lp = _separating_network(X, targets(y, 1)[:, 0], layers, bias_bound, eps, rho)
+        if lp is not None and lp[2] < eps:
+            lp = None  # not separable at the margin: the grouped MILP decides the first step
     for it in range(max_splits + 1):
         left = time_limit - (time.perf_counter() - t0)
         if left <= 0.05:
             break
-        limit = 0.5 * left if solve_limit is None else min(solve_limit, left)
-        res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(limit, 0.05),
-                        integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, rho=rho, seed=seed,
-                        mip_gap=mip_gap, threads=threads)
-        if not res.has_solution and warm is None:
-            break  # (with a warm start -- always, with biases -- the last weights come back)
-        Ws, bs = res.weights, res.biases
+        if it == 0 and lp is not None:
+            Ws, bs, margin, info = lp
+            res_info = {**info, "seconds": time.perf_counter() - ts, "build_seconds": 0.0,
+                        "status": "Optimal (separating LP)", "objective": 0.0, "gap": 0.0, "margin": margin}
+        else:
+            limit = 0.5 * left if solve_limit is None else min(solve_limit, left)
+            res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(limit, 0.05),
+                            integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, rho=rho, seed=seed,
+                            mip_gap=mip_gap, threads=threads)
+            if not res.has_solution and warm is None:
+                break  # (with a warm start -- always, with biases -- the last weights come back)
+            Ws, bs = res.weights, res.biases
+            res_info = {"n_vars": res.n_vars, "n_cons": res.n_cons, "n_binaries": res.n_binaries,
+                        "seconds": res.seconds, "build_seconds": res.build_seconds, "status": res.status,
+                        "objective": res.objective, "gap": res.gap}
         warm = (Ws, bs)
         val = _accuracy(Ws, bs, X_val, y_val)
         err = _sample_errors(Ws, bs, X, y)
-        history.append({"split": it, "n_groups": int(groups.max() + 1), "n_vars": res.n_vars,
-                        "n_cons": res.n_cons, "n_binaries": res.n_binaries, "seconds": res.seconds,
-                        "build_seconds": res.build_seconds, "status": res.status, "objective": res.objective,
-                        "train_loss": int(err.sum()), "val_accuracy": val, "gap": res.gap})
+        history.append({"split": it, "n_groups": int(groups.max() + 1), **res_info,
+                        "train_loss": int(err.sum()), "val_accuracy": val})
         if best is None or val > best[0]:
             best = (val, Ws, bs, groups.copy())
         if err.sum() == 0 or it == max_splits:
