@@ -186,11 +186,16 @@ def test_vectorised_builder_matches_per_row_reference(seed):
     y = rng.choice([-1, 1], size=10)
     X[1], y[1] = X[0], -y[0]  # a contradictory pair: the optimum is not zero
     obj, n_col, n_row = _reference_exact(X, y, 2)
-    r = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0)
+    # one group per sample is the textbook per-sample model, row for row
+    r = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0, groups=np.arange(10))
     assert r.status == "Optimal"
     assert (r.n_vars, r.n_cons) == (n_col, n_row)
     assert round(r.objective) == round(obj) > 0
     assert r.train_loss <= r.objective  # margin model: forward loss never worse
+    # default: the duplicated input shares its bits and rows -- a smaller model, same optimum
+    d = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0)
+    assert d.status == "Optimal" and round(d.objective) == round(obj)
+    assert d.n_binaries == r.n_binaries - 2 and d.n_cons < r.n_cons
 
 
 def test_time_limit_with_warm_start_keeps_warm_network():
@@ -280,3 +285,36 @@ def test_models_with_different_thread_counts_in_one_process_all_solve():
     for threads in (2, 1, 2):
         r = solve_mip(X, y, [4, 3, 1], time_limit=20, threads=threads)
         assert r.status == "Optimal" and r.has_solution
+
+
+def test_duplicate_inputs_share_units_and_the_irreducible_loss_is_the_floor():
+    # +-1 inputs with many copies and conflicting labels, as binarised small images have
+    from qbnn.mip.model import distinct_rows, irreducible_loss
+
+    rng = np.random.default_rng(0)
+    base = rng.choice([-1.0, 1.0], size=(6, 5))
+    idx = rng.integers(0, 6, size=60)
+    X = base[idx]
+    y = np.where(rng.random(60) < 0.8, np.where(base[idx, 0] > 0, 1, -1), np.where(base[idx, 0] > 0, -1, 1))
+    gid, first = distinct_rows(X)
+    assert np.array_equal(X[first][gid], X) and len(first) == len(np.unique(X, axis=0))
+    assert list(gid[np.sort(first)]) == list(range(len(first)))  # numbered by first occurrence
+    floor = round(irreducible_loss(X, y, 1).sum(), 6)
+    counts = [(np.sum(y[gid == g] == 1), np.sum(y[gid == g] == -1)) for g in range(len(first))]
+    assert floor == sum(min(p, n) for p, n in counts) > 0
+    exact = solve_mip(X, y, [5, 2, 1], time_limit=30, mip_gap=0)
+    per_sample = solve_mip(X, y, [5, 2, 1], time_limit=30, mip_gap=0, groups=np.arange(60))
+    assert exact.status == per_sample.status == "Optimal"
+    assert round(exact.objective) == round(per_sample.objective) >= floor
+    assert exact.n_binaries < per_sample.n_binaries
+    # label 0 is x[0]'s sign, so one unit separates the majorities: the floor is the optimum,
+    # and class-init splitting reaches it at its LP step
+    assert round(exact.objective) == floor
+    s = split_train(X, y, [5, 3, 1], max_splits=4, seed=0, time_limit=10)
+    assert s["history"][0]["status"] == "Optimal (separating LP)" and len(s["history"]) == 1
+    assert loss(s["weights"], s["biases"], X, y) == floor
+    g = s["final_groups"]
+    assert all(len(np.unique(g[gid == k])) == 1 for k in range(len(first)))  # copies stay together
+    # local search works on the per-distinct model too (fixed activations given per sample)
+    ls = local_search(X, y, [5, 3, 1], iterations=2, seed=1, time_limit=10)
+    assert ls["losses"][-1] >= floor and all(b <= a for a, b in zip(ls["losses"], ls["losses"][1:]))

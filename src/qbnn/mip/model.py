@@ -57,6 +57,29 @@ def targets(y, n_out):
     return T
 
 
+def distinct_rows(X):
+    """(S,) id of each row's distinct value (0..U-1, in order of first occurrence) and the
+    (U,) index of each distinct row's first occurrence."""
+    _, first, inv = np.unique(np.asarray(X), axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # renumber by first occurrence (deterministic)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[inv.ravel()], first[order]
+
+
+def irreducible_loss(X, y, n_out):
+    """(S,) share of each sample in the loss no network can avoid: identical inputs get the
+    same outputs, so per distinct input and output the minority target count is lost
+    (spread evenly over the copies).  Its sum is a lower bound on ``loss``."""
+    gid, _ = distinct_rows(X)
+    T = targets(y, n_out)
+    U = int(gid.max()) + 1
+    npos, nneg = np.zeros((U, T.shape[1])), np.zeros((U, T.shape[1]))
+    np.add.at(npos, gid, T > 0)
+    np.add.at(nneg, gid, T < 0)
+    return (np.minimum(npos, nneg).sum(axis=1) / np.bincount(gid, minlength=U))[gid]
+
+
 def loss(weights, biases, X, y):
     """Number of violated output targets (misclassifications for binary, Hamming otherwise)."""
     _, a = forward(weights, biases, X)
@@ -108,8 +131,13 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     groups: (S,) ids; points of a group share their hidden activation bits, so (with >= 1
         hidden layer) the group shares its output and its errors are aggregated: per (group,
         output) one error bit per target sign, weighted by the number of such points.
+        Default: one group per distinct input row -- identical inputs have identical
+        activations in any network, so this is exact, not a restriction (binarised images
+        repeat a lot: 100 digits at 4x4 have 17 distinct rows).  First-layer rows are
+        emitted once per distinct (group, input).
     fix_weights: dict layer index -> (W, b) fixed to the given values.
-    fix_activations: list (per hidden layer) of 0/1 arrays (n_groups, width) to fix.
+    fix_activations: list (per hidden layer) of 0/1 arrays to fix: (S, width) per sample
+        when ``groups`` is None (rows of identical inputs must agree), else (n_groups, width).
     warm: (weights, biases): a complete start (activations/products/errors derived from it)
         handed to HiGHS, so a time limit returns at least this network.
     """
@@ -122,8 +150,19 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     L = len(layers) - 2
     C = layers[-1]
     T = targets(y, C)
-    gid = np.arange(S) if groups is None or L == 0 else np.unique(np.asarray(groups), return_inverse=True)[1]
+    if L == 0:
+        gid = np.arange(S)
+    elif groups is None:
+        gid, first = distinct_rows(X)
+        if fix_activations is not None:  # per sample -> per distinct input
+            fix_activations = [None if a is None else np.asarray(a)[first] for a in fix_activations]
+    else:
+        gid = np.unique(np.asarray(groups), return_inverse=True)[1]
     G = int(gid.max()) + 1
+    # one first-layer row block per distinct (group, input): duplicates add identical rows
+    rep = np.unique(np.column_stack([gid, X]), axis=0, return_index=True)[1]
+    rep.sort()
+    Xr, R = X[rep], len(rep)
     B = float(bias_bound) if bias else 0.0
     bld = Builder()
     Wv, bv, uv, zv, vv = [], [], [], {}, None
@@ -140,19 +179,19 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     ep = bld.vars((len(pos_gc[0]),), 0, 1, integer=True, cost=npos[pos_gc])
     en = bld.vars((len(neg_gc[0]),), 0, 1, integer=True, cost=nneg[neg_gc])
 
-    xnorm = np.abs(X).sum(axis=1)
+    xnorm = np.abs(Xr).sum(axis=1)
     zero_rows = np.zeros(0, dtype=np.int64)
     for k in range(1, len(layers)):
         h, p = layers[k], layers[k - 1]
         W = Wv[k - 1]
         if k == 1:
             # pre-activation of sample s, neuron j: sum_i X[s,i] W[j,i] + b_j  -> (S, h, p+1)
-            cols = np.concatenate([np.broadcast_to(W[None], (S, h, p)),
-                                   np.broadcast_to(bv[0][None, :, None], (S, h, 1))], axis=2)
-            vals = np.concatenate([np.broadcast_to(X[:, None, :], (S, h, p)), np.ones((S, h, 1))], axis=2)
+            cols = np.concatenate([np.broadcast_to(W[None], (R, h, p)),
+                                   np.broadcast_to(bv[0][None, :, None], (R, h, 1))], axis=2)
+            vals = np.concatenate([np.broadcast_to(Xr[:, None, :], (R, h, p)), np.ones((R, h, 1))], axis=2)
             M = xnorm + B + eps
-            unit = gid  # sample s uses the bits of its group
-            n_unit = S
+            unit = gid[rep]  # a distinct input uses the bits of its group
+            n_unit = R
         else:
             # McCormick z[g, j, i] = W[j, i] * u_prev[g, i]; pre-activation per group
             up = uv[k - 2]
@@ -195,8 +234,9 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
                 # x = 0 without bias: a = 0 exactly, the step gives 1 and no margin is attainable
                 zs = np.flatnonzero(xnorm == 0)
                 if len(zs):
-                    bld.fix(uv[0][np.unique(gid[zs])], np.ones((len(np.unique(gid[zs])), h)))
-                    zero_rows = lo_rows.reshape(S, h)[zs].ravel()
+                    zg = np.unique(unit[zs])
+                    bld.fix(uv[0][zg], np.ones((len(zg), h)))
+                    zero_rows = lo_rows.reshape(R, h)[zs].ravel()
         else:  # output: t=+1: a + M e >= eps ; t=-1: a - M e <= -eps
             for (gi, ci), e, sgn in ((pos_gc, ep, 1.0), (neg_gc, en, -1.0)):
                 if not len(e):

@@ -8,11 +8,16 @@ keep the network with the best validation accuracy.  The grouped MILP has one ac
 bit per (group, neuron) and, as a group shares its output, one error bit per (group,
 output, target sign) -- far fewer binaries than the exact model's per-sample bits.
 
-With ``init="class"`` and one output, the first grouped model (two label-pure groups) has
-loss 0 exactly when one hidden unit can separate the classes with margin ``eps`` (the
-groups' patterns must differ in some unit, and weights/bias ranges are symmetric), so that
-first step is solved as a linear program: the max-margin separator within the weight
-bounds, with the remaining units switched off.  Only when that margin is below ``eps``
+Groups always hold whole distinct inputs (copies of one input share their activations in
+any network); the class init groups each distinct input by its majority label.  A copy
+with the minority label is an error whatever the weights ("irreducible" loss); splitting
+stops when only that is left, and picks the group with the most loss above it.
+
+With ``init="class"`` and one output, the first grouped model (two majority-label groups)
+reaches the irreducible loss exactly when one hidden unit separates the distinct inputs by
+majority label with margin ``eps`` (the groups' patterns must differ in some unit, and
+weights/bias ranges are symmetric), so that first step is solved as a linear program: the
+max-margin separator within the weight bounds, the remaining units switched off.  Only when that margin is below ``eps``
 does the loop fall back to the grouped MILP.  (A 0.03-0.2 s HiGHS branch-and-bound run
 becomes a ~5 ms LP; the max-margin choice is also a better-founded pick among the many
 zero-loss networks than the MILP's arbitrary vertex.)
@@ -25,7 +30,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from qbnn.mip.builder import Builder
-from qbnn.mip.model import forward, predict, solve_mip, targets
+from qbnn.mip.model import distinct_rows, forward, irreducible_loss, predict, solve_mip, targets
 
 
 def _sample_errors(Ws, bs, X, y):
@@ -101,12 +106,20 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     y = np.asarray(y)
     if X_val is None:
         X_val, y_val = X, y
+    dist, first = distinct_rows(X)
     if init == "class":
-        groups = np.unique(y, return_inverse=True)[1].astype(int)
+        # by the majority label of each distinct input: copies of one input share their
+        # activations anyway, so splitting them over two groups would tie those groups'
+        # patterns (binarised 4x4 digits: 100 samples, 17 distinct inputs, constant predictor)
+        lab = np.unique(y, return_inverse=True)[1].ravel()
+        cnt = np.zeros((len(first), lab.max() + 1))
+        np.add.at(cnt, (dist, lab), 1)
+        groups = np.argmax(cnt, axis=1)[dist].astype(int)
     elif init == "one":
         groups = np.zeros(len(X), dtype=int)
     else:
         raise QbnnError(f"split init must be 'class' or 'one', not {init!r}")
+    floor = irreducible_loss(X, y, layers[-1])  # per sample; its sum bounds any network's loss
     history = []
     best = None
     warm = _trivial_start(layers, y, bias_bound) if bias else None
@@ -114,7 +127,12 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     if (init == "class" and layers[-1] == 1 and len(layers) > 2 and bias and not integer
             and bias_bound >= 0.5 + eps):  # copies/output use bias -0.5, idle units -bias_bound
         ts = time.perf_counter()
-        lp = _separating_network(X, targets(y, 1)[:, 0], layers, bias_bound, eps, rho)
+        # majority label per distinct input; ties cost the same either way and are left out
+        t = np.zeros(len(first))
+        np.add.at(t, dist, targets(y, 1)[:, 0])
+        keep = t != 0
+        lp = _separating_network(X[first][keep], np.sign(t[keep]), layers, bias_bound, eps, rho) \
+            if keep.any() else None
         if lp is not None and lp[2] < eps:
             lp = None  # not separable at the margin: the grouped MILP decides the first step
     for it in range(max_splits + 1):
@@ -124,7 +142,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
         if it == 0 and lp is not None:
             Ws, bs, margin, info = lp
             res_info = {**info, "seconds": time.perf_counter() - ts, "build_seconds": 0.0,
-                        "status": "Optimal (separating LP)", "objective": 0.0, "gap": 0.0, "margin": margin}
+                        "status": "Optimal (separating LP)", "objective": float(floor.sum()), "gap": 0.0, "margin": margin}
         else:
             limit = 0.5 * left if solve_limit is None else min(solve_limit, left)
             res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(limit, 0.05),
@@ -143,22 +161,24 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
                         "train_loss": int(err.sum()), "val_accuracy": val})
         if best is None or val > best[0]:
             best = (val, Ws, bs, groups.copy())
-        if err.sum() == 0 or it == max_splits:
+        if err.sum() <= floor.sum() + 1e-9 or it == max_splits:  # nothing left to gain
             break
         # split the group with the largest loss (needs >= 2 distinct points)
-        gl = np.bincount(groups, weights=err, minlength=groups.max() + 1)
+        gl = np.bincount(groups, weights=err - floor, minlength=groups.max() + 1)
         order = np.argsort(-gl, kind="stable")
         done = False
         for g in order:
-            if gl[g] <= 0:
+            if gl[g] <= 1e-9:
                 break
             members = np.flatnonzero(groups == g)
-            if len(np.unique(X[members], axis=0)) < 2:
+            ud, cnt_ud = np.unique(dist[members], return_counts=True)  # whole inputs move together
+            if len(ud) < 2:
                 continue
-            lab = KMeans(n_clusters=2, random_state=seed, n_init=3).fit_predict(X[members])
-            if lab.min() == lab.max():
+            side = KMeans(n_clusters=2, random_state=seed, n_init=3).fit_predict(X[first[ud]],
+                                                                                 sample_weight=cnt_ud)
+            if side.min() == side.max():
                 continue
-            groups[members[lab == 1]] = groups.max() + 1
+            groups[np.isin(dist, ud[side == 1])] = groups.max() + 1
             done = True
             break
         if not done:
