@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--integer", action="store_true", help="weights in {-1, 0, 1}")
     p.add_argument("--split-init", default="class", help="split: start with one group per class (class) or one (one)")
     p.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
+    p.add_argument("--solve-limit", type=float, default=None, metavar="S",
+                   help="split: seconds per grouped solve (default half the remaining time)")
     p.add_argument("--n-train", type=int, default=40, help="training size for --dataset")
     p.add_argument("--n-test", type=int, default=200, help="test size for --dataset")
     p.add_argument("--out", required=True, help="output network HDF5")
@@ -87,6 +89,8 @@ def run(args: argparse.Namespace) -> dict:
         raise QbnnError(f"--split-init must be 'class' or 'one', not {args.split_init!r}")
     if args.threads < 1:
         raise QbnnError("--threads must be >= 1")
+    if args.solve_limit is not None and args.solve_limit <= 0:
+        raise QbnnError("--solve-limit must be positive")
     if args.data is not None:
         Xtr, ytr, Xte, yte = _load_data(args.data)
     else:
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> dict:
     layers, bias = _layers(args.network, Xtr.shape[1], n_out)
     net = MIPNetwork(layers, args.method, integer=args.integer, bias=bias, time_limit=args.time_limit,
                      mip_gap=args.mip_gap, seed=args.seed, rho=args.robust, split_init=args.split_init,
-                     threads=args.threads)
+                     threads=args.threads, solve_limit=args.solve_limit)
     net.fit(Xtr, ytr)
     net.save(args.out)
     info = net.info_
