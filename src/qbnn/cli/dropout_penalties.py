@@ -19,9 +19,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=0.0, help="margin passed to the compiler (default 0)")
     p.add_argument("--solver", choices=("auto", "bnn", "greedy"), default="auto",
                    help="subnetwork solver: auto (qbnn.bnn_solving if installed, else greedy), bnn, greedy")
-    p.add_argument("--time-limit", type=float, default=5.0, help="seconds per subnetwork (default 5)")
+    p.add_argument("--time-limit", type=_seconds_or_none, default=5.0,
+                   help="seconds per subnetwork (default 5); 'none': a fixed step budget, bit-reproducible per seed")
     p.add_argument("--device", default="cpu", help="torch device for the bnn solver (cpu, cuda)")
     p.add_argument("--out", required=True, help="output penalties HDF5 (/h float64 (n_weights,))")
+
+
+def _seconds_or_none(text: str):
+    from qbnn.cli.solve import _seconds_or_none as parse
+
+    return parse(text)
 
 
 def load_train(path: str):
