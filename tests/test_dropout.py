@@ -252,3 +252,47 @@ def test_cli_two_rounds(tmp_path, data, capsys):
     net.write_text("layers: [5, 2, 1]\n")
     assert main(["dropout-penalties", *common, "--previous", str(tmp_path / "r1.h5"), "--out", str(tmp_path / "x.h5")]) == 2
     assert "penalties have 22 entries" in capsys.readouterr().err
+
+
+def test_subnetwork_jobs_combine_to_the_one_call_round(tmp_path, data, capsys):
+    # the workflow runs each subnetwork as its own job and combines the files: same penalties
+    from qbnn.cli import main
+
+    X, y = data
+    dpath = tmp_path / "data.h5"
+    _write_data(dpath, X, y)
+    net = tmp_path / "net.yaml"
+    net.write_text("layers: [5, 3, 1]\n")
+    common = ["--data", str(dpath), "--network", str(net), "--p", "0.5", "--solver", "greedy", "--seed", "3",
+              "--round", "1"]
+    topo = Topology.load(str(net), n_inputs=5)
+    prev = np.linspace(-0.5, 0.5, topo.n_weights)
+    from qbnn.dropout import save_penalties
+    save_penalties(tmp_path / "prev.h5", prev)
+    common += ["--previous", str(tmp_path / "prev.h5")]
+    assert main(["dropout-penalties", *common, "--K", "3", "--beta", "0.7", "--out", str(tmp_path / "one.h5")]) == 0
+    subs = []
+    for k in range(3):
+        subs.append(str(tmp_path / f"sub{k}.h5"))
+        assert main(["dropout-subnetwork", *common, "--k", str(k), "--out", subs[-1]]) == 0
+    capsys.readouterr()
+    assert main(["dropout-penalties", *common, "--beta", "0.7", "--subnetworks", *subs,
+                 "--out", str(tmp_path / "comb.h5")]) == 0
+    s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert s["K"] == 3
+    one, comb = load_penalties(tmp_path / "one.h5", 22), load_penalties(tmp_path / "comb.h5", 22)
+    assert np.array_equal(one, comb) and np.abs(comb).max() > 0
+    # and the library round agrees with both
+    rd = dropout_round(topo, X, y, prev, K=3, p=0.5, beta=0.7, seed=3, round_index=1,
+                       solve_fn=make_solve_fn("greedy"))
+    assert np.array_equal(rd.penalties, comb)
+    # mismatched or repeated subnetwork files: one-line error, exit 2, no output
+    bad = [(["--round", "2"], "round 1, this round has round 2"), ([], "given twice")]
+    for extra, msg in bad:
+        files = subs[:1] if extra else [subs[0], subs[0]]
+        args = ["dropout-penalties", *common, *extra, "--subnetworks", *files, "--out", str(tmp_path / "bad.h5")]
+        assert main(args) == 2
+        assert msg in capsys.readouterr().err and not (tmp_path / "bad.h5").exists()
+    assert main(["dropout-penalties", *common, "--subnetworks", str(tmp_path / "prev.h5"),
+                 "--out", str(tmp_path / "bad.h5")]) == 2
+    assert "not a dropout subnetwork file" in capsys.readouterr().err

@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from qbnn.dropout_files import (PENALTIES_FORMAT, SUBNETWORK_FORMAT, load_penalties,  # noqa: F401 (API)
+                                load_subnetwork, save_penalties, save_subnetwork)
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
@@ -301,46 +303,65 @@ class DropoutRound:
                 "sub_errors": [int(e) for e in self.sub_errors], "seconds": round(self.seconds, 4)}
 
 
+@dataclass
+class SubnetworkSolution:
+    """Subnetwork ``k`` of a round, solved: the unit one Snakemake job produces."""
+
+    k: int
+    topology: Topology
+    map: np.ndarray  # int64 (n_sub_weights,): index of each sub weight in the full network's order
+    weights: np.ndarray  # int8 ±1 (n_sub_weights,)
+    errors: int  # training errors of the subnetwork (forward pass)
+
+
+def _previous(penalties_prev: np.ndarray | None, n: int) -> np.ndarray | None:
+    if penalties_prev is None:
+        return None
+    hp = np.asarray(penalties_prev, dtype=np.float64).reshape(-1)
+    if hp.shape != (n,):
+        raise QbnnError(f"previous penalties have {hp.size} entries, the network has {n} weights")
+    return hp
+
+
+def solve_subnetwork(
+    topology: Topology, X: np.ndarray, y: np.ndarray, penalties_prev: np.ndarray | None = None, *,
+    k: int, p: float = 0.5, unit: str = "neuron", seed: int = 0, round_index: int = 0,
+    solve_fn: SolveFn | None = None, margin: float = 0.0,
+) -> SubnetworkSolution:
+    """Sample subnetwork ``k`` of round ``round_index`` (``SeedSequence([seed, r, k])``) and
+    solve it on its training loss plus ``penalties_prev`` restricted to its weights."""
+    X, y = np.asarray(X), np.asarray(y)
+    topology.check_inputs(X.shape[1])
+    hp = _previous(penalties_prev, topology.n_weights)
+    ss = np.random.SeedSequence([int(seed), int(round_index), int(k)])
+    sub, m = sample_subnetwork(topology, p, unit, np.random.default_rng(ss))
+    w = (solve_fn or make_solve_fn("auto"))(sub, X, y, penalties=None if hp is None else hp[m], margin=margin,
+                                             seed=int(ss.generate_state(1)[0] % (2**31)))
+    w = np.asarray(w, dtype=np.int8).reshape(-1)
+    if w.shape != (sub.n_weights,) or not np.isin(w, (-1, 1)).all():
+        raise QbnnError("solve function must return ±1 weights of the subnetwork's size")
+    return SubnetworkSolution(int(k), sub, m, w, int(sub.training_loss(w, X, y)))
+
+
 def dropout_round(
     topology: Topology, X: np.ndarray, y: np.ndarray, penalties_prev: np.ndarray | None = None, *,
     K: int = 4, p: float = 0.5, beta: float = 1.0, unit: str = "neuron", seed: int = 0,
     solve_fn: SolveFn | None = None, margin: float = 0.0, round_index: int = 0,
 ) -> DropoutRound:
-    """One round: sample ``K`` subnetworks, solve each, return the new penalties.
-
-    Each subnetwork's objective is its training loss plus ``penalties_prev`` restricted to
-    its weights (so rounds refine each other).  Randomness: subnetwork ``k`` of round ``r``
-    uses ``SeedSequence([seed, r, k])`` for sampling and a derived seed for its solver.
-    """
+    """One round: sample ``K`` subnetworks, solve each (:func:`solve_subnetwork`), return the
+    new penalties.  The workflow runs the ``K`` solves as separate jobs and combines their
+    files with :func:`penalties_from_solutions`; the result is the same."""
     if int(K) < 1:
         raise QbnnError(f"K must be >= 1, got {K}")
     t0 = time.perf_counter()
-    X = np.asarray(X)
-    y = np.asarray(y)
-    topology.check_inputs(X.shape[1])
-    n = topology.n_weights
-    hp = None
-    if penalties_prev is not None:
-        hp = np.asarray(penalties_prev, dtype=np.float64).reshape(-1)
-        if hp.shape != (n,):
-            raise QbnnError(f"previous penalties have {hp.size} entries, the network has {n} weights")
+    _previous(penalties_prev, topology.n_weights)
     solve_fn = solve_fn or make_solve_fn("auto")
-    subs, maps, sols, errs = [], [], [], []
-    for k in range(int(K)):
-        ss = np.random.SeedSequence([int(seed), int(round_index), k])
-        rng = np.random.default_rng(ss)
-        sub, m = sample_subnetwork(topology, p, unit, rng)
-        w = solve_fn(sub, X, y, penalties=None if hp is None else hp[m], margin=margin,
-                     seed=int(ss.generate_state(1)[0] % (2**31)))
-        w = np.asarray(w, dtype=np.int8).reshape(-1)
-        if w.shape != (sub.n_weights,) or not np.isin(w, (-1, 1)).all():
-            raise QbnnError("solve function must return ±1 weights of the subnetwork's size")
-        subs.append(sub)
-        maps.append(m)
-        sols.append(w)
-        errs.append(int(sub.training_loss(w, X, y)))
-    h, mean, count = penalties_from_solutions(n, sols, maps, beta)
-    return DropoutRound(int(round_index), h, mean, count, subs, maps, sols, errs, time.perf_counter() - t0)
+    sols = [solve_subnetwork(topology, X, y, penalties_prev, k=k, p=p, unit=unit, seed=seed,
+                             round_index=round_index, solve_fn=solve_fn, margin=margin) for k in range(int(K))]
+    h, mean, count = penalties_from_solutions(topology.n_weights, [s.weights for s in sols],
+                                              [s.map for s in sols], beta)
+    return DropoutRound(int(round_index), h, mean, count, [s.topology for s in sols], [s.map for s in sols],
+                        [s.weights for s in sols], [s.errors for s in sols], time.perf_counter() - t0)
 
 
 def run_dropout(
@@ -362,41 +383,3 @@ def run_dropout(
         out.append(rd)
         h = rd.penalties
     return out
-
-
-# ------------------------------------------------------------------------- files
-PENALTIES_FORMAT = "qbnn-penalties"
-
-
-def save_penalties(path, h: np.ndarray, attrs: dict[str, Any] | None = None, extra: dict[str, np.ndarray] | None = None) -> None:
-    """Write ``/h`` (float64 ``(n_weights,)``) plus attributes, atomically."""
-    import json
-
-    import h5py
-
-    from qbnn.io import atomic_output
-
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = PENALTIES_FORMAT
-            f.attrs["format_version"] = 1
-            f.create_dataset("h", data=np.asarray(h, dtype=np.float64))
-            for k, v in (extra or {}).items():
-                f.create_dataset(k, data=v)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list)) else v
-
-
-def load_penalties(path, n_weights: int | None = None) -> np.ndarray:
-    """Read ``/h`` from a penalties HDF5 (checks its length against ``n_weights`` if given)."""
-    from qbnn.io import open_h5
-
-    with open_h5(path, "penalties file") as f:
-        if "h" not in f:
-            raise QbnnError(f"{path} has no /h dataset (not a penalties file)")
-        h = np.asarray(f["h"][()], dtype=np.float64).reshape(-1)
-    if n_weights is not None and h.shape != (n_weights,):
-        raise QbnnError(f"{path}: penalties have {h.size} entries, the network has {n_weights} weights")
-    if not np.isfinite(h).all():
-        raise QbnnError(f"{path}: penalties contain NaN or infinite values")
-    return h

@@ -8,6 +8,7 @@ wildcard_constraints:
     solver=r"[a-z-]+",
     seed=r"\d+",
     r=r"\d+",
+    k=r"\d+",
 
 
 def experiment_runs():
@@ -28,6 +29,12 @@ def experiment_runs():
 
 def dropout_settings(wildcards):
     return config["experiments"][wildcards.exp]["dropout"]
+
+
+def dropout_subnetworks(wildcards):
+    K = config["experiments"][wildcards.exp]["dropout"].get("K", 4)
+    return [f"results/dropout/{wildcards.exp}/m{wildcards.margin}_s{wildcards.seed}/round{wildcards.r}/sub{k}.h5"
+            for k in range(K)]
 
 
 def last_dropout_round(wildcards):

@@ -3,15 +3,40 @@
 # the last round's penalties are compiled into the full QUBO.
 
 
-rule dropout_penalties:
+rule dropout_subnetwork:
+    # One sampled subnetwork k of round r, solved (SeedSequence([seed, r, k])): the K subnetworks of a
+    # round are independent jobs, so they run in parallel and an interrupted round resumes per subnetwork.
     input:
         data=experiment_file("data"),
         network=experiment_file("topology"),
         previous=previous_dropout_round,
     output:
-        "results/dropout/{exp}/m{margin}_s{seed}/round{r}.h5",
+        "results/dropout/{exp}/m{margin}_s{seed}/round{r}/sub{k}.h5",
     params:
         previous=lambda wildcards, input: f"--previous {input.previous[0]}" if input.previous else "",
+        settings=dropout_settings,
+    log:
+        "logs/dropout_subnetwork/{exp}_m{margin}_s{seed}_round{r}_sub{k}.log",
+    conda:
+        "../../envs/qbnn.yaml"
+    shell:
+        "qbnn dropout-subnetwork --data {input.data} --network {input.network} --round {wildcards.r} "
+        "--k {wildcards.k} {params.previous} --p {params.settings[p]} --unit {params.settings[unit]} "
+        "--time-limit {params.settings[time_limit]} --margin {wildcards.margin} --seed {wildcards.seed} "
+        "--out {output} > {log} 2>&1"
+
+
+rule dropout_penalties:
+    # Round r's penalties from its K solved subnetworks (h_w = -beta * their mean on w), cached per round.
+    input:
+        data=experiment_file("data"),
+        network=experiment_file("topology"),
+        subnetworks=dropout_subnetworks,
+    output:
+        "results/dropout/{exp}/m{margin}_s{seed}/round{r}.h5",
+    params:
+        previous=lambda wildcards: (f"--previous {previous_dropout_round(wildcards)[0]}"
+                                    if previous_dropout_round(wildcards) else ""),
         settings=dropout_settings,
     log:
         "logs/dropout_penalties/{exp}_m{margin}_s{seed}_round{r}.log",
@@ -19,9 +44,9 @@ rule dropout_penalties:
         "../../envs/qbnn.yaml"
     shell:
         "qbnn dropout-penalties --data {input.data} --network {input.network} --round {wildcards.r} "
-        "{params.previous} --K {params.settings[K]} --p {params.settings[p]} --beta {params.settings[beta]} "
-        "--unit {params.settings[unit]} --time-limit {params.settings[time_limit]} --margin {wildcards.margin} "
-        "--seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "{params.previous} --beta {params.settings[beta]} --p {params.settings[p]} --unit {params.settings[unit]} "
+        "--margin {wildcards.margin} --seed {wildcards.seed} --subnetworks {input.subnetworks} "
+        "--out {output} > {log} 2>&1"
 
 
 rule compile_qubo_dropout:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate",
     "baseline": "baseline",
     "dropout-penalties": "dropout_penalties",
+    "dropout-subnetwork": "dropout_subnetwork",
     "aggregate": "aggregate",
     "figures": "figures",
     "train-mip": "train_mip",
