@@ -77,3 +77,16 @@ def test_lint_is_clean(tmp_path):
     res = _snakemake(wd, "--lint", "--configfile", "config/test.yaml")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "Lints for" not in res.stdout, res.stdout[-3000:]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_every_shipped_config_validates_and_names_existing_files(name):
+    # the same schema check the Snakefile runs before any job, plus the files each config points to
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+    validate(cfg, str(ROOT / "config/schema/config.schema.yaml"))
+    for topo in cfg["topologies"].values():
+        assert (ROOT / topo).is_file(), f"{name}: topology file {topo} missing"
+    for exp in cfg["experiments"].values():
+        assert exp["dataset"] in cfg["datasets"] and exp["topology"] in cfg["topologies"]
