@@ -35,8 +35,7 @@ rule dropout_penalties:
     output:
         "results/dropout/{exp}/m{margin}_s{seed}/round{r}.h5",
     params:
-        previous=lambda wildcards: (f"--previous {previous_dropout_round(wildcards)[0]}"
-                                    if previous_dropout_round(wildcards) else ""),
+        previous=lambda wildcards: "".join(f"--previous {p}" for p in previous_dropout_round(wildcards)),
         settings=dropout_settings,
     log:
         "logs/dropout_penalties/{exp}_m{margin}_s{seed}_round{r}.log",

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from qbnn.cli.solve import seconds_or_none
+
 HELP = "one dropout round: solve K sampled subnetworks and write per-weight linear penalties h"
 
 
@@ -18,7 +20,7 @@ def add_round_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=0.0, help="margin passed to the compiler (default 0)")
     p.add_argument("--solver", choices=("auto", "bnn", "greedy"), default="auto",
                    help="subnetwork solver: auto (qbnn.bnn_solving if installed, else greedy), bnn, greedy")
-    p.add_argument("--time-limit", type=_seconds_or_none, default=5.0,
+    p.add_argument("--time-limit", type=seconds_or_none, default=5.0,
                    help="seconds per subnetwork (default 5); 'none': a fixed step budget, bit-reproducible per seed")
     p.add_argument("--device", default="cpu", help="torch device for the bnn solver (cpu, cuda)")
 
@@ -39,12 +41,6 @@ def check_round_arguments(args: argparse.Namespace) -> None:
         raise QbnnError(f"--p must lie in [0, 1], got {args.p}")
     if args.round < 0:
         raise QbnnError(f"--round must be >= 0, got {args.round}")
-
-
-def _seconds_or_none(text: str):
-    from qbnn.cli.solve import _seconds_or_none as parse
-
-    return parse(text)
 
 
 def load_train(path: str):

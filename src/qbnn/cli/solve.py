@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver", default="sb", choices=SOLVER_CHOICES)
     p.add_argument("--replicas", type=int, default=64)
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--time-limit", type=_seconds_or_none, default=None,
+    p.add_argument("--time-limit", type=seconds_or_none, default=None,
                    help="wall-clock budget in seconds (restarts until spent); 'none' (default): one anneal")
     p.add_argument("--target", type=float, default=None, help="stop once this QUBO energy is reached")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint file after success")
 
 
-def _seconds_or_none(text: str) -> float | None:
+def seconds_or_none(text: str) -> float | None:
     """A number of seconds, or none/null (what the workflow passes for `time_limit: null`)."""
     if text.strip().lower() in ("none", "null"):
         return None

@@ -67,17 +67,21 @@ def distinct_rows(X):
     return rank[inv.ravel()], first[order]
 
 
+def target_counts(gid, T, G):
+    """(G, C) counts of +1 and of -1 targets per unit ``gid`` (0..G-1) and output."""
+    npos, nneg = np.zeros((G, T.shape[1])), np.zeros((G, T.shape[1]))
+    np.add.at(npos, gid, T > 0)
+    np.add.at(nneg, gid, T < 0)
+    return npos, nneg
+
+
 def irreducible_loss(X, y, n_out):
     """(S,) share of each sample in the loss no network can avoid: identical inputs get the
     same outputs, so per distinct input and output the minority target count is lost
     (spread evenly over the copies).  Its sum is a lower bound on ``loss``."""
-    gid, _ = distinct_rows(X)
-    T = targets(y, n_out)
-    U = int(gid.max()) + 1
-    npos, nneg = np.zeros((U, T.shape[1])), np.zeros((U, T.shape[1]))
-    np.add.at(npos, gid, T > 0)
-    np.add.at(nneg, gid, T < 0)
-    return (np.minimum(npos, nneg).sum(axis=1) / np.bincount(gid, minlength=U))[gid]
+    gid, first = distinct_rows(X)
+    npos, nneg = target_counts(gid, targets(y, n_out), len(first))
+    return (np.minimum(npos, nneg).sum(axis=1) / np.bincount(gid, minlength=len(first)))[gid]
 
 
 def loss(weights, biases, X, y):
@@ -150,18 +154,18 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     L = len(layers) - 2
     C = layers[-1]
     T = targets(y, C)
+    # rep: the first sample of each distinct (group, input) -- one first-layer row block each,
+    # as duplicates would add identical rows
     if L == 0:
-        gid = np.arange(S)
+        gid = rep = np.arange(S)
     elif groups is None:
-        gid, first = distinct_rows(X)
+        gid, rep = distinct_rows(X)
         if fix_activations is not None:  # per sample -> per distinct input
-            fix_activations = [None if a is None else np.asarray(a)[first] for a in fix_activations]
+            fix_activations = [None if a is None else np.asarray(a)[rep] for a in fix_activations]
     else:
         gid = np.unique(np.asarray(groups), return_inverse=True)[1]
+        rep = np.sort(np.unique(np.column_stack([gid, X]), axis=0, return_index=True)[1])
     G = int(gid.max()) + 1
-    # one first-layer row block per distinct (group, input): duplicates add identical rows
-    rep = np.unique(np.column_stack([gid, X]), axis=0, return_index=True)[1]
-    rep.sort()
     Xr, R = X[rep], len(rep)
     B = float(bias_bound) if bias else 0.0
     bld = Builder()
@@ -172,9 +176,7 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     for k in range(L):
         uv.append(bld.vars((G, layers[k + 1]), 0, 1, integer=True))
     # output units: groups (they share the last hidden pattern) or samples (no hidden layer)
-    npos = np.zeros((G, C)); nneg = np.zeros((G, C))
-    np.add.at(npos, gid, T > 0)
-    np.add.at(nneg, gid, T < 0)
+    npos, nneg = target_counts(gid, T, G)
     pos_gc, neg_gc = np.nonzero(npos), np.nonzero(nneg)
     ep = bld.vars((len(pos_gc[0]),), 0, 1, integer=True, cost=npos[pos_gc])
     en = bld.vars((len(neg_gc[0]),), 0, 1, integer=True, cost=nneg[neg_gc])

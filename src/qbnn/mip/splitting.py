@@ -30,7 +30,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from qbnn.mip.builder import Builder
-from qbnn.mip.model import distinct_rows, forward, irreducible_loss, predict, solve_mip, targets
+from qbnn.mip.model import (distinct_rows, forward, irreducible_loss, predict, solve_mip, target_counts,
+                            targets)
 
 
 def _sample_errors(Ws, bs, X, y):
@@ -128,8 +129,8 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
             and bias_bound >= 0.5 + eps):  # copies/output use bias -0.5, idle units -bias_bound
         ts = time.perf_counter()
         # majority label per distinct input; ties cost the same either way and are left out
-        t = np.zeros(len(first))
-        np.add.at(t, dist, targets(y, 1)[:, 0])
+        npos, nneg = target_counts(dist, targets(y, 1), len(first))
+        t = (npos - nneg)[:, 0]
         keep = t != 0
         lp = _separating_network(X[first][keep], np.sign(t[keep]), layers, bias_bound, eps, rho) \
             if keep.any() else None
