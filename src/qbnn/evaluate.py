@@ -35,14 +35,21 @@ def check_labels(topology, y: np.ndarray, what: str = "training") -> np.ndarray:
     return y
 
 
-def margin_stats(network: Network, X: np.ndarray) -> dict[str, Any]:
-    """Normalised margins ``a_j z_j / fan_in(j)`` over all (hidden + output) neurons and samples."""
+def forward_parts(network: Network, X: np.ndarray):
+    """Forward pass with what margin measures need: ``(Z, A, fan, hidden, out)``. Z/A ``(S, N)``
+    pre-activations/activations, fan ``(N,)`` float64 fan-ins, hidden/out neuron index lists."""
     t = network.topology
     Z, A = t.forward(network.weights, X)
     fan = np.array([t.fan_in(k) for k in range(t.n_neurons)], dtype=np.float64)
-    M = (A * Z) / fan[None, :]
     out = list(t.outputs)
     hidden = [k for k in range(t.n_neurons) if k not in set(out)]
+    return Z, A, fan, hidden, out
+
+
+def margin_stats(network: Network, X: np.ndarray) -> dict[str, Any]:
+    """Normalised margins ``a_j z_j / fan_in(j)`` over all (hidden + output) neurons and samples."""
+    Z, A, fan, hidden, out = forward_parts(network, X)
+    M = (A * Z) / fan[None, :]
     counts, _ = np.histogram(M.ravel(), bins=MARGIN_BINS)
     res = {
         "margin_mean": float(M.mean()) if M.size else None,

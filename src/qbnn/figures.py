@@ -202,12 +202,10 @@ def plot_weight_images(paths: list[str | os.PathLike], out: str | os.PathLike,
 # ------------------------------------------------------------------ margin histograms
 def normalised_margins(network, X: np.ndarray) -> dict[str, np.ndarray]:
     """``|z_j| / fan_in(j)`` on samples ``X``: ``hidden`` ``(S, H)`` and ``output`` ``(S, O)`` float64."""
-    t = network.topology
-    Z, _ = t.forward(network.weights, X)
-    fan = np.array([t.fan_in(k) for k in range(t.n_neurons)], dtype=np.float64)
+    from qbnn.evaluate import forward_parts
+
+    Z, _, fan, hidden, out = forward_parts(network, X)
     M = np.abs(Z) / fan[None, :]
-    out = list(t.outputs)
-    hidden = [k for k in range(t.n_neurons) if k not in set(out)]
     return {"hidden": M[:, hidden], "output": M[:, out]}
 
 
@@ -318,17 +316,12 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
 def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataFrame:
     """Test (solid) and train (dashed) accuracy vs dropout rounds, mean ± 95% CI over seeds, one panel per
     experiment, one colour per λ. Returns the plotted means (``exp, margin, rounds, n, *_mean, *_ci95``)."""
-    from qbnn.report import ci95
+    from qbnn.report import accuracy_stats
 
     if table.empty:
         _placeholder(out, "no dropout runs")
         return table
-    g = table.groupby(["exp", "margin", "rounds"], sort=True)
-    stats = g[["train_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
-    stats.columns = ["_".join(c) for c in stats.columns]
-    stats = stats.reset_index()
-    for c in ("train_accuracy", "test_accuracy"):
-        stats[f"{c}_ci95"] = ci95(stats[f"{c}_std"], stats[f"{c}_count"])
+    stats = accuracy_stats(table.groupby(["exp", "margin", "rounds"], sort=True))
     stats["n"] = stats["test_accuracy_count"]
     plt = _plt()
     exps = sorted(stats["exp"].unique())

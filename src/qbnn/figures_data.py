@@ -1,20 +1,12 @@
 """Figure of binarised training samples: one row per class (white = +1, black = -1)."""
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 
+from qbnn.figures import image_shape_of
 from qbnn.io import atomic_output
-
-
-def _shape(attrs: dict, d: int) -> tuple[int, int]:
-    s = attrs.get("image_shape")
-    if s:
-        return int(s[0]), int(s[1])
-    r = int(math.isqrt(d))
-    return (r, r) if r * r == d else (1, d)
 
 
 def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, per_class: int = 8) -> dict:
@@ -32,7 +24,7 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
     Xtr, ytr, _, _, attrs = load_dataset(data_path)
     classes = attrs["classes"]
     codes = [-1, 1] if len(classes) == 2 else list(range(len(classes)))
-    rows, cols = _shape(attrs, Xtr.shape[1])
+    rows, cols = image_shape_of(attrs, Xtr.shape[1])
     per_class = max(1, int(per_class))
     aspect = cols / rows
     fig, axes = plt.subplots(

@@ -72,17 +72,13 @@ def ci95(std, count):
     return np.where(n > 1, q * s / np.sqrt(np.maximum(n, 1)), 0.0)
 
 
-def _stats(g) -> pd.DataFrame:
+def accuracy_stats(g) -> pd.DataFrame:
+    """Per group of ``g`` (a DataFrameGroupBy): train/test accuracy mean, std, count and 95% CI half-width."""
     out = g[["train_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
     out.columns = ["_".join(c) for c in out.columns]
     for col in ("train_accuracy", "test_accuracy"):
         out[f"{col}_ci95"] = ci95(out[f"{col}_std"], out[f"{col}_count"])
     return out.reset_index()
-
-
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, count and 95% CI half-width (:func:`ci95`) of accuracies per (dataset, topology, method)."""
-    return _stats(df.groupby(["dataset", "topology", "method"], sort=True))
 
 
 BASELINE_NAMES = {"ste": "STE BNN", "greedy": "greedy", "mlp": "MLP", "logreg": "logreg"}
@@ -114,7 +110,7 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     d["margin"] = d["margin"] if "margin" in d else np.nan
     d.loc[~d["method"].astype(str).str.startswith("qubo"), ["solver", "margin"]] = ["", np.nan]
     d["margin"] = d["margin"].fillna(-1.0)  # groupby drops NaN keys; -1 marks "no λ"
-    out = _stats(d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True))
+    out = accuracy_stats(d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True))
     out["margin"] = out["margin"].where(out["margin"] >= 0)
     out = out.rename(columns={"test_accuracy_count": "n"}).drop(columns=["train_accuracy_count"])
     out["gap_mean"] = out["train_accuracy_mean"] - out["test_accuracy_mean"]
@@ -143,16 +139,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
 def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike) -> None:
     """Grouped bars of train/test accuracy per method, one panel per (dataset, topology).
 
-    ``summary`` is :func:`summarise` (bars labelled by ``method``) or :func:`summarise_variants`
-    (labelled by :func:`variant_label`)."""
+    ``summary`` is :func:`summarise_variants` (bars labelled by :func:`variant_label`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     summary = summary.copy()
-    summary["_label"] = ([variant_label(r) for r in summary.to_dict("records")] if "variant" in summary
-                         else summary["method"].astype(str))
+    summary["_label"] = [variant_label(r) for r in summary.to_dict("records")]
     groups = list(summary.groupby(["dataset", "topology"], sort=False))
     width = max(5, 0.45 * summary.groupby(["dataset", "topology"]).size().max() + 1.5)
     fig, axes = plt.subplots(len(groups), 1, figsize=(width, 4.2 * len(groups)), squeeze=False)

@@ -105,8 +105,16 @@ def showcase_solver(exp):
     return next((s for s in solvers if s not in GENERIC_SOLVERS), solvers[0])
 
 
-def solver_setting(key, default):
-    return lambda wildcards: config.get("solver_settings", {}).get(wildcards.solver, {}).get(key, default)
+SOLVER_DEFAULTS = {"replicas": 32, "steps": 1000, "time_limit": 60}
+
+
+def solver_settings_for(solver):
+    """The config's settings for ``solver`` over SOLVER_DEFAULTS."""
+    return {**SOLVER_DEFAULTS, **config.get("solver_settings", {}).get(solver, {})}
+
+
+def solver_setting(key):
+    return lambda wildcards: solver_settings_for(wildcards.solver)[key]
 
 
 def all_targets():

@@ -78,12 +78,7 @@ rule dropout_round_eval:
         metrics="results/dropout/{exp}/m{margin}_s{seed}/round{r}_eval.json",
     params:
         solver=lambda wildcards: showcase_solver(wildcards.exp),
-        settings=lambda wildcards: {
-            "replicas": 32,
-            "steps": 1000,
-            "time_limit": 60,
-            **config.get("solver_settings", {}).get(showcase_solver(wildcards.exp), {}),
-        },
+        settings=lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp)),
         device=config.get("device", "auto"),
     log:
         "logs/dropout_round_eval/{exp}_m{margin}_s{seed}_round{r}.log",

@@ -22,9 +22,9 @@ rule solve:
     output:
         "results/solve/{dataset}/{topology}/{qname}_{solver}_s{seed}.h5",
     params:
-        replicas=solver_setting("replicas", 32),
-        steps=solver_setting("steps", 1000),
-        time_limit=solver_setting("time_limit", 60),
+        replicas=solver_setting("replicas"),
+        steps=solver_setting("steps"),
+        time_limit=solver_setting("time_limit"),
         device=config.get("device", "auto"),
         # not an output: a killed solve resumes from it when rerun; `qbnn solve` removes it on success
         checkpoint="results/checkpoints/{dataset}/{topology}/{qname}_{solver}_s{seed}.ckpt",

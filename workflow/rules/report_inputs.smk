@@ -20,10 +20,10 @@ def trace_solutions():
 
 def figure_networks(first_only):
     """Decoded QUBO networks: every run, or (``first_only``) the showcase solver's first seed of each λ/dropout."""
-    runs = [r for r in experiment_runs() if r["solver"] in figure_experiments()[r["exp"]]["solvers"]]
+    runs = list(experiment_runs())  # every run has a solver of its experiment
     if first_only:
-        runs = [r for r in runs if r["solver"] == showcase_solver(r["exp"])]
-        runs = [r for r in runs if r["seed"] == figure_experiments()[r["exp"]].get("seeds", [0])[0]]
+        first_seed = {name: exp.get("seeds", [0])[0] for name, exp in config["experiments"].items()}
+        runs = [r for r in runs if r["solver"] == showcase_solver(r["exp"]) and r["seed"] == first_seed[r["exp"]]]
     return list(
         dict.fromkeys(
             f"results/networks/{r['dataset']}/{r['topology']}/qubo_{r['qname']}_{r['solver']}_s{r['seed']}.h5"

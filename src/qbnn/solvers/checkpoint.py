@@ -137,9 +137,6 @@ class Checkpoint:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
 
-    def exists(self) -> bool:
-        return self.path.is_file()
-
     def _read(self) -> dict | None:
         if not self.path.is_file():
             return None
