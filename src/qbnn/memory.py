@@ -132,10 +132,7 @@ def solve_estimate(n: int, nnz: int, replicas: int, solver: str = "sb", device: 
     from qbnn.solvers import problem as P
 
     cuda = str(device).startswith("cuda")
-    if cuda:
-        dense = n <= P.CUDA_DENSE_MAX_N or 2 * nnz > P.CUDA_DENSE_FRACTION * n * n
-    else:
-        dense = n <= P.DENSE_MAX_N or 2 * nnz > P.DENSE_FRACTION * n * n
+    dense = P.dense_layout(n, 2 * nnz, "cuda" if cuda else "cpu")
     host = n * (QUBO_BYTES_PER_VAR + 4 * 8)
     host += nnz * (QUBO_BYTES_PER_NNZ + ISING_BYTES_PER_NNZ + ISING_TRANSIENT_PER_NNZ)
 

@@ -31,6 +31,7 @@ import torch
 from qbnn.errors import QbnnError
 from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.problem import IsingProblem, SolveResult
+from qbnn.solvers.sa import resolve_betas
 
 
 def paper_momentum(problem: IsingProblem) -> np.ndarray:
@@ -44,8 +45,7 @@ def paper_momentum(problem: IsingProblem) -> np.ndarray:
 
 
 def _inverse_temperatures(problem, beta_range, steps: int, schedule: str) -> tuple[np.ndarray, float, float]:
-    b0, b1 = problem.beta_range() if beta_range is None else (
-        problem.beta_range(beta_range) if isinstance(beta_range, str) else map(float, beta_range))
+    b0, b1 = resolve_betas(problem, beta_range)
     k = np.arange(1, steps + 1, dtype=np.float64)
     if schedule == "log":
         betas = b1 * np.log1p(k) / math.log1p(steps)

@@ -17,7 +17,8 @@ import numpy as np
 from qbnn.solvers.problem import IsingProblem
 
 
-def _colour_classes(problem: IsingProblem) -> list[np.ndarray]:
+def colour_classes(problem: IsingProblem) -> list[np.ndarray]:
+    """Spin indices of each colour class of ``greedy_coloring(problem.J)``, cached on the problem."""
     cached = problem.__dict__.get("_colour_classes")
     if cached is None:
         from qbnn.solvers.sa import greedy_coloring  # sa imports this module (via base)
@@ -47,7 +48,7 @@ def greedy_polish(problem: IsingProblem, states: np.ndarray, max_flips: int | No
     if n > 1 and J.nnz:
         while not _past(deadline):
             flipped = False
-            for idx in _colour_classes(problem):
+            for idx in colour_classes(problem):
                 down = S[:, idx] * F[:, idx] > 1e-9  # ΔE = -2 s F < 0
                 if not down.any():
                     continue

@@ -31,6 +31,14 @@ CUDA_DENSE_MAX_N = 4096
 CUDA_DENSE_FRACTION = 0.05
 
 
+def dense_layout(n: int, j_nnz: int, device_type: str) -> bool:
+    """Whether an n-spin coupling matrix with ``j_nnz`` stored nonzeros (both triangles) is held
+    dense on ``device_type`` ('cpu' or 'cuda')."""
+    if device_type == "cuda":
+        return n <= CUDA_DENSE_MAX_N or j_nnz > CUDA_DENSE_FRACTION * n * n
+    return n <= DENSE_MAX_N or j_nnz > DENSE_FRACTION * n * n
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """'auto' -> cuda when available else cpu; 'cuda' without a GPU or unknown names -> QbnnError."""
     if isinstance(device, torch.device):
@@ -172,10 +180,7 @@ class IsingProblem:
         return self.dense_for(torch.device("cpu"))
 
     def dense_for(self, device) -> bool:
-        n = self.n
-        if torch.device(device).type == "cuda":
-            return n <= CUDA_DENSE_MAX_N or self.J.nnz > CUDA_DENSE_FRACTION * n * n
-        return n <= DENSE_MAX_N or self.J.nnz > DENSE_FRACTION * n * n
+        return dense_layout(self.n, self.J.nnz, torch.device(device).type)
 
     def upper(self) -> sp.csr_matrix:
         return sp.csr_matrix(sp.triu(self.J, 1))

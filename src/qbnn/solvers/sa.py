@@ -15,6 +15,7 @@ import torch
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.polish import colour_classes
 from qbnn.solvers.problem import IsingProblem, SolveResult
 
 
@@ -62,9 +63,9 @@ class _Blocks:
     """Row blocks of the colour-permuted, negated ``-J`` (and ``-h``) on a device."""
 
     def __init__(self, problem: IsingProblem, dev, dtype):
-        color = greedy_coloring(problem.J)
-        self.perm = np.argsort(color, kind="stable")
-        counts = np.bincount(color)
+        classes = colour_classes(problem)  # cached on the problem: polish sweeps the same classes
+        self.perm = np.concatenate(classes)
+        counts = [len(c) for c in classes]
         self.bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         P = problem.J[self.perm][:, self.perm].tocsr()
         P = -P  # blocks hold -J and -h: the kernel wants -F = -(h + J s) (saves one op per class)
@@ -83,7 +84,8 @@ class _Blocks:
         self.num_colors = len(counts)
 
 
-def _betas(problem: IsingProblem, beta_range) -> tuple[float, float]:
+def resolve_betas(problem: IsingProblem, beta_range) -> tuple[float, float]:
+    """(hot, cold) inverse temperatures: None/rule name -> ``problem.beta_range``, else the given pair."""
     if beta_range is None or isinstance(beta_range, str):
         return problem.beta_range(beta_range or "dwave")
     b0, b1 = map(float, beta_range)
@@ -105,7 +107,7 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     ``checkpoint``: a :class:`qbnn.solvers.checkpoint.Checkpoint` to write every N steps / resume from."""
     dev = check_common(problem, replicas, steps, time_limit, device)
     n, R = problem.n, int(replicas)
-    b0, b1 = _betas(problem, beta_range)
+    b0, b1 = resolve_betas(problem, beta_range)
     betas = np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
     cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
     key = (str(dev), dtype)
