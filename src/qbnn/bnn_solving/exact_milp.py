@@ -31,9 +31,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from qbnn.errors import QbnnError
+from qbnn.mip.builder import Builder
 from qbnn.topology import Topology
 
 
@@ -82,7 +82,8 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray, symmetry: bool 
     """Sparse MILP ``min cᵀx + c0  s.t.  lo ≤ A x ≤ hi, x ∈ {0,1}``.
 
     Returns ``(A csr (m,n), lo (m,), hi (m,), c (n,), c0, layout)`` with ``layout`` the index
-    arrays ``beta (n_w,)``, ``act (S,N)`` and ``fixed (n_w,)`` (weights fixed to +1 by symmetry).
+    arrays ``beta (n_w,)``, ``act (S,N)``, ``fixed (n_w,)`` (weights fixed to +1 by symmetry) and
+    ``xor``: (neuron, XOR-bit indices ``(S, hidden in-edges)``) per neuron with hidden inputs.
     """
     X = np.asarray(X).astype(np.int64)
     if X.ndim != 2:
@@ -90,22 +91,11 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray, symmetry: bool 
     topology.check_inputs(X.shape[1])
     T = topology.targets(y).astype(np.int64)  # (S, n_out) ±1
     S, d, N, n_w = X.shape[0], topology.n_inputs, topology.n_neurons, topology.n_weights
-    beta = np.arange(n_w)
-    act = n_w + np.arange(S * N).reshape(S, N)
-    n = n_w + S * N
-    rows_r, rows_c, rows_v, lo, hi = [], [], [], [], []
-    m = 0
-
-    def add(cols: np.ndarray, vals: np.ndarray, lo_: np.ndarray, hi_: np.ndarray) -> None:
-        """Rows with ``cols``/``vals`` ``(R, K)``."""
-        nonlocal m
-        R = cols.shape[0]
-        rows_r.append(np.repeat(np.arange(m, m + R), cols.shape[1]))
-        rows_c.append(cols.ravel())
-        rows_v.append(np.broadcast_to(vals, cols.shape).astype(np.float64).ravel())
-        lo.append(np.broadcast_to(lo_, (R,)).astype(np.float64))
-        hi.append(np.broadcast_to(hi_, (R,)).astype(np.float64))
-        m += R
+    bld = Builder()  # all columns binary; the objective is set below
+    beta = bld.vars((n_w,), 0, 1, integer=True)
+    act = bld.vars((S, N), 0, 1, integer=True)
+    add = bld.rows
+    xor = []  # (neuron k, XOR bit indices (S, hidden in-edges)) in build order
 
     for k, src in enumerate(topology.sources):
         off = int(topology.weight_offsets[k])
@@ -124,8 +114,8 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray, symmetry: bool 
         e_nb = off + np.nonzero(~inp)[0]
         if e_nb.size:  # w·A = 1 − 2u,  u = β ⊕ a
             j = src[~inp] - d
-            u = n + np.arange(S * e_nb.size).reshape(S, e_nb.size)
-            n += u.size
+            u = bld.vars((S, e_nb.size), 0, 1, integer=True)
+            xor.append((k, u))
             b_ = np.broadcast_to(beta[e_nb], u.shape).ravel()
             a_ = act[:, j].ravel()
             uu = u.ravel()
@@ -157,14 +147,14 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray, symmetry: bool 
                 bj2 = beta[topology.weight_slice(j2)]
                 add(np.concatenate([bj, bj2])[None], np.concatenate([np.ones(bj.size), -np.ones(bj2.size)])[None],
                     np.zeros(1), np.full(1, np.inf))
-    c = np.zeros(n)
+    c = np.zeros(bld.n)
     c0 = 0.0
     for o, k in enumerate(topology.outputs):  # [A ≠ T]: a if T = −1, 1 − a if T = +1
         pos = T[:, o] > 0
         c[act[:, k]] += np.where(pos, -1.0, 1.0)
         c0 += float(pos.sum())
-    A = sp.csr_matrix((np.concatenate(rows_v), (np.concatenate(rows_r), np.concatenate(rows_c))), shape=(m, n))
-    return A, np.concatenate(lo), np.concatenate(hi), c, c0, {"beta": beta, "act": act, "fixed": fixed}
+    A, lo, hi = bld.matrix()
+    return A, lo, hi, c, c0, {"beta": beta, "act": act, "fixed": fixed, "xor": xor}
 
 
 def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limit: float = 60.0,
@@ -177,8 +167,6 @@ def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limi
     t0 = time.perf_counter()
     A, lo, hi, c, c0, lay = build_milp(topology, X, y, symmetry=symmetry)
     m, n = A.shape
-    Acsc = A.tocsc()
-    Acsc.sum_duplicates()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n, m
     lp.col_cost_ = c
@@ -187,9 +175,9 @@ def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limi
     lp.col_upper_ = np.ones(n)
     lp.row_lower_, lp.row_upper_ = lo, hi
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = Acsc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = Acsc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = Acsc.data.astype(np.float64)
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(np.float64)
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n
     h = _highs(lp, time_limit, threads, seed)
     if warm_weights is not None:
@@ -278,18 +266,12 @@ def _full_solution(topology: Topology, X: np.ndarray, w: np.ndarray, lay: dict, 
     x[lay["beta"]] = bw
     a = (Act > 0).astype(np.float64)
     x[lay["act"].ravel()] = a.ravel()
-    # XOR bits follow the act block in build order (neuron by neuron, samples × neuron-edges)
-    pos = lay["act"].size + lay["beta"].size
     d = topology.n_inputs
-    for k, src in enumerate(topology.sources):
-        src = np.asarray(src)
+    for k, u in lay["xor"]:
+        src = np.asarray(topology.sources[k])
         nb = np.nonzero(src >= d)[0]
-        if nb.size:
-            e = int(topology.weight_offsets[k]) + nb
-            u = np.logical_xor(bw[e][None, :] > 0.5, a[:, src[nb] - d] > 0.5).astype(np.float64)
-            x[pos: pos + u.size] = u.ravel()
-            pos += u.size
-    assert pos == n
+        e = int(topology.weight_offsets[k]) + nb
+        x[u] = np.logical_xor(bw[e][None, :] > 0.5, a[:, src[nb] - d] > 0.5)
     sol = highspy.HighsSolution()
     sol.col_value = list(x)
     sol.value_valid = True
