@@ -129,10 +129,10 @@ def solve_estimate(n: int, nnz: int, replicas: int, solver: str = "sb", device: 
                    dtype_bytes: int = 4) -> dict:
     """Host and device bytes of loading a QUBO (n variables, nnz upper-triangle nonzeros) and
     running ``solver`` with ``replicas`` replicas in a ``dtype_bytes`` float type."""
-    from qbnn.solvers import problem as P
+    from qbnn.storage_layout import dense_layout
 
     cuda = str(device).startswith("cuda")
-    dense = P.dense_layout(n, 2 * nnz, "cuda" if cuda else "cpu")
+    dense = dense_layout(n, 2 * nnz, "cuda" if cuda else "cpu")
     host = n * (QUBO_BYTES_PER_VAR + 4 * 8)
     host += nnz * (QUBO_BYTES_PER_NNZ + ISING_BYTES_PER_NNZ + ISING_TRANSIENT_PER_NNZ)
 

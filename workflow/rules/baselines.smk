@@ -7,10 +7,15 @@ rule baseline:
         network=topology_file,
     output:
         "results/baselines/{dataset}/{topology}/{method}_s{seed}.json",
+    resources:
+        mem_mb=mem_mb("torch"),
+        runtime=runtime_min(None),
     log:
         "logs/baseline/{dataset}_{topology}_{method}_s{seed}.log",
+    benchmark:
+        "results/benchmarks/baseline/{dataset}_{topology}_{method}_s{seed}.tsv"
     conda:
         "../../envs/qbnn.yaml"
     shell:
-        "qbnn baseline --data {input.data} --network {input.network} --method {wildcards.method} "
-        "--seed {wildcards.seed} --out {output} > {log} 2>&1"
+        "qbnn baseline --data {input.data:q} --network {input.network:q} --method {wildcards.method:q} "
+        "--seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"

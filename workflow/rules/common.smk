@@ -1,14 +1,31 @@
 # Helpers shared by the rules: expand the experiment grid into result paths.
 import itertools
+import os
+from pathlib import Path
 
 
 wildcard_constraints:
-    margin=r"[0-9.]+",
-    qname=r"m[0-9.]+(_dropout-[A-Za-z0-9_]+-s\d+)?",
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    topology=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    exp=r"[A-Za-z0-9][A-Za-z0-9_]*",
+    method=r"[a-z-]+",
+    margin=r"[0-9]+\.[0-9]+",
+    qname=r"m[0-9]+\.[0-9]+(_dropout-[A-Za-z0-9_]+-s\d+)?",
     solver=r"[a-z-]+",
     seed=r"\d+",
     r=r"\d+",
     k=r"\d+",
+
+
+def resolve_config_path(path):
+    """A relative path from the config: under the working directory if it is there, else under the workflow's
+    directory (WORKFLOW_ROOT, set in the Snakefile), so a host workflow that uses this one as a module finds the
+    shipped files; None when in neither. ``local()`` keeps a module's ``prefix`` off the path."""
+    for base in (Path.cwd(), WORKFLOW_ROOT):
+        candidate = (base / path).resolve()
+        if candidate.is_file() and candidate.is_relative_to(base.resolve()):
+            return local(path) if base == Path.cwd() else str(candidate)
+    return None
 
 
 def experiment_runs():
@@ -21,10 +38,11 @@ def experiment_runs():
         for margin, solver, seed in itertools.product(
             exp.get("margins", [0.0]), exp.get("solvers", []), exp.get("seeds", [0])
         ):
-            run = dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], margin=margin, solver=solver, seed=seed)
-            yield dict(run, qname=f"m{margin}")
+            m = margin_name(margin)
+            run = dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], margin=m, solver=solver, seed=seed)
+            yield dict(run, qname=f"m{m}")
             if exp.get("dropout"):
-                yield dict(run, qname=f"m{margin}_dropout-{name}-s{seed}")
+                yield dict(run, qname=f"m{m}_dropout-{name}-s{seed}")
 
 
 def dropout_settings(wildcards):
@@ -52,7 +70,7 @@ def experiment_file(kind):
 
     def inner(wildcards):
         exp = config["experiments"][wildcards.exp]
-        return f"results/data/{exp['dataset']}.h5" if kind == "data" else config["topologies"][exp["topology"]]
+        return f"results/data/{exp['dataset']}.h5" if kind == "data" else resolve_config_path(config["topologies"][exp["topology"]])
 
     return inner
 
@@ -69,21 +87,37 @@ def mip_runs():
             yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], method=method, seed=seed)
 
 
-def qubo_metrics():
+def qubo_metrics(exp=None):
     return [
         f"results/evaluate/{r['dataset']}/{r['topology']}/qubo_{r['qname']}_{r['solver']}_s{r['seed']}.json"
         for r in experiment_runs()
+        if exp in (None, r["exp"])
     ]
 
 
-def baseline_metrics():
+def baseline_metrics(exp=None):
     return [
-        f"results/baselines/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.json" for r in baseline_runs()
+        f"results/baselines/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.json"
+        for r in baseline_runs()
+        if exp in (None, r["exp"])
     ]
 
 
-def mip_metrics():
-    return [f"results/mip/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.json" for r in mip_runs()]
+def mip_metrics(exp=None):
+    return [
+        f"results/mip/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.json"
+        for r in mip_runs()
+        if exp in (None, r["exp"])
+    ]
+
+
+def all_metrics(exp=None):
+    """Every metrics file of the grid (or of experiment ``exp``), without repeats (experiments may share runs)."""
+    return list(dict.fromkeys(qubo_metrics(exp) + baseline_metrics(exp) + mip_metrics(exp)))
+
+
+def experiment_metrics(wildcards):
+    return all_metrics(wildcards.exp)
 
 
 def used_datasets():
@@ -91,7 +125,7 @@ def used_datasets():
 
 
 def topology_file(wildcards):
-    return config["topologies"][wildcards.topology]
+    return resolve_config_path(config["topologies"][wildcards.topology])
 
 
 # Generic Ising solvers: on BNN QUBOs they decode to constant predictors (benchmarks/bnn_solving.py).
@@ -105,7 +139,10 @@ def showcase_solver(exp):
     return next((s for s in solvers if s not in GENERIC_SOLVERS), solvers[0])
 
 
-SOLVER_DEFAULTS = {"replicas": 32, "steps": 1000, "time_limit": 60}
+# GPUs per solving job (solve, dropout_subnetwork, dropout_round_eval): the SLURM plugin turns this into --gpus.
+SOLVER_GPUS = 1 if config.get("gpu", False) else 0
+
+SOLVER_DEFAULTS = {"replicas": 32, "steps": 1000, "time_limit": 60, "threads": 1}
 
 
 def solver_settings_for(solver):
@@ -123,4 +160,5 @@ def all_targets():
         + [f"reports/figures/samples_{d}.png" for d in used_datasets()]
         + ["results/report/metrics.csv", "results/report/accuracy.png", "results/report/margin.png"]
         + report_targets()
+        + [f"results/report/experiments/{name}/summary.csv" for name in config["experiments"]]
     )

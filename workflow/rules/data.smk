@@ -1,6 +1,10 @@
 # Stage: binarise datasets to ±1 pixels with seeded stratified splits.
 
 
+localrules:
+    dataset_settings,
+
+
 rule dataset_settings:
     output:
         "results/config/{dataset}.yaml",
@@ -24,11 +28,17 @@ rule binarise:
             "reports/figures/samples_{dataset}.png",
             caption="../report/samples.rst",
             category="Data",
+            labels={"dataset": "{dataset}", "figure": "samples"},
         ),
+    resources:
+        mem_mb=mem_mb("data"),
+        runtime=runtime_min(300),
     log:
         "logs/binarise/{dataset}.log",
+    benchmark:
+        "results/benchmarks/binarise/{dataset}.tsv"
     conda:
-        "../../envs/qbnn.yaml"
+        "../../envs/qbnn-analysis.yaml"
     shell:
-        "qbnn binarise --config {input} --dataset {wildcards.dataset} "
-        "--out {output.data} --grid {output.grid} > {log} 2>&1"
+        "qbnn binarise --config {input:q} --dataset {wildcards.dataset:q} "
+        "--out {output.data:q} --grid {output.grid:q} > {log:q} 2>&1"

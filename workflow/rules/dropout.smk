@@ -6,6 +6,7 @@
 rule dropout_subnetwork:
     # One sampled subnetwork k of round r, solved (SeedSequence([seed, r, k])): the K subnetworks of a
     # round are independent jobs, so they run in parallel and an interrupted round resumes per subnetwork.
+    # On a cluster the profile groups them (profiles/slurm: groups, group-components), so short ones share a job.
     input:
         data=experiment_file("data"),
         network=experiment_file("topology"),
@@ -13,17 +14,25 @@ rule dropout_subnetwork:
     output:
         "results/dropout/{exp}/m{margin}_s{seed}/round{r}/sub{k}.h5",
     params:
-        previous=lambda wildcards, input: f"--previous {input.previous[0]}" if input.previous else "",
+        previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
         settings=dropout_settings,
+        guard_mb=guard_limit_mb("subnetwork"),
+    resources:
+        mem_mb=mem_mb("subnetwork"),
+        runtime=runtime_min(lambda wildcards: dropout_settings(wildcards).get("time_limit")),
+        gpu=SOLVER_GPUS,
     log:
         "logs/dropout_subnetwork/{exp}_m{margin}_s{seed}_round{r}_sub{k}.log",
+    benchmark:
+        "results/benchmarks/dropout_subnetwork/{exp}_m{margin}_s{seed}_round{r}_sub{k}.tsv"
     conda:
         "../../envs/qbnn.yaml"
     shell:
-        "qbnn dropout-subnetwork --data {input.data} --network {input.network} --round {wildcards.r} "
-        "--k {wildcards.k} {params.previous} --p {params.settings[p]} --unit {params.settings[unit]} "
-        "--time-limit {params.settings[time_limit]} --margin {wildcards.margin} --seed {wildcards.seed} "
-        "--out {output} > {log} 2>&1"
+        "QBNN_MEMORY_LIMIT_MB={params.guard_mb} qbnn dropout-subnetwork --data {input.data:q} "
+        "--network {input.network:q} --round {wildcards.r:q} --k {wildcards.k:q} {params.previous:q} "
+        "--p {params.settings[p]:q} --unit {params.settings[unit]:q} "
+        "--time-limit {params.settings[time_limit]:q} --margin {wildcards.margin:q} --seed {wildcards.seed:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule dropout_penalties:
@@ -32,20 +41,26 @@ rule dropout_penalties:
         data=experiment_file("data"),
         network=experiment_file("topology"),
         subnetworks=dropout_subnetworks,
+        previous=previous_dropout_round,
     output:
         "results/dropout/{exp}/m{margin}_s{seed}/round{r}.h5",
     params:
-        previous=lambda wildcards: "".join(f"--previous {p}" for p in previous_dropout_round(wildcards)),
+        previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
         settings=dropout_settings,
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
     log:
         "logs/dropout_penalties/{exp}_m{margin}_s{seed}_round{r}.log",
+    benchmark:
+        "results/benchmarks/dropout_penalties/{exp}_m{margin}_s{seed}_round{r}.tsv"
     conda:
-        "../../envs/qbnn.yaml"
+        "../../envs/qbnn-core.yaml"
     shell:
-        "qbnn dropout-penalties --data {input.data} --network {input.network} --round {wildcards.r} "
-        "{params.previous} --beta {params.settings[beta]} --p {params.settings[p]} --unit {params.settings[unit]} "
-        "--margin {wildcards.margin} --seed {wildcards.seed} --subnetworks {input.subnetworks} "
-        "--out {output} > {log} 2>&1"
+        "qbnn dropout-penalties --data {input.data:q} --network {input.network:q} --round {wildcards.r:q} "
+        "{params.previous:q} --beta {params.settings[beta]:q} --p {params.settings[p]:q} "
+        "--unit {params.settings[unit]:q} --margin {wildcards.margin:q} --seed {wildcards.seed:q} "
+        "--subnetworks {input.subnetworks:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule compile_qubo_dropout:
@@ -55,13 +70,20 @@ rule compile_qubo_dropout:
         penalties=last_dropout_round,
     output:
         "results/qubo/{dataset}/{topology}/m{margin}_dropout-{exp}-s{seed}.h5",
+    params:
+        guard_mb=guard_limit_mb("compile"),
+    resources:
+        mem_mb=mem_mb("compile"),
+        runtime=runtime_min(None),
     log:
         "logs/compile_qubo_dropout/{dataset}_{topology}_m{margin}_{exp}_s{seed}.log",
+    benchmark:
+        "results/benchmarks/compile_qubo_dropout/{dataset}_{topology}_m{margin}_{exp}_s{seed}.tsv"
     conda:
-        "../../envs/qbnn.yaml"
+        "../../envs/qbnn-core.yaml"
     shell:
-        "qbnn compile --data {input.data} --network {input.network} --margin {wildcards.margin} "
-        "--weight-penalties {input.penalties} --out {output} > {log} 2>&1"
+        "QBNN_MEMORY_LIMIT_MB={params.guard_mb} qbnn compile --data {input.data:q} --network {input.network:q} "
+        "--margin {wildcards.margin:q} --weight-penalties {input.penalties:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule dropout_round_eval:
@@ -80,17 +102,25 @@ rule dropout_round_eval:
         solver=lambda wildcards: showcase_solver(wildcards.exp),
         settings=lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp)),
         device=config.get("device", "auto"),
+        guard_mb=guard_limit_mb("round"),
+    resources:
+        mem_mb=mem_mb("round"),
+        runtime=runtime_min(lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp))["time_limit"]),
+        gpu=SOLVER_GPUS,
     log:
         "logs/dropout_round_eval/{exp}_m{margin}_s{seed}_round{r}.log",
+    benchmark:
+        "results/benchmarks/dropout_round_eval/{exp}_m{margin}_s{seed}_round{r}.tsv"
     conda:
         "../../envs/qbnn.yaml"
     shell:
-        "(qbnn compile --data {input.data} --network {input.network} --margin {wildcards.margin} "
-        "--weight-penalties {input.penalties} --out {output.qubo} && "
-        "qbnn solve {output.qubo} --solver {params.solver} --replicas {params.settings[replicas]} "
-        "--steps {params.settings[steps]} --time-limit {params.settings[time_limit]} --device {params.device} "
-        "--seed {wildcards.seed} --out {output.solution} && "
-        "qbnn decode {output.qubo} --sample {output.solution} --out {output.net} && "
-        "qbnn evaluate {output.net} --data {input.data} --out {output.metrics} --label exp={wildcards.exp} "
-        "--label margin={wildcards.margin} --label seed={wildcards.seed} --label solver={params.solver} "
-        "--label dropout_round={wildcards.r}) > {log} 2>&1"
+        "(export QBNN_MEMORY_LIMIT_MB={params.guard_mb}; "
+        "qbnn compile --data {input.data:q} --network {input.network:q} --margin {wildcards.margin:q} "
+        "--weight-penalties {input.penalties:q} --out {output.qubo:q} && "
+        "qbnn solve {output.qubo:q} --solver {params.solver:q} --replicas {params.settings[replicas]:q} "
+        "--steps {params.settings[steps]:q} --time-limit {params.settings[time_limit]:q} "
+        "--device {params.device:q} --seed {wildcards.seed:q} --out {output.solution:q} && "
+        "qbnn decode {output.qubo:q} --sample {output.solution:q} --out {output.net:q} && "
+        "qbnn evaluate {output.net:q} --data {input.data:q} --out {output.metrics:q} "
+        "--label exp={wildcards.exp:q} --label margin={wildcards.margin:q} --label seed={wildcards.seed:q} "
+        "--label solver={params.solver:q} --label dropout_round={wildcards.r:q}) > {log:q} 2>&1"

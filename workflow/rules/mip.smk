@@ -10,11 +10,17 @@ rule train_mip:
         metrics="results/mip/{dataset}/{topology}/{method}_s{seed}.json",
     params:
         time_limit=config.get("mip_time_limit", 30),
+    threads: config.get("mip_threads", 1)
+    resources:
+        mem_mb=mem_mb("mip"),
+        runtime=runtime_min(config.get("mip_time_limit", 30)),
     log:
         "logs/train_mip/{dataset}_{topology}_{method}_s{seed}.log",
+    benchmark:
+        "results/benchmarks/train_mip/{dataset}_{topology}_{method}_s{seed}.tsv"
     conda:
-        "../../envs/qbnn.yaml"
+        "../../envs/qbnn-analysis.yaml"
     shell:
-        "qbnn train-mip --data {input.data} --network {input.network} --method {wildcards.method} "
-        "--time-limit {params.time_limit} --seed {wildcards.seed} --out {output.network} "
-        "--metrics {output.metrics} > {log} 2>&1"
+        "qbnn train-mip --data {input.data:q} --network {input.network:q} --method {wildcards.method:q} "
+        "--time-limit {params.time_limit:q} --threads {threads} --seed {wildcards.seed:q} "
+        "--out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"

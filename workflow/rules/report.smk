@@ -1,24 +1,101 @@
-# Stage: aggregate every run's metrics into one table, the per-variant summary and the paper figures.
+# Stage: aggregate every run's metrics into one table, the per-variant summary and the paper figures;
+# the same table and figures again per experiment (report category = experiment name).
 
 
 include: "report_inputs.smk"
 
 
+localrules:
+    aggregate,
+    experiment_summary,
+    figures,
+
+
 rule aggregate:
     input:
-        qubo_metrics() + baseline_metrics() + mip_metrics(),
+        all_metrics(),
     output:
-        table=report("results/report/metrics.csv", caption="../report/metrics.rst", category="Results"),
-        summary=report("results/report/summary.csv", caption="../report/summary.rst", category="Results"),
-        figure=report("results/report/accuracy.png", caption="../report/accuracy.rst", category="Results"),
-        margin=report("results/report/margin.png", caption="../report/margin.rst", category="Results"),
+        table=report(
+            "results/report/metrics.csv",
+            caption="../report/metrics.rst",
+            category="All experiments",
+            subcategory="Tables",
+            labels={"table": "metrics (one row per run)"},
+        ),
+        summary=report(
+            "results/report/summary.csv",
+            caption="../report/summary.rst",
+            category="All experiments",
+            subcategory="Tables",
+            labels={"table": "summary (mean, 95% CI per variant)"},
+        ),
+        figure=report(
+            "results/report/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="All experiments",
+            subcategory="Accuracy",
+            labels={"figure": "train vs test accuracy"},
+        ),
+        margin=report(
+            "results/report/margin.png",
+            caption="../report/margin.rst",
+            category="All experiments",
+            subcategory="Accuracy",
+            labels={"figure": "test accuracy vs margin"},
+        ),
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
     log:
         "logs/aggregate/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate/aggregate.tsv"
     conda:
-        "../../envs/qbnn.yaml"
+        "../../envs/qbnn-analysis.yaml"
     shell:
-        "qbnn aggregate {input} --out {output.table} --summary {output.summary} --figure {output.figure} "
-        "--margin-figure {output.margin} > {log} 2>&1"
+        "qbnn aggregate {input:q} --out {output.table:q} --summary {output.summary:q} "
+        "--figure {output.figure:q} --margin-figure {output.margin:q} > {log:q} 2>&1"
+
+
+rule experiment_summary:
+    # The experiment's own runs only: its section of the HTML report.
+    input:
+        experiment_metrics,
+    output:
+        table="results/report/experiments/{exp}/metrics.csv",
+        summary=report(
+            "results/report/experiments/{exp}/summary.csv",
+            caption="../report/summary.rst",
+            category="{exp}",
+            subcategory="Tables",
+            labels={"experiment": "{exp}", "table": "summary (mean, 95% CI per variant)"},
+        ),
+        figure=report(
+            "results/report/experiments/{exp}/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="{exp}",
+            subcategory="Accuracy",
+            labels={"experiment": "{exp}", "figure": "train vs test accuracy"},
+        ),
+        margin=report(
+            "results/report/experiments/{exp}/margin.png",
+            caption="../report/margin.rst",
+            category="{exp}",
+            subcategory="Accuracy",
+            labels={"experiment": "{exp}", "figure": "test accuracy vs margin"},
+        ),
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
+    log:
+        "logs/experiment_summary/{exp}.log",
+    benchmark:
+        "results/benchmarks/experiment_summary/{exp}.tsv"
+    conda:
+        "../../envs/qbnn-analysis.yaml"
+    shell:
+        "qbnn aggregate {input:q} --out {output.table:q} --summary {output.summary:q} "
+        "--figure {output.figure:q} --margin-figure {output.margin:q} > {log:q} 2>&1"
 
 
 rule figures:
@@ -30,22 +107,52 @@ rule figures:
         first_networks=figure_networks(first_only=True),
         rounds=dropout_round_evals(),
     output:
-        energy=report("results/report/energy.png", caption="../report/energy.rst", category="Figures"),
-        weights=report("results/report/weights.png", caption="../report/weights.rst", category="Figures"),
-        margins=report("results/report/margin_hist.png", caption="../report/margin_hist.rst", category="Figures"),
+        energy=report(
+            "results/report/energy.png",
+            caption="../report/energy.rst",
+            category="All experiments",
+            subcategory="Solvers",
+            labels={"figure": "energy vs time"},
+        ),
+        weights=report(
+            "results/report/weights.png",
+            caption="../report/weights.rst",
+            category="All experiments",
+            subcategory="Networks",
+            labels={"figure": "first-layer weights"},
+        ),
+        margins=report(
+            "results/report/margin_hist.png",
+            caption="../report/margin_hist.rst",
+            category="All experiments",
+            subcategory="Networks",
+            labels={"figure": "margin histograms"},
+        ),
         margins_table="results/report/margin_hist.csv",
-        rounds=report("results/report/dropout_rounds.png", caption="../report/dropout_rounds.rst", category="Figures"),
+        rounds=report(
+            "results/report/dropout_rounds.png",
+            caption="../report/dropout_rounds.rst",
+            category="All experiments",
+            subcategory="Dropout",
+            labels={"figure": "accuracy vs dropout rounds"},
+        ),
         rounds_table="results/report/dropout_rounds.csv",
     params:
         dropout_rounds=dropout_round_counts(),
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(None),
     log:
         "logs/figures/figures.log",
+    benchmark:
+        "results/benchmarks/figures/figures.tsv"
     conda:
-        "../../envs/qbnn.yaml"
+        "../../envs/qbnn-analysis.yaml"
     shell:
-        "(qbnn figures --solutions {input.solutions} --energy-out {output.energy} && "
-        "qbnn figures --networks {input.first_networks} --data {input.data} --weights-out {output.weights} && "
-        "qbnn figures --networks {input.networks} --data {input.data} --margins-out {output.margins} "
-        "--margins-table {output.margins_table} && "
-        "qbnn figures --rounds {input.rounds} --metrics {input.metrics} --dropout-rounds {params.dropout_rounds} "
-        "--rounds-out {output.rounds} --rounds-table {output.rounds_table}) > {log} 2>&1"
+        "(qbnn figures --solutions {input.solutions:q} --energy-out {output.energy:q} && "
+        "qbnn figures --networks {input.first_networks:q} --data {input.data:q} --weights-out {output.weights:q} && "
+        "qbnn figures --networks {input.networks:q} --data {input.data:q} --margins-out {output.margins:q} "
+        "--margins-table {output.margins_table:q} && "
+        "qbnn figures --rounds {input.rounds:q} --metrics {input.metrics:q} "
+        "--dropout-rounds {params.dropout_rounds:q} --rounds-out {output.rounds:q} "
+        "--rounds-table {output.rounds_table:q}) > {log:q} 2>&1"

@@ -11,7 +11,7 @@ def trace_solutions():
     """Solutions of each experiment's first-λ plain QUBO: every solver and seed (energy traces)."""
     return sorted(
         {
-            f"results/solve/{e['dataset']}/{e['topology']}/m{e.get('margins', [0.0])[0]}_{solver}_s{seed}.h5"
+            f"results/solve/{e['dataset']}/{e['topology']}/m{margin_name(e.get('margins', [0.0])[0])}_{solver}_s{seed}.h5"
             for e in figure_experiments().values()
             for solver, seed in itertools.product(e["solvers"], e.get("seeds", [0]))
         }
@@ -40,14 +40,12 @@ def dropout_round_evals():
             for margin, seed, r in itertools.product(
                 e.get("margins", [0.0]), e.get("seeds", [0]), range(e["dropout"].get("rounds", 1) - 1)
             ):
-                out.append(f"results/dropout/{name}/m{margin}_s{seed}/round{r}_eval.json")
+                out.append(f"results/dropout/{name}/m{margin_name(margin)}_s{seed}/round{r}_eval.json")
     return out
 
 
 def dropout_round_counts():
-    return " ".join(
-        f"{name}={e['dropout'].get('rounds', 1)}" for name, e in figure_experiments().items() if e.get("dropout")
-    )
+    return [f"{name}={e['dropout'].get('rounds', 1)}" for name, e in figure_experiments().items() if e.get("dropout")]
 
 
 def report_targets():

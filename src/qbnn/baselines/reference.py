@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from qbnn.baselines.torchdag import TorchDAG, to_tensor, torch_threads
+import numpy as np
+
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
+
+if TYPE_CHECKING:  # torch is imported by train_mlp only: `qbnn baseline --method logreg` does not load it
+    import torch
 
 
 def _predict(topology: Topology, Z: torch.Tensor, out: torch.Tensor) -> np.ndarray:
@@ -38,11 +41,17 @@ def train_mlp(
     threads: int | None = 1,
 ) -> dict:
     """Full-batch Adam on the real-valued network of the same topology."""
+    from qbnn.baselines.torchdag import torch_threads
+
     with torch_threads(threads):
         return _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay)
 
 
 def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay) -> dict:
+    import torch
+
+    from qbnn.baselines.torchdag import TorchDAG, to_tensor
+
     acts = {"tanh": torch.tanh, "relu": torch.relu}
     if activation not in acts:
         raise QbnnError(f"unknown MLP activation {activation!r} (tanh or relu)")

@@ -1,0 +1,81 @@
+# Checks of the config that JSON schema cannot express, run at parse time (before any job) right after the
+# schema check in the Snakefile. Each failure names the config key.
+import math
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML loader that refuses a mapping with a repeated key (PyYAML keeps the last one silently,
+    so a second experiment of the same name would replace the first)."""
+
+
+def _construct_unique_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise WorkflowError(
+                f"config file {node.start_mark.name}: duplicate key {key!r} (line {key_node.start_mark.line + 1}; "
+                f"first at line {seen[key] + 1})"
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def check_config_files_unique_keys(paths):
+    for path in paths:
+        with open(path) as f:
+            yaml.load(f, Loader=_UniqueKeyLoader)
+
+
+def margin_name(margin):
+    """The margin as it appears in file names (``m{name}``): Python's shortest float repr, so 0 and 0.0
+    name the same QUBO and 0.05 stays ``0.05``."""
+    return repr(float(margin))
+
+
+def _check_margins(name, margins):
+    names = [margin_name(m) for m in margins]
+    for m, text in zip(margins, names):
+        if not math.isfinite(float(m)) or "e" in text:
+            raise WorkflowError(
+                f"experiments.{name}.margins: {m!r} has no plain decimal file name ({text}); "
+                "use a value in [0.0001, 1e15] or 0"
+            )
+    dup = sorted({t for t in names if names.count(t) > 1})
+    if dup:
+        raise WorkflowError(f"experiments.{name}.margins: {', '.join(dup)} given more than once")
+
+
+def _check_topology_path(name, path):
+    """A topology path resolves inside the working directory or the workflow's directory."""
+    found = resolve_config_path(path)
+    if found is None:
+        raise WorkflowError(
+            f"topologies.{name}: file {path!r} found neither in the working directory ({Path.cwd()}) "
+            f"nor in the workflow directory ({WORKFLOW_ROOT})"
+        )
+
+
+def check_config(cfg):
+    """Cross-references and run lists of the (schema-valid) config."""
+    for name, exp in cfg["experiments"].items():
+        for key, table in (("dataset", "datasets"), ("topology", "topologies")):
+            if exp[key] not in cfg[table]:
+                raise WorkflowError(
+                    f"experiments.{name}.{key}: {exp[key]!r} is not defined under {table} "
+                    f"(defined: {', '.join(sorted(cfg[table]))})"
+                )
+        if not (exp.get("solvers") or exp.get("baselines") or exp.get("mip")):
+            raise WorkflowError(f"experiments.{name}: nothing to run (no solvers, baselines or mip)")
+        if exp.get("dropout") and not exp.get("solvers"):
+            raise WorkflowError(f"experiments.{name}.dropout: needs at least one entry in solvers")
+        _check_margins(name, exp.get("margins", [0.0]))
+    for name, path in cfg["topologies"].items():
+        _check_topology_path(name, path)
