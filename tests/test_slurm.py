@@ -118,7 +118,73 @@ def test_profile_has_readme_settings():
     assert any(r.startswith("mem_mb=") for r in cfg["default-resources"])
     assert any(r.startswith("runtime=") for r in cfg["default-resources"])
     assert cfg["retries"] == 1 and cfg["jobs"] >= 1
-    assert "--gres=gpu:1" in (PROFILE / "config.yaml").read_text()
+    # GPUs go through the plugin's `gpu` resource (--gpus); the plugin refuses --gres/--gpus in slurm_extra
+    assert not any("slurm_extra" in str(v) for v in (cfg.get("set-resources") or []))
+    assert "dropout_subnetwork=dropout_chain" in cfg["groups"] and "dropout_penalties=dropout_chain" in cfg["groups"]
+
+
+def _copy_workflow(tmp_path: Path) -> Path:
+    for item in ("Snakefile", "workflow", "config", "envs", "profiles"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    return tmp_path
+
+
+def _dry_run_jobs(wd: Path, *extra: str) -> list[tuple[str, dict]]:
+    """(rule, resources) of every job of a cluster dry run with the SLURM profile (no SLURM needed)."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-F", "--profile", "profiles/slurm",
+                          "--configfile", "config/test.yaml", *extra], cwd=wd, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-3000:]
+    jobs, rule = [], None
+    for line in res.stdout.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            rule = stripped.split()[1][:-1]
+        elif stripped.startswith("resources:") and rule is not None:
+            pairs = (kv.split("=", 1) for kv in stripped[len("resources:"):].split(", "))
+            jobs.append((rule, {k.strip(): v for k, v in pairs}))
+            rule = None
+    return jobs
+
+
+@pytest.mark.slow
+def test_cluster_dry_run_shows_memory_and_runtime_of_every_rule(tmp_path):
+    jobs = _dry_run_jobs(_copy_workflow(tmp_path))
+    rules = {rule for rule, _ in jobs}
+    assert {"solve", "compile_qubo", "dropout_subnetwork", "dropout_penalties", "train_mip", "baseline"} <= rules
+    for rule, resources in jobs:
+        assert resources["mem_mb"].isdigit() and int(resources["mem_mb"]) > 0, (rule, resources)
+        assert resources["runtime"].isdigit() and int(resources["runtime"]) > 0, (rule, resources)
+    solve = [r for rule, r in jobs if rule == "solve"]
+    # config/test.yaml: time_limit 2 s -> 1 minute + 5 minutes start-up; no GPU unless the config asks
+    assert all(r["runtime"] == "6" and r.get("gpu") == "0" for r in solve), solve
+
+
+@pytest.mark.slow
+def test_gpu_recipe_requests_gpus_through_the_plugin_resource(tmp_path):
+    """`gpu: true` gives the solving rules resources gpu=1, which the SLURM plugin submits as --gpus=1; the
+    recipe the docs used to give (--gres in slurm_extra) is refused by the plugin."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    from snakemake.exceptions import WorkflowError
+    from snakemake.io import Resources
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+
+    jobs = _dry_run_jobs(_copy_workflow(tmp_path), "--config", "gpu=True")
+    gpu_rules = {rule for rule, r in jobs if r.get("gpu") == "1"}
+    assert gpu_rules == {"solve", "dropout_subnetwork", "dropout_round_eval"}, gpu_rules
+
+    class Job:  # what the plugin reads of a job: its resources
+        def __init__(self, **res):
+            self.resources = Resources(fromdict=res)
+
+    solve = next(r for rule, r in jobs if rule == "solve")
+    assert set_gres_string(Job(gpu=int(solve["gpu"]))).strip() == "--gpus=1"
+    assert set_gres_string(Job(gpu=1, gpu_model="a100")).strip() == "--gpus=a100:1"
+    with pytest.raises(WorkflowError, match="GRES"):
+        validate_slurm_extra(Job(slurm_extra="--gres=gpu:1"))
 
 
 def test_tiny_workflow_runs_through_slurm(slurm_cluster, tmp_path):

@@ -1,5 +1,6 @@
 """End-to-end: the Snakemake pipeline on the tiny config, in a temporary copy of the workflow."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,7 +57,13 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     assert hist[hist.layer == "hidden"]["count"].sum() == 16 * 2 * 4
     rep = _snakemake(wd, "--configfile", "config/test.yaml", "--report", "reports/report.html")
     assert rep.returncode == 0, rep.stderr[-3000:]
-    assert (wd / "reports/report.html").stat().st_size > 10_000
+    html = (wd / "reports/report.html").read_text(errors="replace")
+    assert len(html) > 10_000 and "All experiments" in html and "tiny" in html
+    per_exp = pd.read_csv(wd / "results/report/experiments/tiny/summary.csv")
+    assert len(per_exp) == len(summary)  # the only experiment: its section has every variant
+    assert summary.loc[summary["solver"] == "sa", "generic_solver"].all()
+    assert not summary.loc[summary["solver"] == "portfolio", "generic_solver"].any()
+    assert (wd / "results/benchmarks/solve/bas4_h2_m0.0_sa_s0.tsv").is_file()
     again = _snakemake(wd, "-n", "--configfile", "config/test.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -90,3 +97,77 @@ def test_every_shipped_config_validates_and_names_existing_files(name):
         assert (ROOT / topo).is_file(), f"{name}: topology file {topo} missing"
     for exp in cfg["experiments"].values():
         assert exp["dataset"] in cfg["datasets"] and exp["topology"] in cfg["topologies"]
+
+
+def test_memory_retry_gets_more_memory(tmp_path):
+    """A job granted too little memory fails on attempt 1 and passes on attempt 2 with double the memory.
+
+    memory_scale 0.5 makes mem_mb half of qbnn's own estimate (plus the interpreter); the rule hands the
+    granted memory less the interpreter to qbnn's memory guard (QBNN_MEMORY_LIMIT_MB), which refuses the
+    compile as the scheduler's OOM killer would. The retry doubles mem_mb and the compile runs."""
+    wd = _workdir(tmp_path)
+    cfg = {
+        "datasets": {"d38": {"source": "digits", "classes": [3, 8], "downsample": 4, "threshold": "mean",
+                             "train_size": 100, "test_size": 50, "seed": 0}},
+        "topologies": {"h8": "config/topologies/h8.yaml"},
+        "experiments": {"oom": {"dataset": "d38", "topology": "h8", "solvers": ["sa"]}},
+        "memory_scale": 0.5,
+    }
+    (wd / "config/oom.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/qubo/d38/h8/m0.0.h5"
+    res = _snakemake(wd, "--cores", "1", "--configfile", "config/oom.yaml", "--retries", "1", "--show-failed-logs",
+                     target)
+    assert res.returncode == 0, res.stderr[-5000:]
+    assert (wd / target).stat().st_size > 0
+    out = res.stdout + res.stderr
+    block = out[out.index("rule compile_qubo:"):]
+    mems = [int(m) for m in re.findall(r"mem_mb=(\d+)", block)]
+    assert len(mems) >= 2 and mems[1] >= 2 * mems[0] - 1, mems  # attempt 2 asked for double
+    assert "Error in rule compile_qubo" in out
+    assert "needs about" in out and "QBNN_MEMORY_LIMIT_MB" in out  # attempt 1: the guard's one-line refusal
+    bench = (wd / "results/benchmarks/compile_qubo/d38_h8_m0.0.tsv").read_text().splitlines()
+    assert bench[0].startswith("s\th:m:s") and len(bench) == 2  # benchmark of the successful attempt
+
+
+HOST_SNAKEFILE = """\
+configfile: "host.yaml"
+
+
+module qbnn:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+    prefix:
+        "qbnn_out"
+
+
+use rule * from qbnn as qbnn_*
+
+
+rule all:
+    input:
+        rules.qbnn_all.input,
+    default_target: True
+"""
+
+
+def test_host_workflow_runs_the_test_config_as_a_prefixed_module(tmp_path):
+    """A host workflow in another directory uses this one as a module with a prefix: the shipped topology is
+    found in the module's directory, and every output (solve checkpoints included) lands under the prefix."""
+    module = _workdir(tmp_path / "qbnn")
+    host = tmp_path / "host"
+    host.mkdir()
+    shutil.copy(module / "config/test.yaml", host / "host.yaml")  # topologies: config/topologies/h2.yaml
+    (host / "Snakefile").write_text(HOST_SNAKEFILE.format(snakefile=module / "Snakefile"))
+    dry = _snakemake(host, "-n", "-p")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "--checkpoint qbnn_out/results/checkpoints/bas4/h2/m0.0_sa_s0.ckpt" in dry.stdout
+    assert str(module / "config/topologies/h2.yaml") in dry.stdout
+    res = _snakemake(host, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-5000:]
+    table = pd.read_csv(host / "qbnn_out/results/report/metrics.csv")
+    assert len(table) == 7 and table["test_accuracy"].between(0, 1).all()
+    assert (host / "qbnn_out/results/report/experiments/tiny/summary.csv").is_file()
+    assert not (host / "results").exists() and not (host / "logs").exists()
+    assert not (module / "results").exists()

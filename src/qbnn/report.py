@@ -104,16 +104,13 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     ``variant`` is :func:`variant`; ``solver`` and ``margin`` are empty for baselines. Adds
     ``gap_mean`` = train mean − test mean (the generalisation gap).
     """
-    d = df.copy()
-    d["variant"] = [variant(r) for r in d.to_dict("records")]
-    d["solver"] = d["solver"].fillna("") if "solver" in d else ""
-    d["margin"] = d["margin"] if "margin" in d else np.nan
-    d.loc[~d["method"].astype(str).str.startswith("qubo"), ["solver", "margin"]] = ["", np.nan]
+    d = _run_keys(df)
     d["margin"] = d["margin"].fillna(-1.0)  # groupby drops NaN keys; -1 marks "no λ"
     out = accuracy_stats(d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True))
     out["margin"] = out["margin"].where(out["margin"] >= 0)
     out = out.rename(columns={"test_accuracy_count": "n"}).drop(columns=["train_accuracy_count"])
     out["gap_mean"] = out["train_accuracy_mean"] - out["test_accuracy_mean"]
+    out["generic_solver"] = out["solver"].isin(generic_solvers())
     order = {v: i for i, v in enumerate(["QUBO plain", "QUBO +margin", "QUBO +dropout", "QUBO +both",
                                          "STE BNN", "greedy", "MLP", "logreg"])}
     out["_o"] = out["variant"].map(order).fillna(len(order))
@@ -121,14 +118,54 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def generic_solvers() -> tuple[str, ...]:
+    """Generic Ising solvers: on BNN QUBOs they usually decode to constant predictors (reference rows)."""
+    from qbnn.cli.solve import GENERIC_SOLVERS
+
+    return GENERIC_SOLVERS
+
+
 def variant_label(row) -> str:
-    """Short label of a :func:`summarise_variants` row, e.g. ``QUBO +margin sa λ=0.05``."""
+    """Short label of a :func:`summarise_variants` row, e.g. ``QUBO +margin sa (generic) λ=0.05``."""
     parts = [row["variant"]]
     if row.get("solver"):
         parts.append(str(row["solver"]))
+        if row["solver"] in generic_solvers():
+            parts.append("(generic)")
     if row.get("margin") is not None and not pd.isna(row.get("margin")) and row["margin"] > 0:
         parts.append(f"λ={row['margin']:g}")
     return " ".join(parts)
+
+
+#: fewer runs than this: draw the runs themselves, not a 95% interval (t with 1 dof spans ±12.7 std)
+MIN_RUNS_FOR_INTERVAL = 3
+
+
+def clipped_yerr(mean, half_width) -> np.ndarray:
+    """(2, n) asymmetric error bars of ``mean ± half_width`` clipped to the accuracy range [0, 1]."""
+    mean = np.asarray(mean, dtype=np.float64)
+    h = np.nan_to_num(np.asarray(half_width, dtype=np.float64))
+    return np.vstack([np.minimum(h, mean), np.minimum(h, 1.0 - mean)]).clip(min=0.0)
+
+
+def _run_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the (variant, solver, margin) keys of :func:`summarise_variants` per run."""
+    d = df.copy()
+    d["variant"] = [variant(r) for r in d.to_dict("records")]
+    d["solver"] = d["solver"].fillna("") if "solver" in d else ""
+    d["margin"] = d["margin"] if "margin" in d else np.nan
+    d.loc[~d["method"].astype(str).str.startswith("qubo"), ["solver", "margin"]] = ["", np.nan]
+    return d
+
+
+def _runs_of(runs: pd.DataFrame | None, row) -> pd.DataFrame:
+    """The runs behind one summary row (empty without ``runs``)."""
+    if runs is None:
+        return pd.DataFrame(columns=["train_accuracy", "test_accuracy"])
+    m = ((runs["dataset"] == row["dataset"]) & (runs["topology"] == row["topology"])
+         & (runs["variant"] == row["variant"]) & (runs["solver"] == row["solver"]))
+    m &= runs["margin"].isna() if pd.isna(row["margin"]) else np.isclose(runs["margin"].astype(float), row["margin"])
+    return runs[m]
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -136,10 +173,12 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
         df.to_csv(tmp, index=False)
 
 
-def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike) -> None:
+def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike, runs: pd.DataFrame | None = None) -> None:
     """Grouped bars of train/test accuracy per method, one panel per (dataset, topology).
 
-    ``summary`` is :func:`summarise_variants` (bars labelled by :func:`variant_label`)."""
+    ``summary`` is :func:`summarise_variants` (bars labelled by :func:`variant_label`). A variant with at
+    least MIN_RUNS_FOR_INTERVAL runs gets its 95% interval (clipped to [0, 1]); one with fewer gets no
+    interval, and its individual runs (from ``runs``, the per-run table) are drawn as points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,15 +186,22 @@ def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike) -> None:
 
     summary = summary.copy()
     summary["_label"] = [variant_label(r) for r in summary.to_dict("records")]
+    runs = None if runs is None else _run_keys(runs)
     groups = list(summary.groupby(["dataset", "topology"], sort=False))
     width = max(5, 0.45 * summary.groupby(["dataset", "topology"]).size().max() + 1.5)
     fig, axes = plt.subplots(len(groups), 1, figsize=(width, 4.2 * len(groups)), squeeze=False)
     for ax, ((ds, topo), sub) in zip(axes[:, 0], groups):
         x = np.arange(len(sub))
+        few = (sub["n"] < MIN_RUNS_FOR_INTERVAL).to_numpy()
         for off, col, label in ((-0.2, "train_accuracy", "train"), (0.2, "test_accuracy", "test")):
-            ax.bar(x + off, sub[f"{col}_mean"], 0.4, yerr=sub[f"{col}_ci95"], capsize=3, label=label)
+            yerr = clipped_yerr(sub[f"{col}_mean"], np.where(few, 0.0, sub[f"{col}_ci95"]))
+            ax.bar(x + off, sub[f"{col}_mean"], 0.4, yerr=yerr, capsize=3, label=label)
+            for xi, row in zip(x[few], sub[few].to_dict("records")):
+                pts = _runs_of(runs, row)[col].to_numpy(dtype=float)
+                ax.plot(np.full(len(pts), xi + off), pts, "o", ms=4, mfc="white", color="black", zorder=3,
+                        label="single runs (n < 3)" if label == "test" and xi == x[few][0] else None)
         ax.set_xticks(x, sub["_label"], rotation=40, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy")
         ax.set_title(f"{ds} / {topo}")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
@@ -166,7 +212,8 @@ def plot_accuracy(summary: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def plot_margin(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Test accuracy vs margin weight λ per QUBO solver (mean, 95% CI); a note when no margins were run."""
+    """Test accuracy vs margin weight λ per QUBO solver (mean, 95% CI clipped to [0, 1]); with fewer than
+    MIN_RUNS_FOR_INTERVAL runs at a λ, its runs as points instead of an interval; a note when no margins were run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,14 +223,19 @@ def plot_margin(df: pd.DataFrame, path: str | os.PathLike) -> None:
     sub = df[df.get("margin").notna()] if "margin" in df.columns else df.iloc[0:0]
     for (method, ds, topo), g in sub.groupby(["method", "dataset", "topology"], sort=True):
         stats = g.groupby("margin")["test_accuracy"].agg(["mean", "std", "count"])
-        ci = ci95(stats["std"], stats["count"])
-        ax.errorbar(stats.index, stats["mean"], yerr=ci, marker="o", capsize=3, label=f"{method} ({ds}/{topo})")
+        few = (stats["count"] < MIN_RUNS_FOR_INTERVAL).to_numpy()
+        ci = np.where(few, 0.0, ci95(stats["std"], stats["count"]))
+        line = ax.errorbar(stats.index, stats["mean"], yerr=clipped_yerr(stats["mean"], ci), marker="o", capsize=3,
+                           label=f"{method} ({ds}/{topo})")
+        single = g[g["margin"].isin(stats.index[few])]
+        ax.plot(single["margin"], single["test_accuracy"], "x", color=line[0].get_color(), ms=5)
     if len(sub):
         ax.legend(fontsize=7)
     else:
         ax.text(0.5, 0.5, "no QUBO runs", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("margin weight λ")
     ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
     fig.tight_layout()
     with atomic_output(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")

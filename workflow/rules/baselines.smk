@@ -7,15 +7,15 @@ rule baseline:
         network=topology_file,
     output:
         "results/baselines/{dataset}/{topology}/{method}_s{seed}.json",
-    resources:
-        mem_mb=mem_mb("torch"),
-        runtime=runtime_min(None),
     log:
         "logs/baseline/{dataset}_{topology}_{method}_s{seed}.log",
     benchmark:
         "results/benchmarks/baseline/{dataset}_{topology}_{method}_s{seed}.tsv"
     conda:
         "../../envs/qbnn.yaml"
+    resources:
+        mem_mb=mem_mb("torch"),
+        runtime=runtime_min(None),
     shell:
         "qbnn baseline --data {input.data:q} --network {input.network:q} --method {wildcards.method:q} "
         "--seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"

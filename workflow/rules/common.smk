@@ -1,6 +1,5 @@
 # Helpers shared by the rules: expand the experiment grid into result paths.
 import itertools
-import os
 from pathlib import Path
 
 
@@ -15,17 +14,6 @@ wildcard_constraints:
     seed=r"\d+",
     r=r"\d+",
     k=r"\d+",
-
-
-def resolve_config_path(path):
-    """A relative path from the config: under the working directory if it is there, else under the workflow's
-    directory (WORKFLOW_ROOT, set in the Snakefile), so a host workflow that uses this one as a module finds the
-    shipped files; None when in neither. ``local()`` keeps a module's ``prefix`` off the path."""
-    for base in (Path.cwd(), WORKFLOW_ROOT):
-        candidate = (base / path).resolve()
-        if candidate.is_file() and candidate.is_relative_to(base.resolve()):
-            return local(path) if base == Path.cwd() else str(candidate)
-    return None
 
 
 def experiment_runs():
@@ -51,8 +39,10 @@ def dropout_settings(wildcards):
 
 def dropout_subnetworks(wildcards):
     K = config["experiments"][wildcards.exp]["dropout"].get("K", 4)
-    return [f"results/dropout/{wildcards.exp}/m{wildcards.margin}_s{wildcards.seed}/round{wildcards.r}/sub{k}.h5"
-            for k in range(K)]
+    return [
+        f"results/dropout/{wildcards.exp}/m{wildcards.margin}_s{wildcards.seed}/round{wildcards.r}/sub{k}.h5"
+        for k in range(K)
+    ]
 
 
 def last_dropout_round(wildcards):
@@ -70,7 +60,11 @@ def experiment_file(kind):
 
     def inner(wildcards):
         exp = config["experiments"][wildcards.exp]
-        return f"results/data/{exp['dataset']}.h5" if kind == "data" else resolve_config_path(config["topologies"][exp["topology"]])
+        return (
+            f"results/data/{exp['dataset']}.h5"
+            if kind == "data"
+            else resolve_config_path(config["topologies"][exp["topology"]])
+        )
 
     return inner
 
@@ -152,6 +146,12 @@ def solver_settings_for(solver):
 
 def solver_setting(key):
     return lambda wildcards: solver_settings_for(wildcards.solver)[key]
+
+
+def solve_checkpoint(wildcards, output):
+    """Resume file of a solve: results/checkpoints/... beside results/solve/..., under a module's prefix too."""
+    head, _, tail = output[0].rpartition("results/solve/")
+    return f"{head}results/checkpoints/{tail[:-len('.h5')]}.ckpt"
 
 
 def all_targets():

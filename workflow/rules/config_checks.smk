@@ -1,10 +1,12 @@
 # Checks of the config that JSON schema cannot express, run at parse time (before any job) right after the
-# schema check in the Snakefile. Each failure names the config key.
+# schema check in the Snakefile. Each failure names the config key. Plain Python (no rules), so
+# tests/test_config_checks.py runs it directly; WORKFLOW_ROOT comes from the Snakefile.
 import math
 from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.io import local
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -32,6 +34,17 @@ def check_config_files_unique_keys(paths):
     for path in paths:
         with open(path) as f:
             yaml.load(f, Loader=_UniqueKeyLoader)
+
+
+def resolve_config_path(path):
+    """A relative path from the config: under the working directory if it is there, else under the workflow's
+    directory (WORKFLOW_ROOT, set in the Snakefile), so a host workflow that uses this one as a module finds the
+    shipped files; None when in neither. ``local()`` keeps a module's ``prefix`` off the path."""
+    for base in (Path.cwd(), WORKFLOW_ROOT):
+        candidate = (base / path).resolve()
+        if candidate.is_file() and candidate.is_relative_to(base.resolve()):
+            return local(path) if base == Path.cwd() else str(candidate)
+    return None
 
 
 def margin_name(margin):

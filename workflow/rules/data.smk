@@ -8,10 +8,10 @@ localrules:
 rule dataset_settings:
     output:
         "results/config/{dataset}.yaml",
-    params:
-        settings=lambda wildcards: {"datasets": {wildcards.dataset: config["datasets"][wildcards.dataset]}},
     log:
         "logs/dataset_settings/{dataset}.log",
+    params:
+        settings=lambda wildcards: {"datasets": {wildcards.dataset: config["datasets"][wildcards.dataset]}},
     run:
         import yaml
 
@@ -30,15 +30,15 @@ rule binarise:
             category="Data",
             labels={"dataset": "{dataset}", "figure": "samples"},
         ),
-    resources:
-        mem_mb=mem_mb("data"),
-        runtime=runtime_min(300),
     log:
         "logs/binarise/{dataset}.log",
     benchmark:
         "results/benchmarks/binarise/{dataset}.tsv"
     conda:
         "../../envs/qbnn-analysis.yaml"
+    resources:
+        mem_mb=mem_mb("data"),
+        runtime=runtime_min(300),
     shell:
         "qbnn binarise --config {input:q} --dataset {wildcards.dataset:q} "
         "--out {output.data:q} --grid {output.grid:q} > {log:q} 2>&1"

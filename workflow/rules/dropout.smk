@@ -6,29 +6,30 @@
 rule dropout_subnetwork:
     # One sampled subnetwork k of round r, solved (SeedSequence([seed, r, k])): the K subnetworks of a
     # round are independent jobs, so they run in parallel and an interrupted round resumes per subnetwork.
-    # On a cluster the profile groups them (profiles/slurm: groups, group-components), so short ones share a job.
+    # On a cluster the profile groups a chain's rounds into one SLURM job (profiles/slurm: groups).
     input:
         data=experiment_file("data"),
         network=experiment_file("topology"),
         previous=previous_dropout_round,
     output:
         "results/dropout/{exp}/m{margin}_s{seed}/round{r}/sub{k}.h5",
-    params:
-        previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
-        settings=dropout_settings,
-        guard_mb=guard_limit_mb("subnetwork"),
-    resources:
-        mem_mb=mem_mb("subnetwork"),
-        runtime=runtime_min(lambda wildcards: dropout_settings(wildcards).get("time_limit")),
-        gpu=SOLVER_GPUS,
     log:
         "logs/dropout_subnetwork/{exp}_m{margin}_s{seed}_round{r}_sub{k}.log",
     benchmark:
         "results/benchmarks/dropout_subnetwork/{exp}_m{margin}_s{seed}_round{r}_sub{k}.tsv"
     conda:
         "../../envs/qbnn.yaml"
+    resources:
+        mem_mb=mem_mb("subnetwork"),
+        runtime=runtime_min(lambda wildcards: dropout_settings(wildcards).get("time_limit")),
+        gpu=SOLVER_GPUS,
+    params:
+        interpreter_mb=base_mb("subnetwork"),
+        previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
+        settings=dropout_settings,
     shell:
-        "QBNN_MEMORY_LIMIT_MB={params.guard_mb} qbnn dropout-subnetwork --data {input.data:q} "
+        "QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "qbnn dropout-subnetwork --data {input.data:q} "
         "--network {input.network:q} --round {wildcards.r:q} --k {wildcards.k:q} {params.previous:q} "
         "--p {params.settings[p]:q} --unit {params.settings[unit]:q} "
         "--time-limit {params.settings[time_limit]:q} --margin {wildcards.margin:q} --seed {wildcards.seed:q} "
@@ -44,18 +45,18 @@ rule dropout_penalties:
         previous=previous_dropout_round,
     output:
         "results/dropout/{exp}/m{margin}_s{seed}/round{r}.h5",
-    params:
-        previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
-        settings=dropout_settings,
-    resources:
-        mem_mb=mem_mb("light"),
-        runtime=runtime_min(300),
     log:
         "logs/dropout_penalties/{exp}_m{margin}_s{seed}_round{r}.log",
     benchmark:
         "results/benchmarks/dropout_penalties/{exp}_m{margin}_s{seed}_round{r}.tsv"
     conda:
         "../../envs/qbnn-core.yaml"
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
+    params:
+        previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
+        settings=dropout_settings,
     shell:
         "qbnn dropout-penalties --data {input.data:q} --network {input.network:q} --round {wildcards.r:q} "
         "{params.previous:q} --beta {params.settings[beta]:q} --p {params.settings[p]:q} "
@@ -70,19 +71,20 @@ rule compile_qubo_dropout:
         penalties=last_dropout_round,
     output:
         "results/qubo/{dataset}/{topology}/m{margin}_dropout-{exp}-s{seed}.h5",
-    params:
-        guard_mb=guard_limit_mb("compile"),
-    resources:
-        mem_mb=mem_mb("compile"),
-        runtime=runtime_min(None),
     log:
         "logs/compile_qubo_dropout/{dataset}_{topology}_m{margin}_{exp}_s{seed}.log",
     benchmark:
         "results/benchmarks/compile_qubo_dropout/{dataset}_{topology}_m{margin}_{exp}_s{seed}.tsv"
     conda:
         "../../envs/qbnn-core.yaml"
+    resources:
+        mem_mb=mem_mb("compile"),
+        runtime=runtime_min(None),
+    params:
+        interpreter_mb=base_mb("compile"),
     shell:
-        "QBNN_MEMORY_LIMIT_MB={params.guard_mb} qbnn compile --data {input.data:q} --network {input.network:q} "
+        "QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "qbnn compile --data {input.data:q} --network {input.network:q} "
         "--margin {wildcards.margin:q} --weight-penalties {input.penalties:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -98,23 +100,23 @@ rule dropout_round_eval:
         solution=temp("results/dropout/{exp}/m{margin}_s{seed}/round{r}_solution.h5"),
         net=temp("results/dropout/{exp}/m{margin}_s{seed}/round{r}_network.h5"),
         metrics="results/dropout/{exp}/m{margin}_s{seed}/round{r}_eval.json",
-    params:
-        solver=lambda wildcards: showcase_solver(wildcards.exp),
-        settings=lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp)),
-        device=config.get("device", "auto"),
-        guard_mb=guard_limit_mb("round"),
-    resources:
-        mem_mb=mem_mb("round"),
-        runtime=runtime_min(lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp))["time_limit"]),
-        gpu=SOLVER_GPUS,
     log:
         "logs/dropout_round_eval/{exp}_m{margin}_s{seed}_round{r}.log",
     benchmark:
         "results/benchmarks/dropout_round_eval/{exp}_m{margin}_s{seed}_round{r}.tsv"
     conda:
         "../../envs/qbnn.yaml"
+    resources:
+        mem_mb=mem_mb("round"),
+        runtime=runtime_min(lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp))["time_limit"]),
+        gpu=SOLVER_GPUS,
+    params:
+        interpreter_mb=base_mb("round"),
+        solver=lambda wildcards: showcase_solver(wildcards.exp),
+        settings=lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp)),
+        device=config.get("device", "auto"),
     shell:
-        "(export QBNN_MEMORY_LIMIT_MB={params.guard_mb}; "
+        "(export QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})); "
         "qbnn compile --data {input.data:q} --network {input.network:q} --margin {wildcards.margin:q} "
         "--weight-penalties {input.penalties:q} --out {output.qubo:q} && "
         "qbnn solve {output.qubo:q} --solver {params.solver:q} --replicas {params.settings[replicas]:q} "

@@ -8,18 +8,18 @@ rule train_mip:
     output:
         network="results/mip/{dataset}/{topology}/{method}_s{seed}.h5",
         metrics="results/mip/{dataset}/{topology}/{method}_s{seed}.json",
-    params:
-        time_limit=config.get("mip_time_limit", 30),
-    threads: config.get("mip_threads", 1)
-    resources:
-        mem_mb=mem_mb("mip"),
-        runtime=runtime_min(config.get("mip_time_limit", 30)),
     log:
         "logs/train_mip/{dataset}_{topology}_{method}_s{seed}.log",
     benchmark:
         "results/benchmarks/train_mip/{dataset}_{topology}_{method}_s{seed}.tsv"
     conda:
         "../../envs/qbnn-analysis.yaml"
+    threads: config.get("mip_threads", 1)
+    resources:
+        mem_mb=mem_mb("mip"),
+        runtime=runtime_min(config.get("mip_time_limit", 30)),
+    params:
+        time_limit=config.get("mip_time_limit", 30),
     shell:
         "qbnn train-mip --data {input.data:q} --network {input.network:q} --method {wildcards.method:q} "
         "--time-limit {params.time_limit:q} --threads {threads} --seed {wildcards.seed:q} "

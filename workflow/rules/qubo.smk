@@ -7,26 +7,21 @@ rule compile_qubo:
         network=topology_file,
     output:
         "results/qubo/{dataset}/{topology}/m{margin}.h5",
-    params:
-        guard_mb=guard_limit_mb("compile"),
-    resources:
-        mem_mb=mem_mb("compile"),
-        runtime=runtime_min(None),
     log:
         "logs/compile_qubo/{dataset}_{topology}_m{margin}.log",
     benchmark:
         "results/benchmarks/compile_qubo/{dataset}_{topology}_m{margin}.tsv"
     conda:
         "../../envs/qbnn-core.yaml"
+    resources:
+        mem_mb=mem_mb("compile"),
+        runtime=runtime_min(None),
+    params:
+        interpreter_mb=base_mb("compile"),
     shell:
-        "QBNN_MEMORY_LIMIT_MB={params.guard_mb} qbnn compile --data {input.data:q} --network {input.network:q} "
+        "QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "qbnn compile --data {input.data:q} --network {input.network:q} "
         "--margin {wildcards.margin:q} --out {output:q} > {log:q} 2>&1"
-
-
-def solve_checkpoint(wildcards, output):
-    """Resume file of a solve: results/checkpoints/... beside results/solve/..., under a module's prefix too."""
-    head, _, tail = output[0].rpartition("results/solve/")
-    return f"{head}results/checkpoints/{tail[:-len('.h5')]}.ckpt"
 
 
 rule solve:
@@ -34,27 +29,28 @@ rule solve:
         "results/qubo/{dataset}/{topology}/{qname}.h5",
     output:
         "results/solve/{dataset}/{topology}/{qname}_{solver}_s{seed}.h5",
-    params:
-        replicas=solver_setting("replicas"),
-        steps=solver_setting("steps"),
-        time_limit=solver_setting("time_limit"),
-        device=config.get("device", "auto"),
-        # not an output: a killed solve resumes from it when rerun; `qbnn solve` removes it on success
-        checkpoint=solve_checkpoint,
-        guard_mb=guard_limit_mb("solve"),
-    threads: solver_setting("threads")
-    resources:
-        mem_mb=mem_mb("solve"),
-        runtime=runtime_min(solver_setting("time_limit")),
-        gpu=SOLVER_GPUS,
     log:
         "logs/solve/{dataset}_{topology}_{qname}_{solver}_s{seed}.log",
     benchmark:
         "results/benchmarks/solve/{dataset}_{topology}_{qname}_{solver}_s{seed}.tsv"
     conda:
         "../../envs/qbnn.yaml"
+    threads: solver_setting("threads")
+    resources:
+        mem_mb=mem_mb("solve"),
+        runtime=runtime_min(solver_setting("time_limit")),
+        gpu=SOLVER_GPUS,
+    params:
+        interpreter_mb=base_mb("solve"),
+        replicas=solver_setting("replicas"),
+        steps=solver_setting("steps"),
+        time_limit=solver_setting("time_limit"),
+        device=config.get("device", "auto"),
+        # not an output: a killed solve resumes from it when rerun; `qbnn solve` removes it on success
+        checkpoint=solve_checkpoint,
     shell:
-        "OMP_NUM_THREADS={threads} QBNN_MEMORY_LIMIT_MB={params.guard_mb} qbnn solve {input:q} "
+        "OMP_NUM_THREADS={threads} QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "qbnn solve {input:q} "
         "--solver {wildcards.solver:q} --replicas {params.replicas:q} --steps {params.steps:q} "
         "--time-limit {params.time_limit:q} --device {params.device:q} --seed {wildcards.seed:q} "
         "--checkpoint {params.checkpoint:q} --out {output:q} > {log:q} 2>&1"
@@ -66,15 +62,15 @@ rule decode:
         solution="results/solve/{dataset}/{topology}/{qname}_{solver}_s{seed}.h5",
     output:
         "results/networks/{dataset}/{topology}/qubo_{qname}_{solver}_s{seed}.h5",
-    resources:
-        mem_mb=mem_mb("qubo"),
-        runtime=runtime_min(300),
     log:
         "logs/decode/{dataset}_{topology}_{qname}_{solver}_s{seed}.log",
     benchmark:
         "results/benchmarks/decode/{dataset}_{topology}_{qname}_{solver}_s{seed}.tsv"
     conda:
         "../../envs/qbnn-core.yaml"
+    resources:
+        mem_mb=mem_mb("qubo"),
+        runtime=runtime_min(300),
     shell:
         "qbnn decode {input.qubo:q} --sample {input.solution:q} --out {output:q} > {log:q} 2>&1"
 
@@ -85,14 +81,14 @@ rule evaluate:
         data="results/data/{dataset}.h5",
     output:
         "results/evaluate/{dataset}/{topology}/qubo_{qname}_{solver}_s{seed}.json",
-    resources:
-        mem_mb=mem_mb("light"),
-        runtime=runtime_min(300),
     log:
         "logs/evaluate/{dataset}_{topology}_{qname}_{solver}_s{seed}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}_{topology}_{qname}_{solver}_s{seed}.tsv"
     conda:
         "../../envs/qbnn-core.yaml"
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
     shell:
         "qbnn evaluate {input.network:q} --data {input.data:q} --out {output:q} > {log:q} 2>&1"

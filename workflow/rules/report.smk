@@ -43,15 +43,15 @@ rule aggregate:
             subcategory="Accuracy",
             labels={"figure": "test accuracy vs margin"},
         ),
-    resources:
-        mem_mb=mem_mb("light"),
-        runtime=runtime_min(300),
     log:
         "logs/aggregate/aggregate.log",
     benchmark:
         "results/benchmarks/aggregate/aggregate.tsv"
     conda:
         "../../envs/qbnn-analysis.yaml"
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
     shell:
         "qbnn aggregate {input:q} --out {output.table:q} --summary {output.summary:q} "
         "--figure {output.figure:q} --margin-figure {output.margin:q} > {log:q} 2>&1"
@@ -84,15 +84,15 @@ rule experiment_summary:
             subcategory="Accuracy",
             labels={"experiment": "{exp}", "figure": "test accuracy vs margin"},
         ),
-    resources:
-        mem_mb=mem_mb("light"),
-        runtime=runtime_min(300),
     log:
         "logs/experiment_summary/{exp}.log",
     benchmark:
         "results/benchmarks/experiment_summary/{exp}.tsv"
     conda:
         "../../envs/qbnn-analysis.yaml"
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(300),
     shell:
         "qbnn aggregate {input:q} --out {output.table:q} --summary {output.summary:q} "
         "--figure {output.figure:q} --margin-figure {output.margin:q} > {log:q} 2>&1"
@@ -137,17 +137,17 @@ rule figures:
             labels={"figure": "accuracy vs dropout rounds"},
         ),
         rounds_table="results/report/dropout_rounds.csv",
-    params:
-        dropout_rounds=dropout_round_counts(),
-    resources:
-        mem_mb=mem_mb("light"),
-        runtime=runtime_min(None),
     log:
         "logs/figures/figures.log",
     benchmark:
         "results/benchmarks/figures/figures.tsv"
     conda:
         "../../envs/qbnn-analysis.yaml"
+    resources:
+        mem_mb=mem_mb("light"),
+        runtime=runtime_min(None),
+    params:
+        dropout_rounds=dropout_round_counts(),
     shell:
         "(qbnn figures --solutions {input.solutions:q} --energy-out {output.energy:q} && "
         "qbnn figures --networks {input.first_networks:q} --data {input.data:q} --weights-out {output.weights:q} && "

@@ -7,11 +7,15 @@ def figure_experiments():
     return {name: exp for name, exp in config["experiments"].items() if exp.get("solvers")}
 
 
+def first_margin(exp):
+    return margin_name(exp.get("margins", [0.0])[0])
+
+
 def trace_solutions():
     """Solutions of each experiment's first-λ plain QUBO: every solver and seed (energy traces)."""
     return sorted(
         {
-            f"results/solve/{e['dataset']}/{e['topology']}/m{margin_name(e.get('margins', [0.0])[0])}_{solver}_s{seed}.h5"
+            f"results/solve/{e['dataset']}/{e['topology']}/m{first_margin(e)}_{solver}_s{seed}.h5"
             for e in figure_experiments().values()
             for solver, seed in itertools.product(e["solvers"], e.get("seeds", [0]))
         }

@@ -88,6 +88,10 @@ def problem_bytes(kind, wildcards):
 
 
 def base_mb(kind):
+    """Interpreter and imports of a job of ``kind``. Rules with a memory estimate pass
+    QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) to qbnn's memory guard: the granted
+    memory less the interpreter, so the guard refuses with a one-line estimate what the scheduler would kill.
+    Shell arithmetic, because Snakemake re-evaluates resources for a retry but keeps the first attempt's params."""
     return BASE_MB.get(kind, BASE_MB["light" if kind in ("compile", "qubo") else "torch"])
 
 
@@ -102,12 +106,6 @@ def mem_mb(kind):
         return math.ceil((base_mb(kind) + scaled) * 2 ** (attempt - 1))
 
     return inner
-
-
-def guard_limit_mb(kind):
-    """Params function: the memory the job's problem may use (QBNN_MEMORY_LIMIT_MB for qbnn's guard), i.e.
-    the granted mem_mb less the interpreter; so the guard refuses, with a message, what the scheduler would kill."""
-    return lambda wildcards, resources: max(0, resources.mem_mb - base_mb(kind))
 
 
 def runtime_min(seconds):

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> dict:
         print(summary[["dataset", "topology", "variant", "solver", "margin", "n", "test_accuracy_mean",
                        "test_accuracy_ci95", "train_accuracy_mean"]].to_string(index=False))
     if args.figure:
-        plot_accuracy(summary, args.figure)
+        plot_accuracy(summary, args.figure, runs=df)
     if args.margin_figure:
         plot_margin(df, args.margin_figure)
     if args.summary:
