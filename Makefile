@@ -23,6 +23,8 @@ test: venv
 
 lint: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint
+	@if [ -x $(BIN)/snakefmt ]; then $(BIN)/snakefmt --check Snakefile workflow/rules; \
+	else echo "snakefmt not installed (pip install -e '.[lint]'): rule formatting not checked"; fi
 
 clean:
 	rm -rf results logs reports/report.html .snakemake

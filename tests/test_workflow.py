@@ -155,6 +155,7 @@ rule all:
 def test_host_workflow_runs_the_test_config_as_a_prefixed_module(tmp_path):
     """A host workflow in another directory uses this one as a module with a prefix: the shipped topology is
     found in the module's directory, and every output (solve checkpoints included) lands under the prefix."""
+    (tmp_path / "qbnn").mkdir()
     module = _workdir(tmp_path / "qbnn")
     host = tmp_path / "host"
     host.mkdir()
