@@ -58,6 +58,14 @@ def test_base_config_passes_schema_and_checks():
     CHECKS["check_config"](cfg)
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_every_shipped_config_passes_the_parse_time_checks(name):
+    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+    _validate(cfg)
+    CHECKS["check_config"](cfg)
+    CHECKS["check_config_files_unique_keys"]([str(ROOT / "config" / name)])
+
+
 HOSTILE_NAMES = ["$(touch X)", "../../etc", "a b", "a/b", "`id`", "x;rm", "", "-rf", "é", "a" * 65]
 
 
@@ -145,6 +153,13 @@ def test_margins_without_a_plain_file_name_are_refused(margin):
     cfg = _base()
     cfg["experiments"]["tiny"]["margins"] = [0.0, margin]
     _refused_by_checks(cfg, "experiments.tiny.margins")
+
+
+@pytest.mark.parametrize("key,value", [("train_sise", 10), ("noise_level", 0.1), ("balance", "yes")])
+def test_misspelt_or_bad_dataset_settings_name_the_dataset(key, value):
+    cfg = _base()
+    cfg["datasets"]["bas4"][key] = value
+    _refused_by_checks(cfg, "datasets.bas4", key)
 
 
 def test_missing_topology_file_is_refused():

@@ -76,8 +76,24 @@ def _check_topology_path(name, path):
         )
 
 
+def _check_datasets(cfg):
+    """Each dataset's settings as `qbnn binarise` will check them (keys per source, seed), named by dataset;
+    skipped when qbnn is not importable here (Snakemake in its own env: the binarise job checks them)."""
+    try:
+        from qbnn.data.binarise import validate_config
+        from qbnn.errors import QbnnError
+    except ImportError:
+        return
+    for name, settings in cfg["datasets"].items():
+        try:
+            validate_config(dict(settings))
+        except QbnnError as exc:
+            raise WorkflowError(f"datasets.{name}: {exc}") from None
+
+
 def check_config(cfg):
     """Cross-references and run lists of the (schema-valid) config."""
+    _check_datasets(cfg)
     for name, exp in cfg["experiments"].items():
         for key, table in (("dataset", "datasets"), ("topology", "topologies")):
             if exp[key] not in cfg[table]:
