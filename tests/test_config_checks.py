@@ -222,3 +222,18 @@ def test_snakemake_refuses_bad_configs_before_any_job(tmp_path, edit, words):
     for w in words:
         assert w in res.stderr, res.stderr[-2000:]
     assert not (wd / "results").exists() and not (wd / "PWNED").exists()
+
+
+def test_every_shell_interpolation_is_quoted():
+    """Config values reach the shell only through {...:q}; the unquoted fields are integers the workflow
+    computes itself (threads, granted memory, interpreter size)."""
+    import re
+
+    numeric = {"threads", "resources.mem_mb", "params.interpreter_mb"}
+    fields = []
+    for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for block in re.findall(r"(?ms)^    shell:\n(.*?)(?=^\S|^    \w+:|\Z)", smk.read_text()):
+            fields += [(smk.name, f) for f in re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", block)]
+    assert len(fields) > 80
+    bad = [(name, f) for name, f in fields if not f.endswith(":q") and f not in numeric]
+    assert not bad, bad
