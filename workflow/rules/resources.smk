@@ -41,11 +41,14 @@ def problem_estimate(dataset, topology, with_margin):
     if samples is None or path is None:
         return None
     try:
+        from qbnn.errors import QbnnError
         from qbnn.memory import compile_estimate
         from qbnn.topology import Topology
-
+    except ImportError:  # Snakemake runs without qbnn (e.g. in its own env): the job's own guard decides
+        return None
+    try:
         return compile_estimate(Topology.load(str(path)), samples, 1.0 if with_margin else 0.0)
-    except Exception:  # qbnn missing here, or a topology that needs the data width: the job's guard decides
+    except QbnnError:  # e.g. a layered topology without its input width: known only from the data
         return None
 
 
