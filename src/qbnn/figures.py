@@ -314,9 +314,10 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
 
 
 def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataFrame:
-    """Test (solid) and train (dashed) accuracy vs dropout rounds, mean ± 95% CI over seeds, one panel per
-    experiment, one colour per λ. Returns the plotted means (``exp, margin, rounds, n, *_mean, *_ci95``)."""
-    from qbnn.report import accuracy_stats
+    """Test (solid) and train (dashed) accuracy vs dropout rounds, mean ± 95% CI over seeds (clipped to [0, 1];
+    with fewer than MIN_RUNS_FOR_INTERVAL seeds the test accuracies of the seeds as points instead), one panel
+    per experiment, one colour per λ. Returns the plotted means (``exp, margin, rounds, n, *_mean, *_ci95``)."""
+    from qbnn.report import MIN_RUNS_FOR_INTERVAL, accuracy_stats, clipped_yerr
 
     if table.empty:
         _placeholder(out, "no dropout runs")
@@ -329,11 +330,16 @@ def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataF
     for ax, exp in zip(axes[0], exps):
         for i, (margin, s) in enumerate(stats[stats["exp"] == exp].groupby("margin", sort=True)):
             colour = plt.cm.tab10(i % 10)
-            ax.errorbar(s["rounds"], s["test_accuracy_mean"], yerr=s["test_accuracy_ci95"], color=colour,
-                        marker="o", capsize=3, label=f"test λ={margin:g}")
+            few = (s["n"] < MIN_RUNS_FOR_INTERVAL).to_numpy()
+            ci = np.where(few, 0.0, s["test_accuracy_ci95"])
+            ax.errorbar(s["rounds"], s["test_accuracy_mean"], yerr=clipped_yerr(s["test_accuracy_mean"], ci),
+                        color=colour, marker="o", capsize=3, label=f"test λ={margin:g}")
+            runs = table[(table["exp"] == exp) & (table["margin"] == margin) & table["rounds"].isin(s["rounds"][few])]
+            ax.plot(runs["rounds"], runs["test_accuracy"], "x", color=colour, ms=5)
             ax.plot(s["rounds"], s["train_accuracy_mean"], color=colour, ls="--", marker=".", label=f"train λ={margin:g}")
         ax.set_xlabel("dropout rounds applied (0 = plain QUBO)")
         ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1)
         ax.set_title(exp, fontsize=9)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=6, ncol=2)
