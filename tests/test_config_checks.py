@@ -229,7 +229,7 @@ def test_every_shell_interpolation_is_quoted():
     computes itself (threads, granted memory, interpreter size)."""
     import re
 
-    numeric = {"threads", "resources.mem_mb", "params.interpreter_mb"}
+    numeric = {"threads", "resources.mem_mb", "params.interpreter_mb", "params.memory_is_granted"}
     fields = []
     for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
         for block in re.findall(r"(?ms)^    shell:\n(.*?)(?=^\S|^    \w+:|\Z)", smk.read_text()):

@@ -103,8 +103,10 @@ def test_memory_retry_gets_more_memory(tmp_path):
     """A job granted too little memory fails on attempt 1 and passes on attempt 2 with double the memory.
 
     memory_scale 0.5 makes mem_mb half of qbnn's own estimate (plus the interpreter); the rule hands the
-    granted memory less the interpreter to qbnn's memory guard (QBNN_MEMORY_LIMIT_MB), which refuses the
-    compile as the scheduler's OOM killer would. The retry doubles mem_mb and the compile runs."""
+    granted memory less the interpreter to qbnn's memory guard (QBNN_MEMORY_LIMIT_MB) wherever mem_mb is a
+    real limit (cluster jobs; here a local --resources mem_mb budget), and the guard refuses the compile as
+    the scheduler's OOM killer would. The retry doubles mem_mb and the compile runs. Without a budget the
+    variable stays empty (the guard checks the machine's memory), so the same config then runs at once."""
     wd = _workdir(tmp_path)
     cfg = {
         "datasets": {"d38": {"source": "digits", "classes": [3, 8], "downsample": 4, "threshold": "mean",
@@ -115,8 +117,9 @@ def test_memory_retry_gets_more_memory(tmp_path):
     }
     (wd / "config/oom.yaml").write_text(yaml.safe_dump(cfg))
     target = "results/qubo/d38/h8/m0.0.h5"
-    res = _snakemake(wd, "--cores", "1", "--configfile", "config/oom.yaml", "--retries", "1", "--show-failed-logs",
-                     target)
+    # a local --resources mem_mb budget makes mem_mb a real limit, as a cluster's cgroup does
+    res = _snakemake(wd, "--cores", "1", "--resources", "mem_mb=100000", "--configfile", "config/oom.yaml",
+                     "--retries", "1", "--show-failed-logs", target)
     assert res.returncode == 0, res.stderr[-5000:]
     assert (wd / target).stat().st_size > 0
     out = res.stdout + res.stderr
@@ -127,6 +130,9 @@ def test_memory_retry_gets_more_memory(tmp_path):
     assert "needs about" in out and "QBNN_MEMORY_LIMIT_MB" in out  # attempt 1: the guard's one-line refusal
     bench = (wd / "results/benchmarks/compile_qubo/d38_h8_m0.0.tsv").read_text().splitlines()
     assert bench[0].startswith("s\th:m:s") and len(bench) == 2  # benchmark of the successful attempt
+    (wd / target).unlink()
+    local = _snakemake(wd, "--cores", "1", "--configfile", "config/oom.yaml", "--retries", "0", target)
+    assert local.returncode == 0 and (wd / target).is_file(), local.stderr[-3000:]
 
 
 HOST_SNAKEFILE = """\

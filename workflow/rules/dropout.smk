@@ -25,10 +25,12 @@ rule dropout_subnetwork:
         gpu=SOLVER_GPUS,
     params:
         interpreter_mb=base_mb("subnetwork"),
+        memory_is_granted=MEMORY_IS_GRANTED,
         previous=lambda wildcards, input: ["--previous", input.previous[0]] if input.previous else [],
         settings=dropout_settings,
     shell:
-        "QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
+        "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn dropout-subnetwork --data {input.data:q} "
         "--network {input.network:q} --round {wildcards.r:q} --k {wildcards.k:q} {params.previous:q} "
         "--p {params.settings[p]:q} --unit {params.settings[unit]:q} "
@@ -82,8 +84,10 @@ rule compile_qubo_dropout:
         runtime=runtime_min(None),
     params:
         interpreter_mb=base_mb("compile"),
+        memory_is_granted=MEMORY_IS_GRANTED,
     shell:
-        "QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
+        "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn compile --data {input.data:q} --network {input.network:q} "
         "--margin {wildcards.margin:q} --weight-penalties {input.penalties:q} --out {output:q} > {log:q} 2>&1"
 
@@ -112,11 +116,13 @@ rule dropout_round_eval:
         gpu=SOLVER_GPUS,
     params:
         interpreter_mb=base_mb("round"),
+        memory_is_granted=MEMORY_IS_GRANTED,
         solver=lambda wildcards: showcase_solver(wildcards.exp),
         settings=lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp)),
         device=config.get("device", "auto"),
     shell:
-        "(export QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})); "
+        "(export QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
+        "echo $(({resources.mem_mb} - {params.interpreter_mb}))); "
         "qbnn compile --data {input.data:q} --network {input.network:q} --margin {wildcards.margin:q} "
         "--weight-penalties {input.penalties:q} --out {output.qubo:q} && "
         "qbnn solve {output.qubo:q} --solver {params.solver:q} --replicas {params.settings[replicas]:q} "

@@ -18,8 +18,10 @@ rule compile_qubo:
         runtime=runtime_min(None),
     params:
         interpreter_mb=base_mb("compile"),
+        memory_is_granted=MEMORY_IS_GRANTED,
     shell:
-        "QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
+        "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn compile --data {input.data:q} --network {input.network:q} "
         "--margin {wildcards.margin:q} --out {output:q} > {log:q} 2>&1"
 
@@ -42,6 +44,7 @@ rule solve:
         gpu=SOLVER_GPUS,
     params:
         interpreter_mb=base_mb("solve"),
+        memory_is_granted=MEMORY_IS_GRANTED,
         replicas=solver_setting("replicas"),
         steps=solver_setting("steps"),
         time_limit=solver_setting("time_limit"),
@@ -49,7 +52,8 @@ rule solve:
         # not an output: a killed solve resumes from it when rerun; `qbnn solve` removes it on success
         checkpoint=solve_checkpoint,
     shell:
-        "OMP_NUM_THREADS={threads} QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) "
+        "OMP_NUM_THREADS={threads} QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
+        "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn solve {input:q} "
         "--solver {wildcards.solver:q} --replicas {params.replicas:q} --steps {params.steps:q} "
         "--time-limit {params.time_limit:q} --device {params.device:q} --seed {wildcards.seed:q} "

@@ -91,11 +91,20 @@ def problem_bytes(kind, wildcards):
 
 
 def base_mb(kind):
-    """Interpreter and imports of a job of ``kind``. Rules with a memory estimate pass
-    QBNN_MEMORY_LIMIT_MB=$(({resources.mem_mb} - {params.interpreter_mb})) to qbnn's memory guard: the granted
-    memory less the interpreter, so the guard refuses with a one-line estimate what the scheduler would kill.
-    Shell arithmetic, because Snakemake re-evaluates resources for a retry but keeps the first attempt's params."""
+    """Interpreter and imports of a job of ``kind`` (see memory_guard_env)."""
     return BASE_MB.get(kind, BASE_MB["light" if kind in ("compile", "qubo") else "torch"])
+
+
+# Where mem_mb is a real limit (a cluster job, whose cgroup enforces it, or a local run with a
+# `--resources mem_mb=` budget), the rules that have an estimate hand qbnn's memory guard the granted memory
+# less the interpreter (QBNN_MEMORY_LIMIT_MB), so the guard refuses with a one-line estimate what the scheduler
+# would kill, and the retry, with doubled mem_mb, has room. Elsewhere the variable stays empty and the guard
+# checks the machine's available memory as usual. Shell prefix of those rules (one line):
+#   QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 &&
+#                          echo $(({resources.mem_mb} - {params.interpreter_mb})))
+# The arithmetic happens in the shell on {resources.mem_mb}: Snakemake re-evaluates resources for a retry but
+# keeps the first attempt's params.
+MEMORY_IS_GRANTED = int(workflow.remote_exec or workflow.non_local_exec or "mem_mb" in workflow.global_resources)
 
 
 def mem_mb(kind):
