@@ -128,8 +128,10 @@ def reading(path, what: str) -> Iterator[None]:
     """Turn whatever a malformed ``what`` file makes a reader raise into one QbnnError naming it."""
     try:
         yield
-    except QbnnError:
-        raise
+    except QbnnError as exc:
+        if str(path) in str(exc):
+            raise
+        raise QbnnError(f"{what} {path}: {exc}") from None
     except MemoryError:
         raise
     except (KeyError, ValueError, TypeError, IndexError, AttributeError, OSError, RuntimeError,

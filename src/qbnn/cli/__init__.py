@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)  # usage errors: one line, exit 2 (_Parser.error)
+    try:
+        args = parser.parse_args(argv)  # usage errors: one line, exit 2 (_Parser.error)
+    except SystemExit as exc:  # --help, --version, usage errors: the same status in-process
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from qbnn import validate as V
+
 HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) or a BNN strategy, and write the solution HDF5"
 
 GENERIC_SOLVERS = ("sb", "dsb", "sa", "ma", "exhaustive")
@@ -17,32 +19,26 @@ SOLVER_CHOICES = GENERIC_SOLVERS + BNN_STRATEGIES
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("qubo", help="QUBO HDF5 file (qbnn format)")
     p.add_argument("--solver", default="sb", choices=SOLVER_CHOICES)
-    p.add_argument("--replicas", type=int, default=64)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--time-limit", type=seconds_or_none, default=None,
+    p.add_argument("--replicas", type=V.count, default=64)
+    p.add_argument("--steps", type=V.count, default=1000)
+    p.add_argument("--time-limit", type=V.seconds, default=None,
                    help="wall-clock budget in seconds (restarts until spent); 'none' (default): one anneal")
-    p.add_argument("--target", type=float, default=None, help="stop once this QUBO energy is reached")
+    p.add_argument("--target", type=V.finite, default=None, help="stop once this QUBO energy is reached")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=V.seed, default=0)
     p.add_argument("--no-polish", action="store_true", help="skip the greedy steepest-descent polish")
     p.add_argument("--save-states", action="store_true", help="also store all replica states in /states")
     p.add_argument("--out", required=True, help="solution HDF5 to write")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="checkpoint file: resume from it if present, write it every --checkpoint-every steps "
                         "(sb, dsb, sa, ma); removed after the solution is written")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+    p.add_argument("--checkpoint-every", type=V.count, default=None, metavar="N",
                    help="steps between checkpoints (default: steps // 10)")
     p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint file after success")
 
 
-def seconds_or_none(text: str) -> float | None:
-    """A number of seconds, or none/null (what the workflow passes for `time_limit: null`)."""
-    if text.strip().lower() in ("none", "null"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
+#: kept for callers of the old name: seconds > 0, or none/null
+seconds_or_none = V.seconds
 
 
 def _bnn_report(path: str, best_x: np.ndarray) -> dict:
@@ -81,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
     dev = resolve_device(args.device)
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise QbnnError(f"--checkpoint-every must be >= 1 step, got {args.checkpoint_every}")
-    guard_solve(args.qubo, args.replicas, args.solver, dev)  # before loading anything big
+    guard_solve(args.qubo, args.replicas, args.solver, dev, steps=args.steps)  # before loading anything big
     q = QUBO.load(args.qubo)
     ckpt = _checkpoint(args, dev)
     if args.solver in BNN_STRATEGIES:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+
+from qbnn import validate as V
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +19,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--dataset", help="built-in dataset: breast_cancer | digits | planted")
     p.add_argument("--network", help="YAML with 'layers: [d, h..., C]' (first entry may be overridden by data width)")
     p.add_argument("--method", default="exact", help="exact | local | split (default exact)")
-    p.add_argument("--robust", type=float, default=0.0, metavar="RHO", help="l_inf radius of robust first layer")
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="S")
-    p.add_argument("--mip-gap", type=float, default=1e-4, metavar="G")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--robust", type=V.non_negative, default=0.0, metavar="RHO", help="l_inf radius of robust first layer")
+    p.add_argument("--time-limit", type=V.positive, default=60.0, metavar="S")
+    p.add_argument("--mip-gap", type=V.non_negative, default=1e-4, metavar="G")
+    p.add_argument("--seed", type=V.seed, default=0)
     p.add_argument("--integer", action="store_true", help="weights in {-1, 0, 1}")
     p.add_argument("--split-init", default="class", help="split: start with one group per class (class) or one (one)")
-    p.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
-    p.add_argument("--solve-limit", type=float, default=None, metavar="S",
+    p.add_argument("--threads", type=V.count, default=1, help="HiGHS threads (default 1)")
+    p.add_argument("--solve-limit", type=V.positive, default=None, metavar="S",
                    help="split: seconds per grouped solve (default half the remaining time)")
-    p.add_argument("--n-train", type=int, default=40, help="training size for --dataset")
-    p.add_argument("--n-test", type=int, default=200, help="test size for --dataset")
+    p.add_argument("--n-train", type=V.count, default=40, help="training size for --dataset")
+    p.add_argument("--n-test", type=V.count, default=200, help="test size for --dataset")
     p.add_argument("--out", required=True, help="output network HDF5")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
 
@@ -81,16 +83,8 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.method not in METHODS:
         raise QbnnError(f"unknown method {args.method!r} (choose from {', '.join(METHODS)})")
-    if args.time_limit <= 0:
-        raise QbnnError("--time-limit must be positive")
-    if args.robust < 0:
-        raise QbnnError("--robust must be >= 0")
     if args.split_init not in ("class", "one"):
         raise QbnnError(f"--split-init must be 'class' or 'one', not {args.split_init!r}")
-    if args.threads < 1:
-        raise QbnnError("--threads must be >= 1")
-    if args.solve_limit is not None and args.solve_limit <= 0:
-        raise QbnnError("--solve-limit must be positive")
     if args.data is not None:
         Xtr, ytr, Xte, yte = _load_data(args.data)
     else:
