@@ -453,6 +453,13 @@ def save_compiled(cb: CompiledBNN, path: str | os.PathLike) -> None:
 
 def load_compiled(path: str | os.PathLike) -> CompiledBNN:
     """Rebuild a :class:`CompiledBNN` from a QUBO file written by :func:`save_compiled`."""
+    from qbnn.validate import reading
+
+    with reading(path, "QUBO file"):
+        return _load_compiled(path)
+
+
+def _load_compiled(path) -> CompiledBNN:
     from qbnn.io import open_h5
 
     q = QUBO.load(path)
@@ -504,18 +511,28 @@ def load_training_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
 
 def load_weight_penalties(path: str | os.PathLike) -> np.ndarray:
     """Weight penalties ``h`` from ``.npy`` or HDF5 (``/weight_penalties``, ``/h`` or ``/penalties``)."""
+    from qbnn.validate import reading
+
+    with reading(path, "weight-penalty file"):
+        h = _read_weight_penalties(path)
+    if h.dtype.kind not in "biuf":
+        raise QbnnError(f"weight-penalty file {path} must hold numbers, got {h.dtype}")
+    return np.asarray(h, dtype=np.float64).reshape(-1)
+
+
+def _read_weight_penalties(path) -> np.ndarray:
     from qbnn.io import open_h5, require_file
 
     p = require_file(path, "weight-penalty file")
     if p.suffix == ".npy":
         try:
-            return np.asarray(np.load(p, allow_pickle=False), dtype=np.float64).reshape(-1)
+            return np.asarray(np.load(p, allow_pickle=False))
         except (OSError, ValueError) as exc:
             raise QbnnError(f"weight-penalty file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
     with open_h5(p, "weight-penalty file") as f:
         for name in ("weight_penalties", "h", "penalties", "compiler/weight_penalties"):
             if name in f and hasattr(f[name], "dtype"):
-                return np.asarray(f[name][()], dtype=np.float64).reshape(-1)
+                return np.asarray(f[name][()])
     raise QbnnError(f"weight-penalty file {p} has no dataset /weight_penalties, /h or /penalties")
 
 

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from qbnn.dropout import (DropoutRound, dropout_round, load_penalties, load_subnetwork, make_solve_fn,
                               penalties_from_solutions, save_penalties)
+    from qbnn.dropout_files import check_round_identity, round_identity
     from qbnn.errors import QbnnError
     from qbnn.topology import Topology
 
@@ -67,11 +68,10 @@ def run(args: argparse.Namespace) -> dict:
     topo = Topology.load(args.network, n_inputs=X.shape[1])
     if args.subnetworks:  # the workflow: K subnetwork jobs ran already, combine their solutions
         maps, sols, errs, ks = [], [], [], set()
+        identity = round_identity(topo, args)
         for path in args.subnetworks:
             m, w, a = load_subnetwork(path, topo.n_weights)
-            for key, want in (("round", args.round), ("seed", args.seed)):
-                if int(a.get(key, -1)) != want:
-                    raise QbnnError(f"{path}: subnetwork of {key} {a.get(key)}, this round has {key} {want}")
+            check_round_identity(path, a, identity)
             if int(a["k"]) in ks:
                 raise QbnnError(f"{path}: subnetwork k={a['k']} given twice")
             ks.add(int(a["k"]))

@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.dropout import load_penalties, make_solve_fn, save_subnetwork, solve_subnetwork
+    from qbnn.dropout_files import round_identity
     from qbnn.topology import Topology
 
     X, y = load_train(args.data)
@@ -26,8 +27,7 @@ def run(args: argparse.Namespace) -> dict:
     sol = solve_subnetwork(topo, X, y, prev, k=args.k, p=args.p, unit=args.unit, seed=args.seed,
                            round_index=args.round, margin=args.margin,
                            solve_fn=make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device))
-    save_subnetwork(args.out, sol, {"round": args.round, "seed": args.seed, "p": args.p, "unit": args.unit,
-                                    "margin": args.margin, "n_weights": topo.n_weights,
+    save_subnetwork(args.out, sol, {**round_identity(topo, args), "n_weights": topo.n_weights,
                                     "previous": args.previous or ""})
     return {"out": args.out, "round": args.round, "k": args.k, "sub_weights": int(sol.weights.size),
             "n_weights": topo.n_weights, "errors": sol.errors}

@@ -35,22 +35,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _load_data(path):
-    try:
-        from qbnn.data import load_dataset  # type: ignore
-
-        Xtr, ytr, Xte, yte, _ = load_dataset(path)
-        return Xtr, ytr, Xte, yte
-    except ImportError:
-        pass
-    except QbnnError:
-        pass  # not a qbnn-format dataset: fall back to plain /train, /test groups
+    """``(Xtr, ytr, Xte, yte)``: a qbnn dataset through its validator; any other HDF5 with plain
+    /train and /test groups of finite numeric arrays (real-valued features are what MIP training takes)."""
+    from qbnn.data import load_dataset
     from qbnn.io import open_h5
+    from qbnn.validate import reading
 
     with open_h5(path, "dataset file") as f:
-        try:
-            return tuple(np.asarray(f[k][()]) for k in ("train/X", "train/y", "test/X", "test/y"))
-        except KeyError as exc:
-            raise QbnnError(f"dataset {path}: missing {exc}") from None
+        fmt = f.attrs.get("format")
+    if (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-data":
+        return tuple(load_dataset(path)[:4])  # its errors stand: no silent second reading
+    out = []
+    with open_h5(path, "dataset file") as f, reading(path, "dataset file"):
+        for k in ("train/X", "train/y", "test/X", "test/y"):
+            if k not in f or not hasattr(f[k], "dtype"):
+                raise QbnnError(f"dataset {path}: missing dataset /{k}")
+            a = np.asarray(f[k][()])
+            if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a) or not np.isfinite(a).all():
+                raise QbnnError(f"dataset {path}: /{k} must hold finite real numbers")
+            out.append(a)
+    Xtr, ytr, Xte, yte = out
+    for part, X, y in (("train", Xtr, ytr), ("test", Xte, yte)):
+        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+            raise QbnnError(f"dataset {path}: /{part}/X must be (samples, features) and /{part}/y (samples,)")
+        if not np.array_equal(y, np.round(y)):
+            raise QbnnError(f"dataset {path}: /{part}/y must hold integer class labels")
+    if Xtr.shape[1] != Xte.shape[1] or len(Xtr) == 0:
+        raise QbnnError(f"dataset {path}: train and test widths differ or the training set is empty")
+    return Xtr, ytr, Xte, yte
 
 
 def _layers(path, d, n_out):
@@ -63,12 +75,17 @@ def _layers(path, d, n_out):
 
     p = require_file(path, "network file")
     try:
-        spec = yaml.safe_load(Path(p).read_text())
+        spec = yaml.safe_load(Path(p).read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise QbnnError(f"network file {p}: invalid YAML ({exc.__class__.__name__})") from None
+    except UnicodeDecodeError:
+        raise QbnnError(f"network file {p} is not UTF-8 text") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list) or len(spec["layers"]) < 2:
         raise QbnnError(f"network file {p}: MIP training needs a layered topology 'layers: [d, h..., C]'")
-    layers = [int(v) for v in spec["layers"]]
+    layers = spec["layers"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers):
+        raise QbnnError(f"network file {p}: 'layers' must be positive integers, got {layers!r}")
+    layers = list(layers)
     layers[0] = d
     if layers[-1] != n_out:
         raise QbnnError(f"network file {p}: output width {layers[-1]} but the data needs {n_out}")
@@ -93,7 +110,10 @@ def run(args: argparse.Namespace) -> dict:
         Xtr, ytr, Xte, yte = load(args.dataset, args.n_train, args.n_test, seed=args.seed)
     Xtr, Xte = np.asarray(Xtr, float), np.asarray(Xte, float)
     ytr, yte = np.asarray(ytr).astype(int), np.asarray(yte).astype(int)
-    n_out = 1 if set(np.unique(ytr)) <= {-1, 1} and ytr.min() < 0 else int(max(ytr.max(), yte.max()) + 1)
+    pm1 = set(np.unique(np.concatenate([ytr, yte]))) <= {-1, 1}
+    if not pm1 and min(ytr.min(), yte.min() if len(yte) else 0) < 0:
+        raise QbnnError("labels must be ±1 (two classes) or class indices 0..C-1")
+    n_out = 1 if pm1 and ytr.min() < 0 else int(max(ytr.max(), yte.max() if len(yte) else 0) + 1)
     if n_out == 2:
         n_out = 1
         ytr, yte = np.where(ytr == 1, 1, -1), np.where(yte == 1, 1, -1)
