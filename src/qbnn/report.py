@@ -99,7 +99,12 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     """
     d = _run_keys(df)
     d["margin"] = d["margin"].fillna(-1.0)  # groupby drops NaN keys; -1 marks "no λ"
-    out = accuracy_stats(d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True))
+    d["constant_predictor"] = (d["constant_predictor"].fillna(False).astype(bool) if "constant_predictor" in d
+                               else False)
+    groups = d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True)
+    out = accuracy_stats(groups)
+    # runs whose network predicts one class for every sample (a failed training, not a result)
+    out["constant_runs"] = groups["constant_predictor"].sum().astype(int).to_numpy()
     out["margin"] = out["margin"].where(out["margin"] >= 0)
     out = out.rename(columns={"test_accuracy_count": "n"}).drop(columns=["train_accuracy_count"])
     out["gap_mean"] = out["train_accuracy_mean"] - out["test_accuracy_mean"]

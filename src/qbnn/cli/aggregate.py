@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> dict:
     summary = summarise_variants(df)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary[["dataset", "topology", "variant", "solver", "margin", "n", "test_accuracy_mean",
-                       "test_accuracy_ci95", "train_accuracy_mean"]].to_string(index=False))
+                       "test_accuracy_ci95", "train_accuracy_mean", "constant_runs"]].to_string(index=False))
     if args.figure:
         plot_accuracy(summary, args.figure, runs=df)
     if args.margin_figure:
@@ -40,4 +40,5 @@ def run(args: argparse.Namespace) -> dict:
         "summary": args.summary,
         "figure": args.figure,
         "best_test_accuracy": float(summary["test_accuracy_mean"].max()),
+        "constant_predictor_runs": int(summary["constant_runs"].sum()),
     }

@@ -47,13 +47,17 @@ def run(args: argparse.Namespace) -> dict:
     res["network"] = str(args.network)
     weights = res.pop("weights", None)
     if weights is not None:
+        from qbnn.evaluate import constant_predictor
+
         res["weights"] = [int(v) for v in weights]
+        res["constant_predictor"] = constant_predictor(topo, np.asarray(weights), Xtr, Xte)
     if "per_seed_errors" in res:
         res["per_seed_errors"] = {str(k): v for k, v in res["per_seed_errors"].items()}
     if args.net_out:
         Network(topo, np.asarray(weights), {"method": args.method, "seed": int(args.seed)}).save(args.net_out)
     write_json(args.out, res)
-    return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds")} | {
+    return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds",
+                                         "constant_predictor") if k in res} | {
         "out": args.out,
         "net_out": args.net_out,
     }

@@ -58,5 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     meta = {"method": "qubo-decode", "qubo": str(args.qubo), "violations": -1 if violations is None else violations,
             "repaired_energy": repaired, "train_loss": errors}
     Network(cb.topology, w, meta).save(args.out)
-    return {"out": args.out, "violations": violations, "raw_energy": raw_energy, "repaired_energy": repaired,
+    from qbnn.evaluate import constant_predictor
+
+    return {"out": args.out, "constant_predictor": constant_predictor(cb.topology, w, cb.X), "violations": violations, "raw_energy": raw_energy, "repaired_energy": repaired,
             "objective": float(cb.objective(w)), "train_loss": errors, "train_errors": wrong, "train_accuracy": acc}

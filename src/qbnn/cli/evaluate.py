@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> dict:
     metrics.update(labels)
     if args.out:
         write_json(args.out, metrics)
-    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean")}
+    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean",
+                                       "constant_predictor")}
     summary.update(labels)
     summary["out"] = args.out
     return summary
