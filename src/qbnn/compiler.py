@@ -476,11 +476,23 @@ def _load_compiled(path) -> CompiledBNN:
         h = f["compiler/weight_penalties"][()]
     spec = q.attrs["topology"]
     topo = Topology.from_spec(spec if isinstance(spec, dict) else json.loads(spec))
+    X, y, h = np.asarray(X), np.asarray(y), np.asarray(h)
+    if X.ndim != 2 or X.shape[1] != topo.n_inputs or (X.size and not np.isin(X, (-1, 1)).all()):
+        raise QbnnError(f"{path}: /data/X must be ±1 of shape (samples, {topo.n_inputs})")
+    if y.ndim != 1 or len(y) != len(X) or y.dtype.kind not in "biu":
+        raise QbnnError(f"{path}: /data/y must be integer labels, one per row of /data/X")
+    if h.shape != (topo.n_weights,) or h.dtype.kind not in "biuf" or not np.isfinite(h).all():
+        raise QbnnError(f"{path}: /compiler/weight_penalties must be {topo.n_weights} finite numbers")
     layout, stride = _layout(topo)
     if topo.n_weights + stride * X.shape[0] != q.num_variables:
         raise QbnnError(f"{path}: variable count does not match its topology and data")
-    return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), float(q.attrs["margin"]), h.astype(np.float64),
-                       float(q.attrs["penalty"]), float(q.attrs["penalty_min"]), q, layout, stride)
+    from qbnn.validate import check_number
+
+    margin = check_number("attribute margin", q.attrs.get("margin"), minimum=0)
+    penalty = check_number("attribute penalty", q.attrs.get("penalty"), minimum=0, strict=True)
+    penalty_min = check_number("attribute penalty_min", q.attrs.get("penalty_min"), minimum=0)
+    return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), margin, h.astype(np.float64),
+                       penalty, penalty_min, q, layout, stride)
 
 
 # ---------------------------------------------------------------- file helpers

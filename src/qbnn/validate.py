@@ -164,8 +164,11 @@ def int_attr(value, name: str) -> int:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"attribute {name} is not an integer")
-    v = float(value) if not isinstance(value, int) else value
-    if not float(v).is_integer():
+    try:
+        v = float(value) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValueError(f"attribute {name} is not an integer: {value!r}") from None
+    if not math.isfinite(float(v)) or not float(v).is_integer():
         raise ValueError(f"attribute {name} is not an integer")
     return int(v)
 

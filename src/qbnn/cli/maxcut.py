@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.solver != "exhaustive":
         opts = dict(replicas=args.replicas, steps=args.steps, time_limit=args.time_limit, seed=args.seed,
                     device=args.device)
+    check_graph(args.graph)  # garbage, binary or inconsistent files are refused here, with the file's name
     prob, res, cut = solve_maxcut(args.graph, args.solver, target_cut=args.target, **opts)
     out = {"graph": str(args.graph), "solver": args.solver, "best_cut": cut, "seconds_to_best": res.seconds_to_best,
            "seconds": res.seconds, "num_nodes": prob.n, "num_edges": prob.num_couplings}
@@ -37,3 +38,24 @@ def run(args: argparse.Namespace) -> dict:
         out["target"] = args.target
         out["reached_target"] = bool(cut >= args.target - 1e-9)
     return out
+
+
+def check_graph(path) -> None:
+    """Validate a G-set graph file: UTF-8 text, ``N E`` header, E rows ``i j [w]`` of 1-based indices
+    and finite weights (the solver's reader then gets only files it handles)."""
+    import math
+
+    import numpy as np
+
+    from qbnn.errors import QbnnError
+    from qbnn.solvers.problem import IsingProblem
+    from qbnn.validate import reading
+
+    with reading(path, "graph file"):
+        with open(path, "rb") as f:
+            head = f.readline(4096).decode("utf-8").split()
+            if len(head) < 2 or not (head[0].isdigit() and head[1].isdigit()):
+                raise QbnnError(f"graph file {path}: first line must be 'N E' (nodes, edges)")
+        prob = IsingProblem.from_gset(path)
+        if not (np.isfinite(prob.J.data).all() and math.isfinite(prob.meta.get("weight_sum", 0.0))):
+            raise QbnnError(f"graph file {path}: edge weights must be finite")
