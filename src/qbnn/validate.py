@@ -220,7 +220,7 @@ def check_outputs(outputs: Iterable[tuple[str, str]], inputs: Iterable[tuple[str
             if p.exists() and _same(p, q) or os.path.realpath(p) == os.path.realpath(q):
                 raise QbnnError(f"{opt} {p} is the input {in_opt}; refusing to overwrite an input")
         for other_opt, other in outs[:i]:
-            if os.path.realpath(other) == os.path.realpath(p):
+            if os.path.realpath(other) == os.path.realpath(p) or (p.exists() and _same(p, Path(other))):
                 raise QbnnError(f"{opt} and {other_opt} name the same file {p}")
     if checkpoint is None:
         return

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "aggregate per-run metrics JSON files into one CSV table, a mean ± 95% CI summary and accuracy figures"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "summary", "figure", "margin_figure")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

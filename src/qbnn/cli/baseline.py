@@ -6,6 +6,8 @@ import argparse
 from qbnn import validate as V
 
 HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg) on a dataset and topology"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "net_out")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,8 @@ from qbnn import validate as V
 from pathlib import Path
 
 HELP = "binarise a dataset (digits, bars_and_stripes, idx, npz, csv) into a ±1 HDF5 file"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "grid")
 
 # CLI option -> settings key (given options override the --config settings).
 _OPTIONS = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "draw energy traces, first-layer weight images, margin histograms and dropout-rounds accuracy"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("energy_out", "weights_out", "margins_out", "margins_table", "rounds_out", "rounds_table")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

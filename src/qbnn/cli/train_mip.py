@@ -11,6 +11,8 @@ import numpy as np
 from qbnn.errors import QbnnError
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "metrics")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
