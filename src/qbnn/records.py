@@ -47,6 +47,8 @@ def read_solution(path: str | os.PathLike, need_trace: bool = False) -> dict[str
             if trace.size % 3 or not np.isfinite(trace).all():
                 raise QbnnError(f"solution file {path}: /trace must be finite (step, seconds, energy) rows")
             trace = trace.reshape(-1, 3)
+            if need_trace and not len(trace):
+                raise QbnnError(f"solution file {path}: /trace is empty (a solve records at least its first state)")
         attrs = {}
         for k, v in f.attrs.items():
             v = v.decode() if isinstance(v, bytes) else v

@@ -45,7 +45,8 @@ def _load_data(path):
 
     with open_h5(path, "dataset file") as f:
         fmt = f.attrs.get("format")
-    if (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-data":
+    fmt = fmt.decode(errors="replace") if isinstance(fmt, bytes) else fmt
+    if isinstance(fmt, str) and fmt == "qbnn-data":
         return tuple(load_dataset(path)[:4])  # its errors stand: no silent second reading
     out = []
     with open_h5(path, "dataset file") as f, reading(path, "dataset file"):
