@@ -191,7 +191,8 @@ class QUBO:
                 attrs[k] = v.item() if isinstance(v, np.generic) else v
             for name in ("qubo/rows", "qubo/cols") + tuple(f"varmap/{v}" for v in VARMAP_FIELDS):
                 a = arrays[name]
-                if a.size and not np.array_equal(a, np.round(a)):
+                if a.size and not (np.isfinite(a).all() and np.array_equal(a, np.round(a))
+                                   and np.abs(a).max() < 2**31):
                     raise QbnnError(f"{path}: /{name} must hold integers")
             return cls(
                 linear=arrays["qubo/linear"],

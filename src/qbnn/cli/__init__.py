@@ -16,6 +16,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 
 from qbnn.errors import QbnnError
 
@@ -111,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
+    caught: list = []
     try:
-        outputs = check_paths(args)
-        with output_transaction(outputs):  # several output files: all or none
-            summary = args._run(args)
+        # warnings are held back: shown after a success, dropped after a failure (whose one line says it all)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            outputs = check_paths(args)
+            with output_transaction(outputs):  # several output files: all or none
+                summary = args._run(args)
     except QbnnError as exc:
         if debug:
             raise
@@ -137,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         return _fail(f"unexpected {exc.__class__.__name__}{': ' + detail if detail else ''} "
                      f"(a bug or an unvalidated input; rerun with --debug for the traceback)")
+    for w in caught:
+        print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno).rstrip(), file=sys.stderr)
     if summary is not None:
         print_summary(summary)
     return 0
