@@ -26,7 +26,7 @@ from qbnn.cli import COMMANDS, main
 BIN = Path(sys.executable).parent
 QBNN = shutil.which("qbnn", path=str(BIN)) or "qbnn"
 FAST_SOLVE = ["--solver", "sb", "--steps", "20", "--replicas", "2"]
-HYP = settings(max_examples=12, deadline=None, derandomize=True,
+HYP = settings(max_examples=8, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
