@@ -453,6 +453,13 @@ def save_compiled(cb: CompiledBNN, path: str | os.PathLike) -> None:
 
 def load_compiled(path: str | os.PathLike) -> CompiledBNN:
     """Rebuild a :class:`CompiledBNN` from a QUBO file written by :func:`save_compiled`."""
+    from qbnn.validate import reading
+
+    with reading(path, "QUBO file"):
+        return _load_compiled(path)
+
+
+def _load_compiled(path) -> CompiledBNN:
     from qbnn.io import open_h5
 
     q = QUBO.load(path)
@@ -469,11 +476,23 @@ def load_compiled(path: str | os.PathLike) -> CompiledBNN:
         h = f["compiler/weight_penalties"][()]
     spec = q.attrs["topology"]
     topo = Topology.from_spec(spec if isinstance(spec, dict) else json.loads(spec))
+    X, y, h = np.asarray(X), np.asarray(y), np.asarray(h)
+    if X.ndim != 2 or X.shape[1] != topo.n_inputs or (X.size and not np.isin(X, (-1, 1)).all()):
+        raise QbnnError(f"{path}: /data/X must be ±1 of shape (samples, {topo.n_inputs})")
+    if y.ndim != 1 or len(y) != len(X) or y.dtype.kind not in "biu":
+        raise QbnnError(f"{path}: /data/y must be integer labels, one per row of /data/X")
+    if h.shape != (topo.n_weights,) or h.dtype.kind not in "biuf" or not np.isfinite(h).all():
+        raise QbnnError(f"{path}: /compiler/weight_penalties must be {topo.n_weights} finite numbers")
     layout, stride = _layout(topo)
     if topo.n_weights + stride * X.shape[0] != q.num_variables:
         raise QbnnError(f"{path}: variable count does not match its topology and data")
-    return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), float(q.attrs["margin"]), h.astype(np.float64),
-                       float(q.attrs["penalty"]), float(q.attrs["penalty_min"]), q, layout, stride)
+    from qbnn.validate import check_number
+
+    margin = check_number("attribute margin", q.attrs.get("margin"), minimum=0)
+    penalty = check_number("attribute penalty", q.attrs.get("penalty"), minimum=0, strict=True)
+    penalty_min = check_number("attribute penalty_min", q.attrs.get("penalty_min"), minimum=0)
+    return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), margin, h.astype(np.float64),
+                       penalty, penalty_min, q, layout, stride)
 
 
 # ---------------------------------------------------------------- file helpers
@@ -504,18 +523,28 @@ def load_training_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
 
 def load_weight_penalties(path: str | os.PathLike) -> np.ndarray:
     """Weight penalties ``h`` from ``.npy`` or HDF5 (``/weight_penalties``, ``/h`` or ``/penalties``)."""
+    from qbnn.validate import reading
+
+    with reading(path, "weight-penalty file"):
+        h = _read_weight_penalties(path)
+    if h.dtype.kind not in "biuf":
+        raise QbnnError(f"weight-penalty file {path} must hold numbers, got {h.dtype}")
+    return np.asarray(h, dtype=np.float64).reshape(-1)
+
+
+def _read_weight_penalties(path) -> np.ndarray:
     from qbnn.io import open_h5, require_file
 
     p = require_file(path, "weight-penalty file")
     if p.suffix == ".npy":
         try:
-            return np.asarray(np.load(p, allow_pickle=False), dtype=np.float64).reshape(-1)
+            return np.asarray(np.load(p, allow_pickle=False))
         except (OSError, ValueError) as exc:
             raise QbnnError(f"weight-penalty file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
     with open_h5(p, "weight-penalty file") as f:
         for name in ("weight_penalties", "h", "penalties", "compiler/weight_penalties"):
             if name in f and hasattr(f[name], "dtype"):
-                return np.asarray(f[name][()], dtype=np.float64).reshape(-1)
+                return np.asarray(f[name][()])
     raise QbnnError(f"weight-penalty file {p} has no dataset /weight_penalties, /h or /penalties")
 
 

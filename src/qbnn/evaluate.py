@@ -66,6 +66,15 @@ def margin_stats(network: Network, X: np.ndarray) -> dict[str, Any]:
     return res
 
 
+def constant_predictor(topology, weights, *Xs: np.ndarray) -> bool:
+    """Whether the network predicts one and the same class on every sample of ``Xs`` (the failure
+    mode of generic Ising solvers on BNN QUBOs: a network that ignores its input)."""
+    preds = [np.asarray(topology.predict(weights, X)).reshape(-1) for X in Xs if X is not None and len(X)]
+    if not preds:
+        return False
+    return bool(np.unique(np.concatenate(preds)).size == 1)
+
+
 def evaluate_network(
     network: Network,
     Xtr: np.ndarray,
@@ -100,6 +109,7 @@ def evaluate_network(
             test_accuracy=network.accuracy(Xte, yte),
             test_errors=int(t.training_loss(network.weights, Xte, yte)),
         )
+    res["constant_predictor"] = constant_predictor(t, network.weights, Xtr, Xte)
     res.update(margin_stats(network, Xtr))
     return res
 

@@ -20,12 +20,14 @@ Inference: the ±1 values of a neuron's sources are gathered into a packed vecto
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.io import stable_hash
 from qbnn.topology import Network
 
 PACKED_FORMAT_VERSION = 1
@@ -173,8 +175,25 @@ def _c_array(ctype: str, name: str, values, fmt=str, per_line: int = 12) -> str:
     return f"static const {ctype} {name}[{len(vals)}] = {{\n    {body}\n}};\n"
 
 
-def c_header(net: Network, guard: str = "QBNN_NETWORK_H") -> str:
-    """A dependency-free C99 header with the packed network and ``qbnn_predict``."""
+C_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+
+
+def c_header(net: Network, prefix: str = "qbnn") -> str:
+    """A dependency-free C99 header with the packed network and ``<prefix>_predict``.
+
+    Every symbol starts with ``prefix`` (macros with its upper case), so headers of several networks
+    exported with different prefixes can be included in one program; the include guard names the
+    network's content hash, so two different networks never share a guard.
+    """
+    if not C_PREFIX.fullmatch(prefix):
+        raise QbnnError(f"C prefix {prefix!r} must be a C identifier (letters, digits, '_'; at most 32)")
+    text = _c_header(net, f"QBNN_NETWORK_{stable_hash([net.topology.to_spec(), net.weights.tolist()]).upper()}_H")
+    if prefix != "qbnn":
+        text = text.replace("qbnn_", f"{prefix}_").replace("QBNN_", f"{prefix.upper()}_")
+    return text
+
+
+def _c_header(net: Network, guard: str) -> str:
     P = pack_network(net)
     topo = net.topology
     d, N, n_out = topo.n_inputs, topo.n_neurons, topo.n_outputs
@@ -256,8 +275,9 @@ static inline int qbnn_predict(const int8_t *x)
     return "\n".join(out)
 
 
-def export_c_header(net: Network, path: str | os.PathLike) -> None:
+def export_c_header(net: Network, path: str | os.PathLike, prefix: str = "qbnn") -> None:
     from qbnn.io import atomic_output
 
+    text = c_header(net, prefix)
     with atomic_output(path) as tmp:
-        tmp.write_text(c_header(net))
+        tmp.write_text(text)

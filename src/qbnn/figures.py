@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from qbnn.errors import QbnnError
-from qbnn.io import atomic_output, open_h5
+from qbnn.io import atomic_output
 
 # {qname}_{solver}_s{seed} with qname = m{margin}[_dropout-{exp}-s{seed}]; networks carry a qubo_ prefix.
 _RUN = re.compile(r"^(?:qubo_)?m(?P<margin>[0-9.]+)(?:_dropout-(?P<exp>[A-Za-z0-9_]+)-s\d+)?_(?P<solver>[a-z-]+)_s(?P<seed>\d+)$")
@@ -71,12 +71,12 @@ def load_trace(path: str | os.PathLike) -> dict[str, Any]:
     Generic Ising solvers record the raw QUBO energy of improving states; the BNN strategies record
     the objective ``F(w) = E(repair(w))`` -- the same units, so both share one axis.
     """
-    with open_h5(path, "solution file") as f:
-        if "trace" not in f:
-            raise QbnnError(f"solution file {path} lacks dataset /trace")
-        tr = np.asarray(f["trace"][()], dtype=np.float64).reshape(-1, 3)
-        total = float(f.attrs.get("seconds", tr[-1, 1] if len(tr) else 0.0))
-        best = float(f.attrs.get("best_energy", tr[-1, 2] if len(tr) else math.nan))
+    from qbnn.records import read_solution
+
+    sol = read_solution(path, need_trace=True)
+    tr, attrs = sol["trace"], sol["attrs"]
+    total = float(attrs.get("seconds", tr[-1, 1] if len(tr) else 0.0))
+    best = float(attrs.get("best_energy", tr[-1, 2] if len(tr) else math.nan))
     return {**parse_run(path), "steps": tr[:, 0], "seconds": tr[:, 1], "energy": tr[:, 2],
             "total_seconds": total, "best_energy": best, "path": str(path)}
 
@@ -278,16 +278,17 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
 
     ``metrics`` is :func:`qbnn.report.load_metrics`'s table; ``n_rounds`` maps experiment -> R.
     """
-    import json
+    from qbnn.records import read_metrics_json
 
     cols = ["exp", "dataset", "topology", "solver", "margin", "seed", "rounds", "train_accuracy", "test_accuracy"]
     rows = []
     solver_of: dict[str, str] = {}
     for p in round_files:
-        rec = json.loads(Path(p).read_text())
-        missing = [k for k in ("exp", "margin", "seed", "solver", "dropout_round", "test_accuracy") if k not in rec]
-        if missing:
-            raise QbnnError(f"dropout round file {p} lacks {', '.join(missing)}")
+        rec = read_metrics_json(p, ("exp", "margin", "seed", "solver", "dropout_round", "test_accuracy"))
+        try:
+            float(rec["margin"]), int(rec["seed"]), int(rec["dropout_round"])
+        except (TypeError, ValueError):
+            raise QbnnError(f"dropout round file {p}: margin, seed and dropout_round must be numbers") from None
         solver_of[str(rec["exp"])] = str(rec["solver"])
         rows.append({"exp": str(rec["exp"]), "solver": str(rec["solver"]), "margin": float(rec["margin"]),
                      "seed": int(rec["seed"]), "rounds": int(rec["dropout_round"]) + 1,

@@ -154,21 +154,29 @@ class QUBO:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "QUBO":
-        """Read a QUBO HDF5 written by :meth:`save` (clear errors for foreign/newer files)."""
+        """Read a QUBO HDF5 written by :meth:`save`; any malformed part is one QbnnError naming the file."""
         from qbnn.io import open_h5
+        from qbnn.validate import int_attr, json_attr, reading
 
-        with open_h5(path, "QUBO file") as f:
-            if f.attrs.get("format") != "qbnn-qubo":
+        with open_h5(path, "QUBO file") as f, reading(path, "QUBO file"):
+            if _text(f.attrs.get("format")) != "qbnn-qubo":
                 raise QbnnError(f"{path} is not a qbnn QUBO file (format attribute missing)")
-            version = int(f.attrs.get("format_version", 0))
+            version = int_attr(f.attrs.get("format_version", 0), "format_version")
             if version > QUBO_FORMAT_VERSION:
                 raise QbnnError(f"{path} has QUBO format version {version}; this qbnn reads up to {QUBO_FORMAT_VERSION}")
+            arrays = {}
             for name in ("qubo/linear", "qubo/rows", "qubo/cols", "qubo/values") + tuple(f"varmap/{v}" for v in VARMAP_FIELDS):
-                if name not in f:
+                if name not in f or not hasattr(f[name], "dtype"):
                     raise QbnnError(f"{path} lacks dataset /{name}")
-            g = f["qubo"]
-            kinds = json.loads(f["varmap"].attrs.get("kinds", json.dumps(list(VAR_KINDS))))
-            if list(kinds) != list(VAR_KINDS)[: len(kinds)]:
+                arr = f[name][()]
+                if np.ndim(arr) != 1 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                    raise QbnnError(f"{path}: /{name} must be a 1-D numeric array, got {arr.dtype} {np.shape(arr)}")
+                arrays[name] = arr
+            if "offset" not in f["qubo"].attrs:
+                raise QbnnError(f"{path}: /qubo lacks the offset attribute")
+            offset = float(np.asarray(f["qubo"].attrs["offset"]).item())
+            kinds = json_attr(f["varmap"].attrs.get("kinds", json.dumps(list(VAR_KINDS))), "varmap/kinds")
+            if not isinstance(kinds, list) or list(kinds) != list(VAR_KINDS)[: len(kinds)]:
                 raise QbnnError(f"{path} uses variable kinds {kinds} unknown to this qbnn")
             attrs = {}
             for k, v in f.attrs.items():
@@ -181,12 +189,21 @@ class QUBO:
                     except json.JSONDecodeError:
                         pass
                 attrs[k] = v.item() if isinstance(v, np.generic) else v
+            for name in ("qubo/rows", "qubo/cols") + tuple(f"varmap/{v}" for v in VARMAP_FIELDS):
+                a = arrays[name]
+                if a.size and not (np.isfinite(a).all() and np.array_equal(a, np.round(a))
+                                   and np.abs(a).max() < 2**31):
+                    raise QbnnError(f"{path}: /{name} must hold integers")
             return cls(
-                linear=g["linear"][()],
-                rows=g["rows"][()],
-                cols=g["cols"][()],
-                values=g["values"][()],
-                offset=float(g.attrs["offset"]),
-                varmap={v: f["varmap"][v][()] for v in VARMAP_FIELDS},
+                linear=arrays["qubo/linear"],
+                rows=arrays["qubo/rows"],
+                cols=arrays["qubo/cols"],
+                values=arrays["qubo/values"],
+                offset=offset,
+                varmap={v: arrays[f"varmap/{v}"] for v in VARMAP_FIELDS},
                 attrs=attrs,
             )
+
+
+def _text(v: Any) -> Any:
+    return v.decode() if isinstance(v, bytes) else v

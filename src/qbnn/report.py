@@ -1,7 +1,6 @@
 """Aggregate per-run metrics into one table and draw the method comparison figure."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -11,6 +10,7 @@ import pandas as pd
 
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
+from qbnn.records import read_metrics_json
 
 _QUBO_RUN = re.compile(r"^qubo_m([0-9.]+)(_dropout-.+-s\d+)?_([a-z-]+)$")
 COLUMNS = ("method", "dataset", "topology", "seed", "train_accuracy", "test_accuracy", "seconds")
@@ -24,14 +24,7 @@ def load_metrics(paths: list[str | os.PathLike]) -> pd.DataFrame:
     """
     rows = []
     for p in map(Path, paths):
-        try:
-            rec = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise QbnnError(f"metrics file not found: {p}") from None
-        except json.JSONDecodeError as exc:
-            raise QbnnError(f"metrics file {p} is not valid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict) or "train_accuracy" not in rec or "test_accuracy" not in rec:
-            raise QbnnError(f"metrics file {p} lacks train_accuracy/test_accuracy")
+        rec = read_metrics_json(p)
         parts = p.parts
         flat = {k: v for k, v in rec.items() if np.isscalar(v) or v is None}
         flat.setdefault("dataset", parts[-3] if len(parts) >= 3 else "")
@@ -106,7 +99,12 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     """
     d = _run_keys(df)
     d["margin"] = d["margin"].fillna(-1.0)  # groupby drops NaN keys; -1 marks "no λ"
-    out = accuracy_stats(d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True))
+    d["constant_predictor"] = (d["constant_predictor"].fillna(False).astype(bool) if "constant_predictor" in d
+                               else False)
+    groups = d.groupby(["dataset", "topology", "variant", "solver", "margin"], sort=True)
+    out = accuracy_stats(groups)
+    # runs whose network predicts one class for every sample (a failed training, not a result)
+    out["constant_runs"] = groups["constant_predictor"].sum().astype(int).to_numpy()
     out["margin"] = out["margin"].where(out["margin"] >= 0)
     out = out.rename(columns={"test_accuracy_count": "n"}).drop(columns=["train_accuracy_count"])
     out["gap_mean"] = out["train_accuracy_mean"] - out["test_accuracy_mean"]

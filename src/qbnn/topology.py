@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from qbnn.errors import QbnnError
+
+#: neuron names: identifiers that survive every file kind (HDF5 byte labels, C headers, weight labels "a->b")
+NEURON_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -111,13 +115,19 @@ class Topology:
         """
         if not isinstance(spec, dict):
             raise QbnnError("topology must be a mapping (layers: [...] or inputs/neurons/outputs)")
-        if "receptive_field" in spec:
-            spec = _receptive_field_spec(spec, n_inputs)
-        elif "layers" in spec:
-            spec = _layered_spec(spec, n_inputs)
-        elif "neurons" not in spec:
-            raise QbnnError("topology needs 'layers', 'neurons' or 'receptive_field'")
-        topo = _explicit(spec)
+        try:
+            from qbnn.memory import guard_topology
+
+            guard_topology(spec)  # from sizes alone, before building anything
+            if "receptive_field" in spec:
+                spec = _receptive_field_spec(spec, n_inputs)
+            elif "layers" in spec:
+                spec = _layered_spec(spec, n_inputs)
+            elif "neurons" not in spec:
+                raise QbnnError("topology needs 'layers', 'neurons' or 'receptive_field'")
+            topo = _explicit(spec)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            raise QbnnError(f"malformed topology ({exc.__class__.__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
         if n_inputs is not None:
             topo.check_inputs(n_inputs)
         return topo
@@ -136,9 +146,11 @@ class Topology:
         if not p.is_file():
             raise QbnnError(f"topology file not found: {p}")
         try:
-            spec = yaml.safe_load(p.read_text())
+            spec = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise QbnnError(f"topology file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        except (UnicodeDecodeError, OSError) as exc:
+            raise QbnnError(f"topology file {p} is not readable text ({exc.__class__.__name__})") from None
         try:
             return cls.from_spec(spec, n_inputs)
         except QbnnError as exc:
@@ -156,7 +168,11 @@ class Topology:
 
     @classmethod
     def from_json(cls, text: str) -> "Topology":
-        return cls.from_spec(json.loads(text))
+        try:
+            spec = json.loads(text)
+        except (TypeError, ValueError):
+            raise QbnnError("topology is not valid JSON") from None
+        return cls.from_spec(spec)
 
     # ---------------------------------------------------------------- forward
     def forward(self, weights: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,18 +286,26 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
+        """Read a network HDF5; any malformed part is one QbnnError naming the file."""
         from qbnn.io import open_h5
+        from qbnn.validate import int_attr, json_attr, reading
 
-        with open_h5(path, "network file") as f:
-            if f.attrs.get("format") != "qbnn-network" or "weights" not in f:
+        with open_h5(path, "network file") as f, reading(path, "network file"):
+            if _attr(f.attrs.get("format")) != "qbnn-network" or "weights" not in f:
                 raise QbnnError(f"{path} is not a qbnn network file (missing format attribute or /weights)")
-            version = int(f.attrs.get("format_version", 0))
+            version = int_attr(f.attrs.get("format_version", 0), "format_version")
             if version > NETWORK_FORMAT_VERSION:
                 raise QbnnError(f"{path} has network format version {version}; this qbnn reads up to {NETWORK_FORMAT_VERSION}")
-            topo = Topology.from_json(str(f.attrs["topology"]))
+            if "topology" not in f.attrs:
+                raise QbnnError(f"{path} lacks the topology attribute")
+            topo = Topology.from_spec(json_attr(f.attrs["topology"], "topology"))
+            if not hasattr(f["weights"], "dtype"):
+                raise QbnnError(f"{path}: /weights is not a dataset")
             weights = f["weights"][()]
+            if not np.issubdtype(np.asarray(weights).dtype, np.number):
+                raise QbnnError(f"{path}: /weights must be numeric ±1, got {np.asarray(weights).dtype}")
             meta = {k: _attr(v) for k, v in f.attrs.items() if k not in ("format", "format_version", "topology")}
-        return cls(topo, weights, meta)
+            return cls(topo, weights, meta)
 
 
 NETWORK_FORMAT_VERSION = 1
@@ -325,11 +349,13 @@ def _receptive_field_spec(spec: dict[str, Any], n_inputs: int | None) -> dict[st
     rf = spec["receptive_field"]
     if not isinstance(rf, dict) or "image" not in rf or "patch" not in rf:
         raise QbnnError("'receptive_field' needs 'image: [rows, cols]' and 'patch'")
-    rows, cols = (int(v) for v in rf["image"])
-    patch = rf["patch"]
-    ph, pw = (int(patch), int(patch)) if isinstance(patch, int) else (int(patch[0]), int(patch[1]))
-    stride = int(rf.get("stride", 1))
-    channels = int(rf.get("channels", 1))
+    unknown = set(rf) - {"image", "patch", "stride", "channels"}
+    if unknown:
+        raise QbnnError(f"unknown receptive_field key(s): {sorted(unknown)}")
+    rows, cols = _ints(rf["image"], 2, "receptive_field.image")
+    ph, pw = _ints(rf["patch"], 2, "receptive_field.patch")
+    (stride,) = _ints(rf.get("stride", 1), 1, "receptive_field.stride")
+    (channels,) = _ints(rf.get("channels", 1), 1, "receptive_field.channels")
     if min(rows, cols, ph, pw, stride, channels) < 1 or ph > rows or pw > cols:
         raise QbnnError(f"invalid receptive field {rf} for a {rows}x{cols} image")
     bias = _bias_flag(spec.get("bias", True))
@@ -355,6 +381,20 @@ def _receptive_field_spec(spec: dict[str, Any], n_inputs: int | None) -> dict[st
     return {"inputs": rows * cols, "neurons": neurons, "outputs": prev}
 
 
+def _ints(v: Any, n: int, what: str) -> tuple[int, ...]:
+    """``n`` positive integers from one integer (repeated) or a list of ``n`` integers."""
+    vals = [v] * n if _is_int(v) else v
+    if not isinstance(vals, list) or len(vals) != n or not all(_is_int(x) for x in vals):
+        raise QbnnError(f"'{what}' must be {'a positive integer' if n == 1 else f'an integer or a list of {n} integers'}, got {v!r}")
+    if any(x < 1 for x in vals):
+        raise QbnnError(f"'{what}' must be positive, got {v!r}")
+    return tuple(vals)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _bias_flag(v: Any) -> bool:
     if not isinstance(v, bool):
         raise QbnnError(f"'bias' must be true or false, got {v!r}")
@@ -373,8 +413,9 @@ def _explicit(spec: dict[str, Any]) -> Topology:
         raise QbnnError("'neurons' must be a non-empty mapping name -> {from: [...], bias: bool}")
     inputs = {f"x{i}": i for i in range(d)}
     for name, body in neurons.items():
-        if not isinstance(name, str) or name in inputs or not name:
-            raise QbnnError(f"invalid neuron name {name!r} (names x0..x{d-1} are the inputs)")
+        if not isinstance(name, str) or name in inputs or not NEURON_NAME.fullmatch(name) or name == "bias":
+            raise QbnnError(f"invalid neuron name {name!r}: names are ASCII letters, digits and '_', not starting "
+                            f"with a digit, at most 64 characters, not 'bias' (x0..x{d-1} are the inputs)")
         if not isinstance(body, dict) or not isinstance(body.get("from"), list) or not body["from"]:
             raise QbnnError(f"neuron {name!r} needs a non-empty 'from' list")
         extra = set(body) - {"from", "bias"}

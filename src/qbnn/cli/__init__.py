@@ -16,6 +16,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 
 from qbnn.errors import QbnnError
 
@@ -45,10 +46,17 @@ def _load(module: str):
     return importlib.import_module(name)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the qbnn error contract: a usage error is one ``qbnn: error:`` line, exit 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        self.exit(2, f"qbnn: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qbnn import __version__
 
-    parser = argparse.ArgumentParser(prog="qbnn", description="Exact training of binary neural networks.")
+    parser = _Parser(prog="qbnn", description="Exact training of binary neural networks.")
     parser.add_argument("--version", action="version", version=f"qbnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,42 +64,94 @@ def build_parser() -> argparse.ArgumentParser:
         mod = _load(module)
         if mod is None:
             continue
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        text = mod.HELP.replace("%", "%%")  # argparse %-formats help strings
+        p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _outputs=_output_options(mod, p))
     return parser
 
 
+def _output_options(mod, p: argparse.ArgumentParser) -> tuple[str, ...]:
+    """The option dests a command writes: its module's OUTPUTS, else ``out`` and ``*_out``."""
+    declared = getattr(mod, "OUTPUTS", None)
+    if declared is not None:
+        return tuple(declared)
+    return tuple(a.dest for a in p._actions if a.dest == "out" or a.dest.endswith("_out"))
+
+
+def _paths(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def check_paths(args: argparse.Namespace) -> list[str]:
+    """Run :func:`qbnn.validate.check_outputs` on a parsed command line; returns the output paths."""
+    from qbnn.validate import check_outputs
+
+    outs = [(f"--{d.replace('_', '-')}", getattr(args, d, None)) for d in args._outputs]
+    skip = set(args._outputs) | {"command", "_run", "_outputs", "checkpoint", "debug"}
+    ins = [(k.replace("_", "-"), p) for k, v in vars(args).items() if k not in skip for p in _paths(v)]
+    check_outputs(outs, ins, getattr(args, "checkpoint", None))
+    return [p for _, p in outs if p is not None]
+
 
 def main(argv: list[str] | None = None) -> int:
-    from qbnn.io import print_summary
+    from qbnn.io import output_transaction, print_summary
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     parser = build_parser()
-    args = parser.parse_args(argv)  # argparse itself exits 2 with a one-line usage error
+    try:
+        args = parser.parse_args(argv)  # usage errors: one line, exit 2 (_Parser.error)
+    except SystemExit as exc:  # --help, --version, usage errors: the same status in-process
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
+    caught: list = []
     try:
-        summary = args._run(args)
+        # warnings are held back: shown after a success, dropped after a failure (whose one line says it all)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            outputs = check_paths(args)
+            with output_transaction(outputs):  # several output files: all or none
+                summary = args._run(args)
     except QbnnError as exc:
         if debug:
             raise
-        print(f"qbnn: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("qbnn: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
         if debug:
             raise
-        print("qbnn: error: out of memory", file=sys.stderr)
-        return 2
+        return _fail("out of memory")
+    except OSError as exc:  # an output or input path the OS refused (permissions, full disk, ...)
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc.__class__.__name__}")
+    except Exception as exc:  # noqa: BLE001 - last resort: still one line, traceback with --debug
+        if debug:
+            raise
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return _fail(f"unexpected {exc.__class__.__name__}{': ' + detail if detail else ''} "
+                     f"(a bug or an unvalidated input; rerun with --debug for the traceback)")
+    for w in caught:
+        print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno).rstrip(), file=sys.stderr)
     if summary is not None:
         print_summary(summary)
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"qbnn: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

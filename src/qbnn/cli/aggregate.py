@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "aggregate per-run metrics JSON files into one CSV table, a mean ± 95% CI summary and accuracy figures"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "summary", "figure", "margin_figure")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> dict:
     summary = summarise_variants(df)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary[["dataset", "topology", "variant", "solver", "margin", "n", "test_accuracy_mean",
-                       "test_accuracy_ci95", "train_accuracy_mean"]].to_string(index=False))
+                       "test_accuracy_ci95", "train_accuracy_mean", "constant_runs"]].to_string(index=False))
     if args.figure:
         plot_accuracy(summary, args.figure, runs=df)
     if args.margin_figure:
@@ -40,4 +42,5 @@ def run(args: argparse.Namespace) -> dict:
         "summary": args.summary,
         "figure": args.figure,
         "best_test_accuracy": float(summary["test_accuracy_mean"].max()),
+        "constant_predictor_runs": int(summary["constant_runs"].sum()),
     }

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import argparse
 
+from qbnn import validate as V
+
 HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg) on a dataset and topology"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "net_out")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset HDF5")
     p.add_argument("--network", required=True, help="topology YAML")
     p.add_argument("--method", required=True, choices=["ste", "greedy", "ste_greedy", "mlp", "logreg"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="STE / MLP epochs (default 300 / 500)")
-    p.add_argument("--restarts", type=int, help="STE seeds or greedy random restarts (default 3 / 5)")
-    p.add_argument("--lr", type=float, help="learning rate (STE / MLP)")
-    p.add_argument("--time-limit", type=float, help="greedy: stop after this many seconds")
+    p.add_argument("--seed", type=V.seed, default=0)
+    p.add_argument("--epochs", type=V.non_negative_int, help="STE / MLP epochs (default 300 / 500)")
+    p.add_argument("--restarts", type=V.count, help="STE seeds or greedy random restarts (default 3 / 5)")
+    p.add_argument("--lr", type=V.positive, help="learning rate (STE / MLP)")
+    p.add_argument("--time-limit", type=V.seconds, help="greedy: stop after this many seconds")
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--net-out", help="trained BNN HDF5 (ste, greedy, ste_greedy only)")
 
@@ -30,12 +34,6 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.net_out and args.method not in BNN_METHODS:
         raise QbnnError(f"--net-out needs a BNN method (ste, greedy, ste_greedy), not {args.method}")
-    for name in ("epochs", "restarts"):
-        v = getattr(args, name)
-        if v is not None and v < (0 if name == "epochs" else 1):
-            raise QbnnError(f"--{name} must be {'>= 0' if name == 'epochs' else '>= 1'}, got {v}")
-    if args.lr is not None and not args.lr > 0:
-        raise QbnnError(f"--lr must be positive, got {args.lr}")
     Xtr, ytr, Xte, yte, _ = load_data(args.data)
     topo = Topology.load(args.network, n_inputs=Xtr.shape[1])
     try:
@@ -51,13 +49,17 @@ def run(args: argparse.Namespace) -> dict:
     res["network"] = str(args.network)
     weights = res.pop("weights", None)
     if weights is not None:
+        from qbnn.evaluate import constant_predictor
+
         res["weights"] = [int(v) for v in weights]
+        res["constant_predictor"] = constant_predictor(topo, np.asarray(weights), Xtr, Xte)
     if "per_seed_errors" in res:
         res["per_seed_errors"] = {str(k): v for k, v in res["per_seed_errors"].items()}
     if args.net_out:
         Network(topo, np.asarray(weights), {"method": args.method, "seed": int(args.seed)}).save(args.net_out)
     write_json(args.out, res)
-    return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds")} | {
+    return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds",
+                                         "constant_predictor") if k in res} | {
         "out": args.out,
         "net_out": args.net_out,
     }

@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+
+from qbnn import validate as V
 from pathlib import Path
 
 HELP = "binarise a dataset (digits, bars_and_stripes, idx, npz, csv) into a ±1 HDF5 file"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("out", "grid")
 
 # CLI option -> settings key (given options override the --config settings).
 _OPTIONS = {
@@ -33,19 +37,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help="which entry of the config's 'datasets' to build")
     p.add_argument("--out", required=True, help="output HDF5 file")
     p.add_argument("--grid", metavar="PNG", help="also write a grid of binarised training samples per class")
-    p.add_argument("--per-class", type=int, default=8, help="samples per class in --grid (default 8)")
+    p.add_argument("--per-class", type=V.count, default=8, help="samples per class in --grid (default 8)")
     g = p.add_argument_group("settings (without --config, or overriding it)")
     g.add_argument("--source", help="digits | bars_and_stripes | idx | npz | csv")
     g.add_argument("--classes", nargs="+", help="classes to keep, in order (two: first -> -1, second -> +1)")
-    g.add_argument("--downsample", type=int, help="target image side (digits: 4 = 2x2 pooling, 6 = crop border)")
+    g.add_argument("--downsample", type=V.count, help="target image side (digits: 4 = 2x2 pooling, 6 = crop border)")
     g.add_argument("--threshold", help="mean | otsu | a number (fixed threshold)")
-    g.add_argument("--train-size", type=int, help="number of training samples")
-    g.add_argument("--test-size", type=int, help="number of test samples")
-    g.add_argument("--seed", type=int, help="split / balancing / noise seed (default 0)")
+    g.add_argument("--train-size", type=V.count, help="number of training samples")
+    g.add_argument("--test-size", type=V.non_negative_int, help="number of test samples")
+    g.add_argument("--seed", type=V.seed, help="split / balancing / noise seed (default 0)")
     g.add_argument("--balance", action="store_true", default=None, help="subsample to equal class counts")
-    g.add_argument("--size", type=int, help="bars_and_stripes: image side n")
-    g.add_argument("--noise", type=float, help="bars_and_stripes: pixel flip probability")
-    g.add_argument("--n-samples", type=int, help="bars_and_stripes: samples drawn with replacement")
+    g.add_argument("--size", type=V.count, help="bars_and_stripes: image side n")
+    g.add_argument("--noise", type=V.probability, help="bars_and_stripes: pixel flip probability")
+    g.add_argument("--n-samples", type=V.count, help="bars_and_stripes: samples drawn with replacement")
     g.add_argument("--path", help="npz / csv: input file")
     g.add_argument("--images", help="idx: *-images-idx3-ubyte[.gz] file")
     g.add_argument("--labels", help="idx: *-labels-idx1-ubyte[.gz] file")

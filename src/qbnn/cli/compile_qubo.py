@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+
+from qbnn import validate as V
 import time
 
 HELP = "compile exact BNN training on a dataset into a QUBO HDF5 file"
@@ -11,8 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X int8 ±1, /train/y)")
     p.add_argument("--network", required=True, help="topology YAML")
     p.add_argument("--out", required=True, help="output QUBO HDF5")
-    p.add_argument("--margin", type=float, default=0.0, help="margin-regulariser weight λ >= 0 (default 0)")
-    p.add_argument("--penalty", type=float, default=None,
+    p.add_argument("--margin", type=V.non_negative, default=0.0, help="margin-regulariser weight λ >= 0 (default 0)")
+    p.add_argument("--penalty", type=V.positive, default=None,
                    help="constraint penalty weight (default: the exactness bound; smaller is an error)")
     p.add_argument("--weight-penalties", default=None,
                    help="linear weight penalties h (.npy, or .h5 with dataset /weight_penalties or /h), one per weight")

@@ -27,21 +27,24 @@ def run(args: argparse.Namespace) -> dict:
     cb = load_compiled(args.qubo)
     p = require_file(args.sample, "sample file")
     if p.suffix in (".h5", ".hdf5"):
-        from qbnn.io import open_h5
+        from qbnn.records import read_solution
 
-        with open_h5(p, "solution file") as f:
-            if "best_x" not in f:
-                raise QbnnError(f"solution file {p} lacks dataset /best_x")
-            x = f["best_x"][()]
+        x = read_solution(args.sample)["best_x"]
     else:
         try:
             x = np.load(p, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise QbnnError(f"sample file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
-    x = np.asarray(x).reshape(-1)
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise QbnnError(f"sample file {p} must be a numeric 0/1 array, got {x.dtype}")
+    x = x.reshape(-1)
     if not np.isin(x, (0, 1)).all():
         raise QbnnError(f"sample file {p} must contain only 0/1 values")
     x = x.astype(np.int8)
+    if x.shape[0] not in (cb.n_weights, cb.num_variables):
+        raise QbnnError(f"sample file {p} has {x.shape[0]} bits; {args.qubo} needs {cb.num_variables} "
+                        f"(or {cb.n_weights} weight bits)")
     if x.shape[0] == cb.n_weights and cb.num_variables != cb.n_weights:
         w = (2 * x - 1).astype(np.int8)
         raw_energy, violations = None, None
@@ -55,5 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     meta = {"method": "qubo-decode", "qubo": str(args.qubo), "violations": -1 if violations is None else violations,
             "repaired_energy": repaired, "train_loss": errors}
     Network(cb.topology, w, meta).save(args.out)
-    return {"out": args.out, "violations": violations, "raw_energy": raw_energy, "repaired_energy": repaired,
+    from qbnn.evaluate import constant_predictor
+
+    return {"out": args.out, "constant_predictor": constant_predictor(cb.topology, w, cb.X), "violations": violations, "raw_energy": raw_energy, "repaired_energy": repaired,
             "objective": float(cb.objective(w)), "train_loss": errors, "train_errors": wrong, "train_accuracy": acc}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from qbnn.cli.solve import seconds_or_none
+from qbnn import validate as V
+
 
 HELP = "one dropout round: solve K sampled subnetworks and write per-weight linear penalties h"
 
@@ -12,35 +13,26 @@ def add_round_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared with ``qbnn dropout-subnetwork`` (one subnetwork of a round)."""
     p.add_argument("--data", required=True, help="binarised dataset HDF5 (/train/X, /train/y)")
     p.add_argument("--network", required=True, help="topology YAML")
-    p.add_argument("--round", type=int, default=0, help="round index r (seeds the sampling; default 0)")
+    p.add_argument("--round", type=V.non_negative_int, default=0, help="round index r (seeds the sampling; default 0)")
     p.add_argument("--previous", help="penalties HDF5 of round r-1 (its /h biases this round's subproblems)")
-    p.add_argument("--p", "-p", dest="p", type=float, default=0.5, help="drop probability (default 0.5)")
+    p.add_argument("--p", "-p", dest="p", type=V.probability, default=0.5, help="drop probability (default 0.5)")
     p.add_argument("--unit", choices=("neuron", "edge"), default="neuron", help="what to drop (default neuron)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--margin", type=float, default=0.0, help="margin passed to the compiler (default 0)")
+    p.add_argument("--seed", type=V.seed, default=0)
+    p.add_argument("--margin", type=V.non_negative, default=0.0, help="margin passed to the compiler (default 0)")
     p.add_argument("--solver", choices=("auto", "bnn", "greedy"), default="auto",
                    help="subnetwork solver: auto (qbnn.bnn_solving if installed, else greedy), bnn, greedy")
-    p.add_argument("--time-limit", type=seconds_or_none, default=5.0,
+    p.add_argument("--time-limit", type=V.seconds, default=5.0,
                    help="seconds per subnetwork (default 5); 'none': a fixed step budget, bit-reproducible per seed")
     p.add_argument("--device", default="cpu", help="torch device for the bnn solver (cpu, cuda)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_round_arguments(p)
-    p.add_argument("--K", "-K", dest="K", type=int, default=4, help="subnetworks per round (default 4)")
-    p.add_argument("--beta", type=float, default=1.0, help="penalty strength beta (default 1)")
+    p.add_argument("--K", "-K", dest="K", type=V.count, default=4, help="subnetworks per round (default 4)")
+    p.add_argument("--beta", type=V.non_negative, default=1.0, help="penalty strength beta (default 1)")
     p.add_argument("--subnetworks", nargs="+", metavar="SUB.h5",
                    help="combine these solved subnetworks (qbnn dropout-subnetwork) instead of solving K here")
     p.add_argument("--out", required=True, help="output penalties HDF5 (/h float64 (n_weights,))")
-
-
-def check_round_arguments(args: argparse.Namespace) -> None:
-    from qbnn.errors import QbnnError
-
-    if not 0.0 <= args.p <= 1.0:
-        raise QbnnError(f"--p must lie in [0, 1], got {args.p}")
-    if args.round < 0:
-        raise QbnnError(f"--round must be >= 0, got {args.round}")
 
 
 def load_train(path: str):
@@ -68,19 +60,18 @@ def run(args: argparse.Namespace) -> dict:
 
     from qbnn.dropout import (DropoutRound, dropout_round, load_penalties, load_subnetwork, make_solve_fn,
                               penalties_from_solutions, save_penalties)
+    from qbnn.dropout_files import check_round_identity, round_identity
     from qbnn.errors import QbnnError
     from qbnn.topology import Topology
 
-    check_round_arguments(args)
     X, y = load_train(args.data)
     topo = Topology.load(args.network, n_inputs=X.shape[1])
     if args.subnetworks:  # the workflow: K subnetwork jobs ran already, combine their solutions
         maps, sols, errs, ks = [], [], [], set()
+        identity = round_identity(topo, args)
         for path in args.subnetworks:
             m, w, a = load_subnetwork(path, topo.n_weights)
-            for key, want in (("round", args.round), ("seed", args.seed)):
-                if int(a.get(key, -1)) != want:
-                    raise QbnnError(f"{path}: subnetwork of {key} {a.get(key)}, this round has {key} {want}")
+            check_round_identity(path, a, identity)
             if int(a["k"]) in ks:
                 raise QbnnError(f"{path}: subnetwork k={a['k']} given twice")
             ks.add(int(a["k"]))
@@ -89,8 +80,6 @@ def run(args: argparse.Namespace) -> dict:
         rd = DropoutRound(args.round, h, mean, count, [], maps, sols, errs, 0.0)
         K = len(sols)
     else:
-        if args.K < 1:
-            raise QbnnError(f"--K must be >= 1, got {args.K}")
         prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
         solve_fn = make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device)
         rd = dropout_round(topo, X, y, prev, K=args.K, p=args.p, beta=args.beta, unit=args.unit,

@@ -3,33 +3,31 @@ from __future__ import annotations
 
 import argparse
 
-from qbnn.cli.dropout_penalties import add_round_arguments, check_round_arguments, load_train
+from qbnn import validate as V
+
+from qbnn.cli.dropout_penalties import add_round_arguments, load_train
 
 HELP = "solve one sampled subnetwork k of a dropout round; qbnn dropout-penalties --subnetworks combines them"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_round_arguments(p)
-    p.add_argument("--k", type=int, required=True, help="subnetwork index within the round (0..K-1)")
+    p.add_argument("--k", type=V.non_negative_int, required=True, help="subnetwork index within the round (0..K-1)")
     p.add_argument("--out", required=True, help="output subnetwork HDF5 (/map, /weights)")
 
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.dropout import load_penalties, make_solve_fn, save_subnetwork, solve_subnetwork
-    from qbnn.errors import QbnnError
+    from qbnn.dropout_files import round_identity
     from qbnn.topology import Topology
 
-    check_round_arguments(args)
-    if args.k < 0:
-        raise QbnnError(f"--k must be >= 0, got {args.k}")
     X, y = load_train(args.data)
     topo = Topology.load(args.network, n_inputs=X.shape[1])
     prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
     sol = solve_subnetwork(topo, X, y, prev, k=args.k, p=args.p, unit=args.unit, seed=args.seed,
                            round_index=args.round, margin=args.margin,
                            solve_fn=make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device))
-    save_subnetwork(args.out, sol, {"round": args.round, "seed": args.seed, "p": args.p, "unit": args.unit,
-                                    "margin": args.margin, "n_weights": topo.n_weights,
+    save_subnetwork(args.out, sol, {**round_identity(topo, args), "n_weights": topo.n_weights,
                                     "previous": args.previous or ""})
     return {"out": args.out, "round": args.round, "k": args.k, "sub_weights": int(sol.weights.size),
             "n_weights": topo.n_weights, "errors": sol.errors}

@@ -22,18 +22,29 @@ def parse_labels(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise QbnnError(f"--label must look like KEY=VALUE, got {item!r}")
-        for conv in (int, float):
-            try:
-                out[key] = conv(value)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = value
+        if key in out:
+            raise QbnnError(f"--label {key} given twice")
+        out[key] = _label_value(value)
     return out
 
 
+def _label_value(value: str):
+    """An int, a finite float, or the text itself ("nan"/"inf" stay text: JSON has no NaN)."""
+    import math
+
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        v = float(value)
+    except ValueError:
+        return value
+    return v if math.isfinite(v) else value
+
+
 def run(args: argparse.Namespace) -> dict:
+    from qbnn.errors import QbnnError
     from qbnn.evaluate import evaluate_network, load_data
     from qbnn.io import write_json
     from qbnn.topology import Network
@@ -44,13 +55,17 @@ def run(args: argparse.Namespace) -> dict:
     metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
     metrics["network"] = str(args.network)
     metrics["data"] = str(args.data)
+    clash = sorted(set(labels) & set(metrics))
+    if clash:
+        raise QbnnError(f"--label {', '.join(clash)}: a label cannot replace a measured value")
     for k in ("method", "seed", "solver", "margin"):
         if k in net.metadata and k not in labels:
             metrics[k] = net.metadata[k]
     metrics.update(labels)
     if args.out:
         write_json(args.out, metrics)
-    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean")}
+    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean",
+                                       "constant_predictor")}
     summary.update(labels)
     summary["out"] = args.out
     return summary

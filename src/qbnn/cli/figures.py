@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "draw energy traces, first-layer weight images, margin histograms and dropout-rounds accuracy"
+#: options naming files this command writes (checked before work, committed all or none)
+OUTPUTS = ("energy_out", "weights_out", "margins_out", "margins_table", "rounds_out", "rounds_table")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,11 +38,10 @@ def _rounds_by_exp(items: list[str]) -> dict[str, int]:
 def run(args: argparse.Namespace) -> dict:
     from pathlib import Path
 
-    import pandas as pd
-
     from qbnn import figures
     from qbnn.errors import QbnnError
     from qbnn.evaluate import load_data
+    from qbnn.records import read_metrics_csv
     from qbnn.report import write_table
 
     wanted = [args.energy_out, args.weights_out, args.margins_out, args.rounds_out]
@@ -68,10 +69,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.rounds_out:
         if not args.metrics:
             raise QbnnError("--rounds-out needs --metrics (the aggregate table: plain and final dropout runs)")
-        try:
-            metrics = pd.read_csv(args.metrics)
-        except FileNotFoundError:
-            raise QbnnError(f"metrics table not found: {args.metrics}") from None
+        metrics = read_metrics_csv(args.metrics)
         table = figures.dropout_rounds_table(args.rounds, metrics, _rounds_by_exp(args.dropout_rounds))
         stats = figures.plot_dropout_rounds(table, args.rounds_out)
         if args.rounds_table:

@@ -3,29 +3,34 @@ from __future__ import annotations
 
 import argparse
 
+from qbnn import validate as V
+
 HELP = "MaxCut on a G-set format graph with an Ising machine; stops early at --target"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("graph", help="graph file: 'N E' then 'i j w' per edge (1-indexed)")
     p.add_argument("--solver", default="sb", choices=("sb", "dsb", "sa", "ma", "exhaustive"))
-    p.add_argument("--time-limit", type=float, default=None, help="seconds (restarts until spent)")
-    p.add_argument("--target", type=float, default=None, help="stop once a cut of this weight is found")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--replicas", type=int, default=64)
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--time-limit", type=V.seconds, default=None, help="seconds (restarts until spent)")
+    p.add_argument("--target", type=V.finite, default=None, help="stop once a cut of this weight is found")
+    p.add_argument("--seed", type=V.seed, default=0)
+    p.add_argument("--replicas", type=V.count, default=64)
+    p.add_argument("--steps", type=V.count, default=1000)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
 
 
 def run(args: argparse.Namespace) -> dict:
+    from qbnn.memory import guard_maxcut
     from qbnn.solvers import resolve_device
     from qbnn.solvers.maxcut import solve_maxcut
 
-    resolve_device(args.device)
+    dev = resolve_device(args.device)
+    guard_maxcut(args.graph, args.replicas, args.solver, dev, steps=args.steps)  # before reading the edges
     opts = {}
     if args.solver != "exhaustive":
         opts = dict(replicas=args.replicas, steps=args.steps, time_limit=args.time_limit, seed=args.seed,
                     device=args.device)
+    check_graph(args.graph)  # garbage, binary or inconsistent files are refused here, with the file's name
     prob, res, cut = solve_maxcut(args.graph, args.solver, target_cut=args.target, **opts)
     out = {"graph": str(args.graph), "solver": args.solver, "best_cut": cut, "seconds_to_best": res.seconds_to_best,
            "seconds": res.seconds, "num_nodes": prob.n, "num_edges": prob.num_couplings}
@@ -33,3 +38,24 @@ def run(args: argparse.Namespace) -> dict:
         out["target"] = args.target
         out["reached_target"] = bool(cut >= args.target - 1e-9)
     return out
+
+
+def check_graph(path) -> None:
+    """Validate a G-set graph file: UTF-8 text, ``N E`` header, E rows ``i j [w]`` of 1-based indices
+    and finite weights (the solver's reader then gets only files it handles)."""
+    import math
+
+    import numpy as np
+
+    from qbnn.errors import QbnnError
+    from qbnn.solvers.problem import IsingProblem
+    from qbnn.validate import reading
+
+    with reading(path, "graph file"):
+        with open(path, "rb") as f:
+            head = f.readline(4096).decode("utf-8").split()
+            if len(head) < 2 or not (head[0].isdigit() and head[1].isdigit()):
+                raise QbnnError(f"graph file {path}: first line must be 'N E' (nodes, edges)")
+        prob = IsingProblem.from_gset(path)
+        if not (np.isfinite(prob.J.data).all() and math.isfinite(prob.meta.get("weight_sum", 0.0))):
+            raise QbnnError(f"graph file {path}: edge weights must be finite")

@@ -6,43 +6,43 @@ import json
 
 import numpy as np
 
+from qbnn import validate as V
+
 HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) or a BNN strategy, and write the solution HDF5"
 
 GENERIC_SOLVERS = ("sb", "dsb", "sa", "ma", "exhaustive")
 # Training-grade strategies for compiled BNN QUBOs (feasibility-preserving cluster moves; qbnn.bnn_solving).
 BNN_STRATEGIES = ("pt", "anneal-moves", "greedy-moves", "portfolio", "decode-reanneal", "ste-pt")
-SOLVER_CHOICES = GENERIC_SOLVERS + BNN_STRATEGIES
+SOLVER_CHOICES = ("auto",) + GENERIC_SOLVERS + BNN_STRATEGIES
+#: --solver auto: the strategy benchmarks/bnn_solving.py shows best on compiled BNN QUBOs (docs/bnn-solving.md:
+#: generic Ising solvers decode to near-constant predictors there), and a generic Ising machine otherwise
+AUTO_BNN, AUTO_GENERIC = "ste-pt", "sb"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("qubo", help="QUBO HDF5 file (qbnn format)")
-    p.add_argument("--solver", default="sb", choices=SOLVER_CHOICES)
-    p.add_argument("--replicas", type=int, default=64)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--time-limit", type=seconds_or_none, default=None,
+    p.add_argument("--solver", default="auto", choices=SOLVER_CHOICES,
+                   help=f"auto (default): {AUTO_BNN} on a QUBO from `qbnn compile`, else {AUTO_GENERIC}")
+    p.add_argument("--replicas", type=V.count, default=64)
+    p.add_argument("--steps", type=V.count, default=1000)
+    p.add_argument("--time-limit", type=V.seconds, default=None,
                    help="wall-clock budget in seconds (restarts until spent); 'none' (default): one anneal")
-    p.add_argument("--target", type=float, default=None, help="stop once this QUBO energy is reached")
+    p.add_argument("--target", type=V.finite, default=None, help="stop once this QUBO energy is reached")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=V.seed, default=0)
     p.add_argument("--no-polish", action="store_true", help="skip the greedy steepest-descent polish")
     p.add_argument("--save-states", action="store_true", help="also store all replica states in /states")
     p.add_argument("--out", required=True, help="solution HDF5 to write")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="checkpoint file: resume from it if present, write it every --checkpoint-every steps "
                         "(sb, dsb, sa, ma); removed after the solution is written")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+    p.add_argument("--checkpoint-every", type=V.count, default=None, metavar="N",
                    help="steps between checkpoints (default: steps // 10)")
     p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint file after success")
 
 
-def seconds_or_none(text: str) -> float | None:
-    """A number of seconds, or none/null (what the workflow passes for `time_limit: null`)."""
-    if text.strip().lower() in ("none", "null"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
+#: kept for callers of the old name: seconds > 0, or none/null
+seconds_or_none = V.seconds
 
 
 def _bnn_report(path: str, best_x: np.ndarray) -> dict:
@@ -64,6 +64,7 @@ def _bnn_report(path: str, best_x: np.ndarray) -> dict:
         pred = np.asarray(cb.topology.predict(w, cb.X)).reshape(-1)
         y = np.asarray(cb.y).reshape(-1)
         out["train_errors"] = int((pred != y).sum())
+        out["constant_predictor"] = bool(np.unique(pred).size == 1)
     except Exception:  # noqa: BLE001 - reporting only
         pass
     return out
@@ -81,13 +82,15 @@ def run(args: argparse.Namespace) -> dict:
     dev = resolve_device(args.device)
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise QbnnError(f"--checkpoint-every must be >= 1 step, got {args.checkpoint_every}")
-    guard_solve(args.qubo, args.replicas, args.solver, dev)  # before loading anything big
+    guard_solve(args.qubo, args.replicas, args.solver, dev, steps=args.steps)  # before loading anything big
     q = QUBO.load(args.qubo)
+    if args.solver == "auto":
+        args.solver = AUTO_BNN if _is_bnn(q) else AUTO_GENERIC
     ckpt = _checkpoint(args, dev)
     if args.solver in BNN_STRATEGIES:
         from qbnn.bnn_solving import solve_bnn_qubo_file
 
-        if q.attrs.get("formulation_version") is None and "topology" not in q.attrs:
+        if not _is_bnn(q):
             raise QbnnError(f"--solver {args.solver} needs a QUBO compiled by `qbnn compile` ({args.qubo} is not one)")
         res = solve_bnn_qubo_file(
             args.qubo, args.solver, replicas=args.replicas, steps=args.steps, time_limit=args.time_limit,
@@ -134,6 +137,11 @@ def run(args: argparse.Namespace) -> dict:
                                  {"writes": ckpt.writes, "resumed_from_step": ckpt.resumed_from})
     summary.update(_bnn_report(args.qubo, best_x))
     return summary
+
+
+def _is_bnn(q) -> bool:
+    """Whether a loaded QUBO was compiled from BNN training by `qbnn compile`."""
+    return q.attrs.get("formulation_version") is not None or "topology" in q.attrs
 
 
 def _checkpoint(args: argparse.Namespace, dev):

@@ -247,8 +247,10 @@ def validate_config(cfg: Any) -> dict:
     if unknown:
         raise QbnnError(f"unknown key(s) for source {src}: {', '.join(sorted(map(str, unknown)))}")
     seed = cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise QbnnError(f"seed must be a non-negative integer, got {seed!r}")
+    from qbnn.validate import SEED_MAX
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise QbnnError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
     if not isinstance(cfg.get("balance", False), bool):
         raise QbnnError(f"balance must be true or false, got {cfg['balance']!r}")
     return cfg

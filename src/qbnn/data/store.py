@@ -93,6 +93,13 @@ def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
     ``attrs`` has JSON attributes decoded (``classes`` list, ``image_shape`` list or None).
     Any deviation from the format raises :class:`QbnnError` naming the file and the part.
     """
+    from qbnn.validate import reading
+
+    with reading(path, "dataset file"):
+        return _load_dataset(path)
+
+
+def _load_dataset(path):
     where = f"dataset {path}"
     with open_h5(path, "dataset file") as f:
         fmt = _attr(f.attrs.get("format"))
@@ -135,6 +142,8 @@ def load_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.nd
         if y.size and not np.isin(y, allowed).all():
             raise QbnnError(f"{where}: /{part}/y has labels outside {list(allowed) if C == 2 else f'0..{C - 1}'}")
     shape = attrs["image_shape"]
-    if shape is not None and (not isinstance(shape, list) or len(shape) != 2 or shape[0] * shape[1] != Xtr.shape[1]):
+    if shape is not None and (not isinstance(shape, list) or len(shape) != 2
+                              or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+                              or shape[0] * shape[1] != Xtr.shape[1]):
         raise QbnnError(f"{where}: image_shape {shape} does not match {Xtr.shape[1]} pixels")
     return Xtr, ytr, Xte, yte, attrs
