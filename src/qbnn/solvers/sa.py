@@ -6,6 +6,8 @@ Geometric β schedule from :meth:`IsingProblem.beta_range` (dwave-samplers-like)
 """
 from __future__ import annotations
 
+import heapq
+import math
 import warnings
 
 import numpy as np
@@ -14,42 +16,28 @@ import torch
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
+from qbnn.errors import QbnnError
 from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.polish import colour_classes
 from qbnn.solvers.problem import IsingProblem, SolveResult
 
 
-#: DSATUR is O(n²) in time and O(n·Δ) in memory; above this many spins use largest-first
-DSATUR_MAX_N = 10_000
-
-
-def greedy_coloring(J: sp.csr_matrix, strategy: str = "auto") -> np.ndarray:
+def greedy_coloring(J: sp.csr_matrix, strategy: str = "dsatur") -> np.ndarray:
     """Proper colouring (int64 ``(n,)``) of the nonzero pattern of symmetric ``J``.
 
     ``strategy``: ``'dsatur'`` (Brélaz; fewer classes, e.g. 15 instead of 17 on G1 and 8 instead
-    of 10 on G43, and every class costs a fixed per-op overhead in the SA sweep),
-    ``'largest_first'``, or ``'auto'`` (DSATUR up to :data:`DSATUR_MAX_N` spins)."""
+    of 10 on G43, and every class costs a fixed per-op overhead in the SA sweep) or
+    ``'largest_first'``; ``'auto'`` is DSATUR. DSATUR keeps a lazy heap of (saturation, degree)
+    priorities: O((n + m) log n) time, O(n + m) memory (the earlier argmax form was O(n²):
+    0.27 s on 3,000 nodes)."""
     n = J.shape[0]
-    if strategy == "auto":
-        strategy = "dsatur" if n <= DSATUR_MAX_N else "largest_first"
     indptr, indices = J.indptr, J.indices
     deg = np.diff(indptr)
-    color = np.full(n, -1, dtype=np.int64)
-    if strategy == "dsatur":
-        seen = np.zeros((n, int(deg.max(initial=0)) + 2), dtype=bool)  # seen[v, c]: a neighbour has colour c
-        sat = np.zeros(n, dtype=np.int64)
-        scale = int(deg.max(initial=0)) + 1  # priority: saturation, then degree
-        for _ in range(n):
-            v = int(np.argmax(np.where(color < 0, sat * scale + deg, -1)))
-            c = int(np.argmin(seen[v]))  # smallest colour no neighbour uses
-            color[v] = c
-            nb = indices[indptr[v]:indptr[v + 1]]
-            new = nb[~seen[nb, c]]
-            sat[new] += 1
-            seen[new, c] = True
-        return color
+    if strategy in ("dsatur", "auto"):
+        return _dsatur(indptr, indices, deg)
     if strategy != "largest_first":
         raise ValueError(f"unknown colouring strategy {strategy!r}")
+    color = np.full(n, -1, dtype=np.int64)
     for v in np.argsort(-deg, kind="stable"):
         used = set(color[indices[indptr[v]:indptr[v + 1]]].tolist())
         c = 0
@@ -57,6 +45,30 @@ def greedy_coloring(J: sp.csr_matrix, strategy: str = "auto") -> np.ndarray:
             c += 1
         color[v] = c
     return color
+
+
+def _dsatur(indptr, indices, deg) -> np.ndarray:
+    """DSATUR: colour next the uncoloured vertex with the most distinct neighbour colours, ties by
+    degree, then by lowest index; each gets the smallest colour no neighbour uses."""
+    n = len(deg)
+    color = [-1] * n
+    nb_colours = [set() for _ in range(n)]  # distinct colours among each vertex's coloured neighbours
+    negdeg = (-deg).tolist()
+    heap = [(0, negdeg[v], v) for v in range(n)]  # (-saturation, -degree, vertex); stale entries skipped
+    heapq.heapify(heap)
+    while heap:
+        negsat, _, v = heapq.heappop(heap)
+        if color[v] >= 0 or -negsat != len(nb_colours[v]):
+            continue
+        used, c = nb_colours[v], 0
+        while c in used:
+            c += 1
+        color[v] = c
+        for w in indices[indptr[v]:indptr[v + 1]].tolist():
+            if color[w] < 0 and c not in nb_colours[w]:
+                nb_colours[w].add(c)
+                heapq.heappush(heap, (-len(nb_colours[w]), negdeg[w], w))
+    return np.asarray(color, dtype=np.int64)
 
 
 class _Blocks:
@@ -127,17 +139,22 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
                         target_energy: float | None = None, device: str = "auto", seed: int | None = 0,
                         dtype: torch.dtype = torch.float32, polish: bool = True, best_only: bool = False,
                         check_every: int | None = None, progress: bool | None = None,
-                        checkpoint=None) -> SolveResult:
+                        checkpoint=None, restart_growth: float = 1.0) -> SolveResult:
     """``steps`` Metropolis sweeps per anneal, ``replicas`` independent chains.
 
     ``beta_range``: ``(hot, cold)``, or a rule of :meth:`IsingProblem.beta_range` (``'dwave'``, the
     default, or ``'field'``, which starts near the ordering temperature and needs about half the
     sweeps on G-set graphs).
-    ``checkpoint``: a :class:`qbnn.solvers.checkpoint.Checkpoint` to write every N steps / resume from."""
+    ``checkpoint``: a :class:`qbnn.solvers.checkpoint.Checkpoint` to write every N steps / resume from.
+    ``restart_growth``: each restart (under a time limit) anneals this many times longer than the
+    previous one, so a too-short first guess of ``steps`` costs at most a geometric series."""
     dev = check_common(problem, replicas, steps, time_limit, device)
+    if not restart_growth >= 1.0:
+        raise QbnnError(f"restart_growth must be >= 1, got {restart_growth}")
+    if checkpoint is not None and restart_growth != 1.0:
+        raise QbnnError("checkpoints need anneals of one length (restart_growth = 1)")
     n, R = problem.n, int(replicas)
     b0, b1 = resolve_betas(problem, beta_range)
-    betas = np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
     cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
     key = (str(dev), dtype)
     if key not in cache:
@@ -146,7 +163,7 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     inv = torch.as_tensor(np.argsort(blk.perm), device=dev)
     g = make_generator(seed, dev)
     tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress, checkpoint)
-    every = check_interval(steps, check_every)
+    length = [int(steps)]  # sweeps of the next anneal
     h = blk.h
     spans = list(zip(blk.bounds[:-1], blk.bounds[1:]))
 
@@ -155,6 +172,10 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     draw = ThresholdDraws(n * R, dev, dtype)
 
     def one_run():
+        steps = length[0]
+        length[0] = int(math.ceil(steps * restart_growth))
+        betas = np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
+        every = check_interval(steps, check_every)
         S = torch.where(torch.rand(n, R, generator=g, device=dev) < 0.5, 1.0, -1.0).to(dtype)
         U = torch.empty_like(S)
         Uflat = U.view(-1)
