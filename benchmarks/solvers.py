@@ -66,7 +66,7 @@ def times_to(trace, targets: dict, budget: float) -> dict:
 def run_ours(prob, seed, budget, stop_cut):
     W = prob.meta["weight_sum"]
     t0 = time.perf_counter()
-    res = solve(prob, "sa", **sa_schedule(prob), time_limit=budget, seed=seed, device="cpu",
+    res = solve(prob, "sa", **sa_schedule(prob, budget), time_limit=budget, seed=seed, device="cpu",
                 target_energy=energy_for_cut(prob, stop_cut), progress=False)
     setup = (time.perf_counter() - t0) - res.seconds  # colouring, CSR blocks: counted in our times
     trace = [(sec + setup, (W - e) / 2.0) for _, sec, e in res.trace]

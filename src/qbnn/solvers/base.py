@@ -166,7 +166,8 @@ class Tracker:
 
 def run_restarts(one_run, tracker: Tracker, time_limit, max_restarts: int | None = None):
     """Call ``one_run()`` (returns final (states, energies) of one anneal) until the target is
-    reached or the time budget spent; without a time limit, exactly once.
+    reached, the time budget spent or ``max_restarts`` anneals done; with neither a time limit
+    nor ``max_restarts``, exactly once.
 
     The best-of-restarts lives in ``tracker.final`` so a checkpoint restores it on resume."""
     while True:
@@ -174,9 +175,10 @@ def run_restarts(one_run, tracker: Tracker, time_limit, max_restarts: int | None
         if tracker.final is None or energies.min() < tracker.final[1].min():
             tracker.final = (states, energies)
         tracker.restarts += 1
-        if tracker.reached() or time_limit is None or tracker.out_of_time():
+        if tracker.reached() or tracker.out_of_time():
             break
-        if max_restarts is not None and tracker.restarts >= max_restarts:
+        if (max_restarts is None and time_limit is None) or (max_restarts is not None
+                                                             and tracker.restarts >= max_restarts):
             break
     return tracker.final
 

@@ -25,8 +25,8 @@ from qbnn.errors import QbnnError
 from qbnn.storage_layout import (  # noqa: F401  (re-exported: the solvers' storage rule)
     CUDA_DENSE_FRACTION,
     CUDA_DENSE_MAX_N,
-    DENSE_FRACTION,
     DENSE_MAX_N,
+    DENSE_SLOPE,
     dense_layout,
 )
 

@@ -139,7 +139,8 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
                         target_energy: float | None = None, device: str = "auto", seed: int | None = 0,
                         dtype: torch.dtype = torch.float32, polish: bool = True, best_only: bool = False,
                         check_every: int | None = None, progress: bool | None = None,
-                        checkpoint=None, restart_growth: float = 1.0) -> SolveResult:
+                        checkpoint=None, restart_growth: float = 1.0,
+                        max_restarts: int | None = None) -> SolveResult:
     """``steps`` Metropolis sweeps per anneal, ``replicas`` independent chains.
 
     ``beta_range``: ``(hot, cold)``, or a rule of :meth:`IsingProblem.beta_range` (``'dwave'``, the
@@ -147,8 +148,12 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     sweeps on G-set graphs).
     ``checkpoint``: a :class:`qbnn.solvers.checkpoint.Checkpoint` to write every N steps / resume from.
     ``restart_growth``: each restart (under a time limit) anneals this many times longer than the
-    previous one, so a too-short first guess of ``steps`` costs at most a geometric series."""
+    previous one, so a too-short first guess of ``steps`` costs at most a geometric series.
+    ``max_restarts``: at most this many anneals, also without a time limit (a step budget: the
+    result is then deterministic); default one anneal without a time limit, else unbounded."""
     dev = check_common(problem, replicas, steps, time_limit, device)
+    if max_restarts is not None and int(max_restarts) < 1:
+        raise QbnnError(f"max_restarts must be >= 1, got {max_restarts}")
     if not restart_growth >= 1.0:
         raise QbnnError(f"restart_growth must be >= 1, got {restart_growth}")
     if checkpoint is not None and restart_growth != 1.0:
@@ -202,6 +207,6 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
             tr.save(k + 1, g, S)
         return tr.finish_run(S[inv], polish)
 
-    states, energies = run_restarts(one_run, tr, time_limit)
+    states, energies = run_restarts(one_run, tr, time_limit, max_restarts)
     return tr.result(states, energies, best_only, {"beta_range": [b0, b1], "num_colors": blk.num_colors,
                                                    "device": str(dev)})
