@@ -36,7 +36,7 @@ import torch
 
 from qbnn.io import atomic_output
 from qbnn.solvers import IsingProblem, cut_value, energy_for_cut, simulated_annealing, solve
-from qbnn.solvers.maxcut import sa_schedule
+from qbnn.solvers.sa import sa_schedule
 
 GSET = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gset"
 OUT = Path(__file__).resolve().parent / "out"

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import qbnn.storage_layout as problem_mod
 from qbnn.errors import QbnnError
 from qbnn.solvers import IsingProblem, greedy_coloring, solve
-from qbnn.solvers.maxcut import SA_ANNEALS_WITHOUT_LIMIT, sa_schedule, solve_maxcut
+from qbnn.solvers.maxcut import solve_maxcut
+from qbnn.solvers.sa import SA_ANNEALS_WITHOUT_LIMIT, sa_schedule
 from qbnn.solvers.problem import dense_layout
 from qbnn.solvers.sa import ThresholdDraws
 

@@ -1,12 +1,11 @@
 """MaxCut helpers: cut values and time-to-target on G-set graphs."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.solvers.problem import IsingProblem
+from qbnn.solvers.sa import sa_schedule
 
 
 def weight_sum(problem: IsingProblem) -> float:
@@ -28,30 +27,8 @@ def energy_for_cut(problem: IsingProblem, cut: float) -> float:
     return weight_sum(problem) - 2.0 * float(cut)
 
 
-#: solver of ``qbnn maxcut`` (benchmarks/solvers.py: SA reaches every target first)
+#: solver of ``qbnn maxcut``: SA, our fastest on every G-set graph (sb/dsb/ma: docs/solvers.md)
 DEFAULT_MAXCUT_SOLVER = "sa"
-#: SA schedule rule for graphs (see :func:`sa_schedule`)
-SA_UPDATES_PER_SWEEP = 16_384
-SA_MIN_REPLICAS, SA_MAX_REPLICAS = 2, 32
-SA_FIRST_SWEEPS = 100
-SA_RESTART_GROWTH = 2.0
-#: anneals without a time limit (100 ... 6,400 sweeps: a fixed, deterministic step budget)
-SA_ANNEALS_WITHOUT_LIMIT = 7
-
-
-def sa_schedule(problem: IsingProblem, time_limit: float | None = None) -> dict:
-    """SA options for a graph, from its size only (no per-instance tuning).
-
-    replicas: the power of two nearest ``SA_UPDATES_PER_SWEEP / n`` within [2, 32] (16 on 800-1,000
-    nodes, 8 on 2,000, 4 on 3,000-5,000, 2 above); steps: a short first anneal of ``SA_FIRST_SWEEPS`` sweeps, each
-    restart under a time limit ``SA_RESTART_GROWTH`` times longer (the anneal length a graph
-    needs is found by doubling, at most a geometric-series overhead), and without a time limit
-    ``SA_ANNEALS_WITHOUT_LIMIT`` anneals (a fixed step budget); β range ``'field'``."""
-    want = SA_UPDATES_PER_SWEEP / max(problem.n, 1)
-    replicas = int(min(SA_MAX_REPLICAS, max(SA_MIN_REPLICAS, 2 ** round(math.log2(want)))))
-    return {"replicas": replicas, "steps": SA_FIRST_SWEEPS, "beta_range": "field",
-            "restart_growth": SA_RESTART_GROWTH,
-            "max_restarts": None if time_limit is not None else SA_ANNEALS_WITHOUT_LIMIT}
 
 
 def solve_maxcut(path, solver: str = DEFAULT_MAXCUT_SOLVER, target_cut: float | None = None, **kw):

@@ -71,6 +71,33 @@ def _dsatur(indptr, indices, deg) -> np.ndarray:
     return np.asarray(color, dtype=np.int64)
 
 
+#: SA schedule rule (see :func:`sa_schedule`), measured on G-set graphs (docs/solvers.md)
+SA_UPDATES_PER_SWEEP = 16_384
+SA_MIN_REPLICAS, SA_MAX_REPLICAS = 2, 32
+SA_FIRST_SWEEPS = 100
+SA_RESTART_GROWTH = 2.0
+#: anneals without a time limit (100 ... 6,400 sweeps: a fixed, deterministic step budget)
+SA_ANNEALS_WITHOUT_LIMIT = 7
+
+
+def sa_schedule(problem: IsingProblem, time_limit: float | None = None) -> dict:
+    """SA options (replicas, steps, beta_range, restart_growth, max_restarts) for a problem, from
+    its size only: a rule, not per-instance tuning (``qbnn maxcut`` uses it).
+
+    replicas: the power of two nearest ``SA_UPDATES_PER_SWEEP / n`` within [2, 32] (16 on
+    800-1,000 spins, 8 on 2,000, 4 on 3,000-5,000, 2 above): enough work per torch op on small
+    problems, few chains on large ones, where long anneals beat many short ones. steps: a short
+    first anneal of ``SA_FIRST_SWEEPS`` sweeps, each restart ``SA_RESTART_GROWTH`` times longer
+    (the anneal length an instance needs is found by doubling, at most a geometric-series
+    overhead); until ``time_limit``, or without one ``SA_ANNEALS_WITHOUT_LIMIT`` anneals (a fixed
+    step budget). β range ``'field'``."""
+    want = SA_UPDATES_PER_SWEEP / max(problem.n, 1)
+    replicas = int(min(SA_MAX_REPLICAS, max(SA_MIN_REPLICAS, 2 ** round(math.log2(want)))))
+    return {"replicas": replicas, "steps": SA_FIRST_SWEEPS, "beta_range": "field",
+            "restart_growth": SA_RESTART_GROWTH,
+            "max_restarts": None if time_limit is not None else SA_ANNEALS_WITHOUT_LIMIT}
+
+
 class _Blocks:
     """Row blocks of the colour-permuted, negated ``-J`` (and ``-h``) on a device."""
 
