@@ -8,8 +8,9 @@ record the wall time at which the best cut first came within 0.5 % and within 0.
 known (a miss counts as +inf in medians). Our times include setup (colouring, CSR blocks).
 
 Solvers:
-  ``sa``             ours with the ``qbnn maxcut`` defaults (:func:`qbnn.solvers.maxcut.sa_schedule`:
-                     replicas and first anneal length from the size, doubling restarts, 'field' β)
+  ``sa``             ours with the ``qbnn maxcut`` defaults (:func:`qbnn.solvers.sa.sa_schedule`:
+                     replicas and first anneal length from the size, doubling restarts, 'field' β);
+                     ``sb``, ``dsb``, ``ma`` (ours, 64 replicas x 1000 steps) on request
   ``dwave-sa``       dwave-samplers SimulatedAnnealingSampler, its defaults (1 read x 1000 sweeps,
                      its β range), called repeatedly
   ``dwave-sa@S``     the same with S sweeps; S doubles from 250 on seed 0 while the time to target
@@ -46,6 +47,7 @@ TARGETS = {"0.5%": 0.995, "0.1%": 0.999}
 #: the simulated-bifurcation package needs a dense n x n matrix; one anneal above this size
 #: outlasts any budget here, so larger graphs are not run with it
 SBPKG_MAX_N = 3000
+OURS = ("sa", "sb", "dsb", "ma")
 
 
 def target_cuts(best: float) -> dict:
@@ -63,10 +65,13 @@ def times_to(trace, targets: dict, budget: float) -> dict:
     return out
 
 
-def run_ours(prob, seed, budget, stop_cut):
+def run_ours(prob, solver, seed, budget, stop_cut):
+    """Our ``solver``: SA with :func:`sa_schedule` (the ``qbnn maxcut`` default), sb/dsb/ma with
+    their defaults (64 replicas x 1000 steps), restarting until the stop cut or the budget."""
     W = prob.meta["weight_sum"]
+    opts = sa_schedule(prob, budget) if solver == "sa" else {}
     t0 = time.perf_counter()
-    res = solve(prob, "sa", **sa_schedule(prob, budget), time_limit=budget, seed=seed, device="cpu",
+    res = solve(prob, solver, **opts, time_limit=budget, seed=seed, device="cpu",
                 target_energy=energy_for_cut(prob, stop_cut), progress=False)
     setup = (time.perf_counter() - t0) - res.seconds  # colouring, CSR blocks: counted in our times
     trace = [(sec + setup, (W - e) / 2.0) for _, sec, e in res.trace]
@@ -145,9 +150,9 @@ def bench_graph(g, seeds, budget, solvers, rows):
                     rows.append(_row(g, f"dwave-sa@{sweeps}", seed, best, tc, trace, sec, n_runs, budget, load))
                 continue
             load = os.getloadavg()[0]
-            if solver == "sa":
+            if solver in OURS:
                 # setup (colouring, blocks) is timed at seed 0, cached afterwards (as the peers' bqm)
-                trace, sec, n_runs = run_ours(prob, seed, budget, stop)
+                trace, sec, n_runs = run_ours(prob, solver, seed, budget, stop)
             elif solver == "dwave-sa":
                 trace, sec, n_runs = run_dwave(prob, bqm, seed, budget, stop)
             else:
