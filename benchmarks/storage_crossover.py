@@ -2,7 +2,7 @@
 
 Random ±1 graphs of n spins with pair density d; the same problem is solved with the coupling
 blocks forced dense and forced CSR (alternating, best of two, one thread), 40 sweeps each.
-Writes ``benchmarks/out/storage_crossover.csv``; the rule in ``qbnn.solvers.problem.dense_layout``
+Writes ``benchmarks/out/storage_crossover.csv``; the rule in ``qbnn.storage_layout.dense_layout``
 comes from it (docs/solvers.md, "Dense or CSR").
 
     python benchmarks/storage_crossover.py [--replicas 32] [--sizes 128 256 512 1024 2048]
@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-import qbnn.solvers.problem as problem_mod
+import qbnn.storage_layout as storage_layout
 from qbnn.io import atomic_output
 from qbnn.solvers import IsingProblem, simulated_annealing
 
@@ -34,8 +34,8 @@ def random_graph(n: int, density: float, seed: int = 0) -> sp.csr_matrix:
 
 
 def sweep_seconds(J, dense: bool, replicas: int, sweeps: int = 40) -> float:
-    old = problem_mod.DENSE_MAX_N, problem_mod.DENSE_SLOPE
-    problem_mod.DENSE_MAX_N, problem_mod.DENSE_SLOPE = (10 ** 9, 0.1) if dense else (1, 10.0 ** 9)
+    old = storage_layout.DENSE_MAX_N, storage_layout.DENSE_SLOPE
+    storage_layout.DENSE_MAX_N, storage_layout.DENSE_SLOPE = (10 ** 9, 0.1) if dense else (1, 10.0 ** 9)
     try:
         p = IsingProblem(None, J)
         simulated_annealing(p, replicas=replicas, steps=2, device="cpu", polish=False, progress=False)  # setup
@@ -44,7 +44,7 @@ def sweep_seconds(J, dense: bool, replicas: int, sweeps: int = 40) -> float:
                             progress=False)
         return (time.perf_counter() - t) / sweeps
     finally:
-        problem_mod.DENSE_MAX_N, problem_mod.DENSE_SLOPE = old
+        storage_layout.DENSE_MAX_N, storage_layout.DENSE_SLOPE = old
 
 
 def main(argv=None):
@@ -67,7 +67,7 @@ def main(argv=None):
                          "dense_ms_per_sweep": round(min(t[True]) * 1e3, 3),
                          "csr_ms_per_sweep": round(min(t[False]) * 1e3, 3),
                          "csr_over_dense": round(min(t[False]) / min(t[True]), 2),
-                         "rule_says_dense": problem_mod.dense_layout(n, nnz, "cpu"), "load1": round(load, 2)})
+                         "rule_says_dense": storage_layout.dense_layout(n, nnz, "cpu"), "load1": round(load, 2)})
             print(rows[-1], flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     with atomic_output(OUT / "storage_crossover.csv") as tmp, open(tmp, "w", newline="") as f:

@@ -14,12 +14,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import qbnn.storage_layout as problem_mod
+import qbnn.storage_layout as storage_layout
 from qbnn.errors import QbnnError
 from qbnn.solvers import IsingProblem, greedy_coloring, solve
 from qbnn.solvers.maxcut import solve_maxcut
 from qbnn.solvers.sa import SA_ANNEALS_WITHOUT_LIMIT, sa_schedule
-from qbnn.solvers.problem import dense_layout
+from qbnn.storage_layout import dense_layout
 from qbnn.solvers.sa import ThresholdDraws
 
 
@@ -35,8 +35,8 @@ def integer_graph(n, density, seed, fields=True):
 
 
 def with_layout(dense: bool, h, J, monkeypatch):
-    monkeypatch.setattr(problem_mod, "DENSE_MAX_N", 10 ** 9 if dense else 1)
-    monkeypatch.setattr(problem_mod, "DENSE_SLOPE", 0.1 if dense else 10.0 ** 9)
+    monkeypatch.setattr(storage_layout, "DENSE_MAX_N", 10 ** 9 if dense else 1)
+    monkeypatch.setattr(storage_layout, "DENSE_SLOPE", 0.1 if dense else 10.0 ** 9)
     p = IsingProblem(h, J)
     assert p.prefers_dense == dense
     return p
@@ -190,7 +190,7 @@ def test_maxcut_schedule_rule_and_default_solver(tmp_path, capsys):
 def test_cuda_csr_sa_matches_cpu_energies():
     h, J = integer_graph(300, 0.02, 4)
     p = IsingProblem(h, J)
-    assert not p.dense_for("cuda") or p.n <= problem_mod.CUDA_DENSE_MAX_N
+    assert not p.dense_for("cuda") or p.n <= storage_layout.CUDA_DENSE_MAX_N
     r = solve(p, "sa", replicas=8, steps=50, seed=0, device="cuda")
     np.testing.assert_allclose(r.energies, p.energy(r.states))
     d = ThresholdDraws(1000, torch.device("cuda"), torch.float32)
