@@ -126,3 +126,28 @@ def test_milp_matches_compiled_qubo_objective():
         assert r.optimal
         assert r.objective == pytest.approx(float(cb.energy(cb.repair(r.weights))), abs=1e-6)
         assert r.objective == pytest.approx(brute_force_min(MarginProblem(topo, X, y, 0.3, spec, h)), abs=1e-6)
+
+
+def test_cli_solve_exact_certifies_compiled_qubo(tmp_path):
+    """`qbnn solve Q.h5 --solver exact`: last stdout line is JSON with the certificate; the stored
+    state is repair(w*) and its energy equals the enumerated optimum (signed form, penalties)."""
+    import subprocess
+    import sys
+
+    import h5py
+
+    from qbnn.compiler import compile_bnn, save_compiled
+
+    rng, topo, X, y = instance(2)
+    h = rng.normal(scale=0.3, size=topo.n_weights)
+    cb = compile_bnn(topo, X, y, margin=0.25, weight_penalties=h, margin_spec=MarginSpec("signed"))
+    save_compiled(cb, tmp_path / "q.h5")
+    out = subprocess.run([sys.executable, "-m", "qbnn", "solve", str(tmp_path / "q.h5"), "--solver", "exact",
+                          "--time-limit", "30", "--out", str(tmp_path / "s.h5")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rec["proven_optimal"] is True and rec["gap"] <= 1e-6
+    best = brute_force_min(MarginProblem(topo, X, y, 0.25, MarginSpec("signed"), h))
+    assert rec["objective"] == pytest.approx(best, abs=1e-6) and rec["best_energy"] == pytest.approx(best, abs=1e-6)
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert cb.violations(f["best_x"][()]) == 0
