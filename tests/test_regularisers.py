@@ -183,3 +183,28 @@ def test_paired_figure_and_missing_reference(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 1000
     with pytest.raises(QbnnError):
         paired_table(pd.DataFrame(rows), "nothing")
+
+
+def test_aggregate_paired_output(tmp_path, capsys):
+    """`qbnn aggregate --paired`: Δ of +margin and of a baseline to plain QUBO training, seed by seed."""
+    import json
+
+    from qbnn.cli import main
+
+    d = tmp_path / "results" / "evaluate" / "ds" / "topo"
+    d.mkdir(parents=True)
+    plain = [0.80, 0.84, 0.78, 0.90]
+    for s, a in enumerate(plain):
+        (d / f"qubo_m0.0_ste-pt_s{s}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": a}))
+        (d / f"qubo_m0.05_ste-pt_s{s}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": a - 0.02}))
+        (d / f"ste_s{s}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": 0.85}))
+    files = sorted(map(str, d.iterdir()))
+    out = tmp_path / "paired.csv"
+    assert main(["aggregate", *files, "--out", str(tmp_path / "m.csv"), "--paired", str(out),
+                 "--paired-figure", str(tmp_path / "p.png")]) == 0
+    t = pd.read_csv(out).set_index("variant")
+    assert set(t["reference"]) == {"QUBO plain ste-pt"}
+    assert t.loc["QUBO +margin ste-pt λ=0.05", "delta_mean"] == pytest.approx(-0.02)
+    assert t.loc["QUBO +margin ste-pt λ=0.05", "losses"] == 4
+    assert t.loc["STE BNN", "delta_mean"] == pytest.approx(0.85 - np.mean(plain))
+    assert (tmp_path / "p.png").stat().st_size > 1000

@@ -238,3 +238,23 @@ def plot_margin(df: pd.DataFrame, path: str | os.PathLike) -> None:
     with atomic_output(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def paired_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Paired Δ test accuracy of every variant to plain QUBO training on the same seeds, per
+    (dataset, topology) (:func:`qbnn.paired.paired_table`; reference ``QUBO plain`` of ``ste-pt`` when
+    present, else of the first solver). Variant labels are :func:`variant_label`'s."""
+    from qbnn.paired import paired_table
+
+    d = df.copy()
+    d["variant"] = [variant(r) for r in d.to_dict("records")]
+    if "solver" not in d:
+        d["solver"] = ""
+    d.loc[~d["method"].astype(str).str.startswith("qubo"), "solver"] = ""
+    d["solver"] = d["solver"].fillna("")
+    d["label"] = [variant_label(r) for r in d.to_dict("records")]
+    d["group"] = d["dataset"].astype(str) + "/" + d["topology"].astype(str)
+    plain = sorted(d.loc[d["variant"] == "QUBO plain", "label"].unique(), key=lambda s: (not s.endswith("ste-pt"), s))
+    if not plain:
+        raise QbnnError("paired statistics need plain QUBO runs (λ = 0, no dropout) as the reference")
+    return paired_table(d, plain, group="group", variant="label")
