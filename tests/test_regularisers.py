@@ -158,6 +158,8 @@ def test_paired_table_by_hand():
     assert t.loc["better", "wins"] == 6 and t.loc["better", "p_sign"] == pytest.approx(2 / 64)
     assert t.loc["same", "p_wilcoxon"] == 1.0 and t.loc["same", "verdict"] == "no detectable effect"
     assert t.loc["better", "p_wilcoxon"] == pytest.approx(0.03125)
+    assert t.loc["better", "verdict"] == "helps" and t.loc["better", "p_holm"] == pytest.approx(0.0625)
+    assert not t.loc["better", "holm_significant"]
 
 
 @settings(max_examples=30, deadline=None)

@@ -7,10 +7,12 @@ the difference ``Δ = acc(variant) − acc(reference)``, then
 * the mean Δ with a Student-t 95 % interval (``qbnn.report.ci95``);
 * a two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``; 1.0 when every Δ is 0) and a
   two-sided sign-test p-value (``scipy.stats.binomtest`` on wins vs losses, ties dropped);
-* Holm's step-down adjustment of the Wilcoxon p-values over the whole table (many variants × regimes
-  are tested at once);
-* a verdict: ``helps`` / ``hurts`` when the 95 % interval excludes 0 *and* the Holm-adjusted p < 0.05,
-  else ``no detectable effect``.
+* a verdict per comparison: ``helps`` / ``hurts`` when the 95 % interval excludes 0 *and* the Wilcoxon
+  p < 0.05, else ``no detectable effect``;
+* Holm's step-down adjustment of the Wilcoxon p-values over the whole table (``p_holm``,
+  ``holm_significant``). With n seeds the smallest two-sided Wilcoxon p is 2/2^n (0.002 at n = 10), so a
+  family of ~100 comparisons cannot pass Holm at 0.05 with 10 seeds: read a verdict together with its
+  consistency across regimes, not as a family-wise claim.
 """
 from __future__ import annotations
 
@@ -88,7 +90,8 @@ def paired_table(df: pd.DataFrame, reference: str | list[str], group: str = "reg
     if out.empty:
         raise QbnnError(f"no (variant, reference) pairs found for reference {refs}")
     out["p_holm"] = holm(out["p_wilcoxon"].to_numpy())
-    sig = out["p_holm"] < 0.05
+    out["holm_significant"] = out["p_holm"] < 0.05
+    sig = out["p_wilcoxon"] < 0.05
     out["verdict"] = np.where(sig & (out["ci_low"] > 0), "helps",
                               np.where(sig & (out["ci_high"] < 0), "hurts", "no detectable effect"))
     return out
