@@ -105,6 +105,14 @@ def plot_paired(table: pd.DataFrame, path: str | os.PathLike, group: str = "regi
     import matplotlib.pyplot as plt
 
     groups = list(table.groupby(group, sort=True))
+    if not groups:  # an empty table (nothing to pair) gives a figure that says so
+        fig, ax = plt.subplots(figsize=(4, 2))
+        ax.text(0.5, 0.5, "no paired runs (plain reference missing)", ha="center", va="center")
+        ax.axis("off")
+        with atomic_output(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        return
     ncol = min(3, len(groups))
     nrow = int(np.ceil(len(groups) / ncol))
     height = max(2.2, 0.28 * table.groupby(group).size().max() + 1.0)
