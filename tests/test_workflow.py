@@ -45,12 +45,15 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     assert any(m.startswith("qubo") for m in methods) and "greedy" in methods and "logreg" in methods
     assert table["test_accuracy"].between(0, 1).all()
     assert (wd / "reports/figures/samples_bas4.png").stat().st_size > 1000
-    for fig in ("accuracy", "margin", "energy", "weights", "margin_hist", "dropout_rounds"):
+    for fig in ("accuracy", "margin", "energy", "weights", "margin_hist", "dropout_rounds", "paired"):
         png = (wd / f"results/report/{fig}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, fig
     summary = pd.read_csv(wd / "results/report/summary.csv")
     assert {"QUBO plain", "QUBO +dropout", "greedy", "logreg", "MIP local"} <= set(summary["variant"])
     assert summary["test_accuracy_mean"].between(0, 1).all() and (summary["n"] == 1).all()
+    paired = pd.read_csv(wd / "results/report/paired.csv")  # every variant against plain QUBO, seed by seed
+    assert set(paired["reference"]) == {"QUBO plain portfolio"} and "greedy" in set(paired["variant"])
+    assert (paired["n"] == 1).all() and paired["p_wilcoxon"].between(0, 1).all()
     rounds = pd.read_csv(wd / "results/report/dropout_rounds.csv")  # R = 2: plain, round 0, final
     assert sorted(rounds["rounds"]) == [0, 1, 2] and set(rounds["exp"]) == {"tiny"}
     hist = pd.read_csv(wd / "results/report/margin_hist.csv")  # 16 samples x 2 hidden x 4 nets (sa, portfolio; plain, dropout)

@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.margins import MarginSpec, reward
 from qbnn.qubo import QUBO, VAR_KINDS
 from qbnn.topology import Topology
 
-FORMULATION_VERSION = 1
+FORMULATION_VERSION = 2  # 2: margin variants (attrs margin_form / margin_kappa); abs-form files stay version 1
 FORMULATION = "qbnn-sign-slack-v1"
 
 _K = {k: i for i, k in enumerate(VAR_KINDS)}
@@ -124,6 +125,7 @@ class CompiledBNN:
     qubo: QUBO
     layout: list[_NeuronLayout] = field(repr=False)
     stride: int = 0
+    margin_spec: MarginSpec = field(default_factory=MarginSpec)
 
     # ---------------------------------------------------------- geometry
     @property
@@ -171,8 +173,7 @@ class CompiledBNN:
         Z, A = self.topology.forward(W, self.X)
         T = self.topology.targets(self.y)
         loss = (A[..., list(self.topology.outputs)] != T[None]).sum(axis=(1, 2)).astype(np.float64)
-        fan = np.array([nl.n for nl in self.layout], dtype=np.float64)
-        R = -(np.abs(Z) / fan).sum(axis=(1, 2))
+        R = -reward(Z, *self.margin_spec.arrays(self.topology, self.y))
         F = loss + self.margin * R + W.astype(np.float64) @ self.weight_penalties
         return float(F[0]) if single else F
 
@@ -274,13 +275,23 @@ def compile_bnn(
     margin: float = 0.0,
     weight_penalties: np.ndarray | None = None,
     penalty: float | None = None,
+    margin_spec: MarginSpec | None = None,
 ) -> CompiledBNN:
-    """Compile exact BNN training into a QUBO (see module docstring and docs/formulation.md)."""
+    """Compile exact BNN training into a QUBO (see module docstring and docs/formulation.md).
+
+    ``margin_spec`` (:class:`qbnn.margins.MarginSpec`, default the paper's ``abs`` form): ``abs``,
+    ``signed`` and ``hidden`` are quadratic in the activation and slack bits; ``capped`` is not
+    (min of a slack-linear term and a constant) and is refused here — solve it with
+    :class:`qbnn.margins.MarginProblem` (move-based strategies, exact MILP)."""
     topo = topology
     X, y = _check_data(topo, X, y)
     margin = float(margin)
     if not np.isfinite(margin) or margin < 0:
         raise QbnnError(f"margin λ must be a finite number >= 0, got {margin}")
+    spec = margin_spec or MarginSpec()
+    if spec.form == "capped" and margin:
+        raise QbnnError("the capped margin min(|z|, κ·fan-in) has no QUBO form without extra variables; "
+                        "use the exact MILP or the move-based strategies on qbnn.margins.MarginProblem")
     from qbnn.memory import guard_compile
 
     guard_compile(topo, X.shape[0], margin)  # refuse early instead of meeting the OOM killer
@@ -364,15 +375,24 @@ def compile_bnn(
         for e, i in enumerate(nl.nb_src):
             tr.append(np.array([layout[i].alpha])); tc.append(np.array([nl.prod + e])); tv.append(np.array([-2 * P]))
             Lin[:, nl.prod + e] += 3 * P
-        # margin reward λ·R_sj = −λ/n·(n + 2δ − 2k + α(4k + o − n − 2δ))
-        if margin:
+        is_out = j in topo.outputs
+        if margin and not (is_out and spec.form == "hidden"):
             o = nl.n % 2
             lam = margin / nl.n
-            offset -= S * lam * (nl.n + 2 * nl.delta)
-            Lin[:, nl.alpha] -= lam * (o - nl.n - 2 * nl.delta)
-            for i, c in enumerate(nl.coefs):
-                Lin[:, nl.slack + i] += 2 * lam * c
-                tr.append(np.array([nl.alpha])); tc.append(np.array([nl.slack + i])); tv.append(np.array([-4 * lam * c]))
+            if is_out and spec.form == "signed":
+                # reward [a = t]·|z|: t = +1: α(2k + o); t = −1: n + 2δ − 2k + α(2k − n − 2δ)
+                neg = T[:, list(topo.outputs).index(j)] < 0
+                offset -= lam * (nl.n + 2 * nl.delta) * float(neg.sum())
+                Lin[:, nl.alpha] -= lam * np.where(neg, -(nl.n + 2 * nl.delta), o)
+                for i, c in enumerate(nl.coefs):
+                    Lin[:, nl.slack + i] += 2 * lam * c * neg
+                    tr.append(np.array([nl.alpha])); tc.append(np.array([nl.slack + i])); tv.append(np.array([-2 * lam * c]))
+            else:  # margin reward λ·R_sj = −λ/n·(n + 2δ − 2k + α(4k + o − n − 2δ))
+                offset -= S * lam * (nl.n + 2 * nl.delta)
+                Lin[:, nl.alpha] -= lam * (o - nl.n - 2 * nl.delta)
+                for i, c in enumerate(nl.coefs):
+                    Lin[:, nl.slack + i] += 2 * lam * c
+                    tr.append(np.array([nl.alpha])); tc.append(np.array([nl.slack + i])); tv.append(np.array([-4 * lam * c]))
 
     # loss: Σ_o [a_o ≠ t_o] = α if t = −1 else 1 − α
     for oi, j in enumerate(topo.outputs):
@@ -426,8 +446,9 @@ def compile_bnn(
         rows, cols, vals = rows[nzq], cols[nzq], vals[nzq]
     attrs: dict[str, Any] = {
         "formulation": FORMULATION,
-        "formulation_version": FORMULATION_VERSION,
+        "formulation_version": 1 if spec.form == "abs" else FORMULATION_VERSION,
         "margin": margin,
+        **spec.to_attrs(),
         "penalty": P,
         "penalty_min": pmin,
         "data_hash": data_hash(X, y),
@@ -438,7 +459,7 @@ def compile_bnn(
     qubo = QUBO(linear, rows, cols, vals, offset,
                          varmap={"kind": kind, "sample": sample, "neuron": neuron, "edge": edge, "bit": bit},
                          attrs=attrs)
-    return CompiledBNN(topo, X, y, margin, h, P, pmin, qubo, layout, stride)
+    return CompiledBNN(topo, X, y, margin, h, P, pmin, qubo, layout, stride, spec)
 
 
 # ---------------------------------------------------------------- storage
@@ -492,7 +513,7 @@ def _load_compiled(path) -> CompiledBNN:
     penalty = check_number("attribute penalty", q.attrs.get("penalty"), minimum=0, strict=True)
     penalty_min = check_number("attribute penalty_min", q.attrs.get("penalty_min"), minimum=0)
     return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), margin, h.astype(np.float64),
-                       penalty, penalty_min, q, layout, stride)
+                       penalty, penalty_min, q, layout, stride, MarginSpec.from_attrs(q.attrs))
 
 
 # ---------------------------------------------------------------- file helpers

@@ -30,6 +30,20 @@ from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
 UNITS = ("neuron", "edge")
+#: β per round: constant; increasing β·(r+1)/R (trust later, better-informed rounds more);
+#: decreasing β·(R−r)/R (early rounds pull hardest, later ones only refine)
+BETA_SCHEDULES = ("constant", "increasing", "decreasing")
+
+
+def beta_at(beta: float, schedule: str, r: int, R: int) -> float:
+    """β of round ``r`` (0-based) of ``R`` under ``schedule`` (:data:`BETA_SCHEDULES`)."""
+    if schedule not in BETA_SCHEDULES:
+        raise QbnnError(f"beta schedule must be one of {BETA_SCHEDULES}, got {schedule!r}")
+    if schedule == "increasing":
+        return float(beta) * (r + 1) / R
+    if schedule == "decreasing":
+        return float(beta) * (R - r) / R
+    return float(beta)
 
 #: ``solve_fn(topology, X, y, *, penalties, margin, seed) -> ±1 weights (n_weights,)``
 SolveFn = Callable[..., np.ndarray]
@@ -346,11 +360,14 @@ def solve_subnetwork(
 def dropout_round(
     topology: Topology, X: np.ndarray, y: np.ndarray, penalties_prev: np.ndarray | None = None, *,
     K: int = 4, p: float = 0.5, beta: float = 1.0, unit: str = "neuron", seed: int = 0,
-    solve_fn: SolveFn | None = None, margin: float = 0.0, round_index: int = 0,
+    solve_fn: SolveFn | None = None, margin: float = 0.0, round_index: int = 0, accumulate: bool = False,
 ) -> DropoutRound:
     """One round: sample ``K`` subnetworks, solve each (:func:`solve_subnetwork`), return the
     new penalties.  The workflow runs the ``K`` solves as separate jobs and combines their
-    files with :func:`penalties_from_solutions`; the result is the same."""
+    files with :func:`penalties_from_solutions`; the result is the same.
+
+    ``accumulate``: the round's penalties are ``penalties_prev + h_new`` (summed across rounds,
+    ``|h| ≤ Σ_r β_r``) instead of ``h_new`` alone (the paper's replace rule)."""
     if int(K) < 1:
         raise QbnnError(f"K must be >= 1, got {K}")
     t0 = time.perf_counter()
@@ -360,6 +377,8 @@ def dropout_round(
                              round_index=round_index, solve_fn=solve_fn, margin=margin) for k in range(int(K))]
     h, mean, count = penalties_from_solutions(topology.n_weights, [s.weights for s in sols],
                                               [s.map for s in sols], beta)
+    if accumulate and penalties_prev is not None:
+        h = h + _previous(penalties_prev, topology.n_weights)
     return DropoutRound(int(round_index), h, mean, count, [s.topology for s in sols], [s.map for s in sols],
                         [s.weights for s in sols], [s.errors for s in sols], time.perf_counter() - t0)
 
@@ -367,19 +386,22 @@ def dropout_round(
 def run_dropout(
     topology: Topology, X: np.ndarray, y: np.ndarray, *, R: int = 2, K: int = 4, p: float = 0.5,
     beta: float = 1.0, unit: str = "neuron", seed: int = 0, solve_fn: SolveFn | None = None,
-    margin: float = 0.0, penalties0: np.ndarray | None = None,
+    margin: float = 0.0, penalties0: np.ndarray | None = None, accumulate: bool = False,
+    beta_schedule: str = "constant",
 ) -> list[DropoutRound]:
     """``R`` rounds; round ``r`` uses round ``r−1``'s penalties (``penalties0`` before round 0).
 
     ``result[-1].penalties`` is what to pass as ``weight_penalties`` to the full problem.
+    ``accumulate`` sums the rounds' penalties (default: replace, as in the paper);
+    ``beta_schedule`` sets round ``r``'s β (:func:`beta_at`).
     """
     if int(R) < 1:
         raise QbnnError(f"R must be >= 1, got {R}")
     out: list[DropoutRound] = []
     h = penalties0
     for r in range(int(R)):
-        rd = dropout_round(topology, X, y, h, K=K, p=p, beta=beta, unit=unit, seed=seed,
-                           solve_fn=solve_fn, margin=margin, round_index=r)
+        rd = dropout_round(topology, X, y, h, K=K, p=p, beta=beta_at(beta, beta_schedule, r, int(R)), unit=unit,
+                           seed=seed, solve_fn=solve_fn, margin=margin, round_index=r, accumulate=accumulate)
         out.append(rd)
         h = rd.penalties
     return out

@@ -238,3 +238,26 @@ def plot_margin(df: pd.DataFrame, path: str | os.PathLike) -> None:
     with atomic_output(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def paired_variants(df: pd.DataFrame) -> pd.DataFrame:
+    """Paired Δ test accuracy of every variant to plain QUBO training on the same seeds, per
+    (dataset, topology) (:func:`qbnn.paired.paired_table`; reference ``QUBO plain`` of ``ste-pt`` when
+    present, else of the first solver). Variant labels are :func:`variant_label`'s. Without plain QUBO
+    runs (or nothing else) the table is empty."""
+    from qbnn.paired import paired_table
+
+    d = df.copy()
+    d["variant"] = [variant(r) for r in d.to_dict("records")]
+    if "solver" not in d:
+        d["solver"] = ""
+    d.loc[~d["method"].astype(str).str.startswith("qubo"), "solver"] = ""
+    d["solver"] = d["solver"].fillna("")
+    d["label"] = [variant_label(r) for r in d.to_dict("records")]
+    d["group"] = d["dataset"].astype(str) + "/" + d["topology"].astype(str)
+    plain = sorted(d.loc[d["variant"] == "QUBO plain", "label"].unique(), key=lambda s: (not s.endswith("ste-pt"), s))
+    if not plain or (d["variant"] != "QUBO plain").sum() == 0:  # nothing to pair: an empty table says so
+        return pd.DataFrame(columns=["group", "variant", "reference", "n", "delta_mean", "delta_ci95", "ci_low",
+                                     "ci_high", "wins", "losses", "ties", "p_wilcoxon", "p_sign", "p_holm",
+                                     "holm_significant", "verdict"])
+    return paired_table(d, plain, group="group", variant="label")

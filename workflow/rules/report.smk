@@ -43,6 +43,20 @@ rule aggregate:
             subcategory="Accuracy",
             labels={"figure": "test accuracy vs margin"},
         ),
+        paired=report(
+            "results/report/paired.csv",
+            caption="../report/paired.rst",
+            category="All experiments",
+            subcategory="Tables",
+            labels={"table": "paired difference to plain QUBO training"},
+        ),
+        paired_figure=report(
+            "results/report/paired.png",
+            caption="../report/paired.rst",
+            category="All experiments",
+            subcategory="Accuracy",
+            labels={"figure": "paired difference to plain QUBO training"},
+        ),
     log:
         "logs/aggregate/aggregate.log",
     benchmark:
@@ -54,7 +68,8 @@ rule aggregate:
         runtime=runtime_min(300),
     shell:
         "qbnn aggregate {input:q} --out {output.table:q} --summary {output.summary:q} "
-        "--figure {output.figure:q} --margin-figure {output.margin:q} > {log:q} 2>&1"
+        "--figure {output.figure:q} --margin-figure {output.margin:q} "
+        "--paired {output.paired:q} --paired-figure {output.paired_figure:q} > {log:q} 2>&1"
 
 
 rule experiment_summary:

@@ -84,7 +84,7 @@ class MoveState:
     def __init__(self, topology: Topology, X: np.ndarray, y: np.ndarray, W: np.ndarray,
                  residual: AffineResidual | None = AffineResidual(0.0, np.zeros(0)),
                  objective: Objective | None = None, device: str | torch.device = "cpu",
-                 margin: float = 0.0) -> None:
+                 margin: float = 0.0, margin_arrays: tuple | None = None) -> None:
         self.topo = topology
         self.device = torch.device(device)
         self.d, self.N, self.n_w = topology.n_inputs, topology.n_neurons, topology.n_weights
@@ -101,10 +101,16 @@ class MoveState:
         if self.exact_fallback and objective is None:
             raise ValueError("an objective is needed when the residual is not affine")
         self.objective = objective
-        # margin term of the compiler's objective: λ·R(w), R = −Σ_{s,j} |z_sj| / fan_in_j
+        # margin term of the objective: λ·R(w), R = −reward (qbnn.margins; paper form −Σ_{s,j} |z_sj| / fan_in_j)
         self.margin = float(margin)
-        self.inv_fan = torch.as_tensor([1.0 / topology.fan_in(k) for k in range(topology.n_neurons)],
-                                       dtype=torch.float64, device=self.device)
+        # margin variant (qbnn.margins.MarginSpec.arrays): reward weight_j·min(f_sj, cap_j); default |z|/fan_in
+        if margin_arrays is None:
+            from qbnn.margins import MarginSpec
+
+            margin_arrays = MarginSpec().arrays(topology, y)
+        self.margin_np = tuple(np.asarray(a, dtype=np.float64) for a in margin_arrays)
+        self.m_weight, self.m_sign, self.m_cap = (torch.as_tensor(a, dtype=torch.float64, device=self.device)
+                                                  for a in self.margin_np)
         self.h = torch.as_tensor(residual.h if residual is not None else np.zeros(self.n_w), dtype=torch.float64,
                                  device=self.device)
         # per weight bit: owning neuron and source node (-1 = bias)
@@ -161,9 +167,10 @@ class MoveState:
                                                       self._y_np()), dtype=np.float64).reshape(-1)
             F = loss + self.residual.c + W.astype(np.float64) @ self.residual.h
             if self.margin:
+                from qbnn.margins import reward
+
                 Z, _ = self.topo.forward(W, self.X.cpu().numpy().astype(np.int32))
-                fan = self.inv_fan.cpu().numpy()
-                F = F - self.margin * (np.abs(Z) * fan).sum(axis=(1, 2))
+                F = F - self.margin * reward(Z, *self.margin_np)
         return torch.as_tensor(F, dtype=torch.float64, device=self.device)
 
     def _y_np(self) -> np.ndarray:
@@ -252,9 +259,14 @@ class MoveState:
                 delta = delta - torch.where(pair, 2.0 * self.h[idx2.clamp(min=0)] * w_e2.to(torch.float64),
                                             torch.zeros_like(delta))
             if self.margin:
-                dabs = (Z.abs() - self.Z[:, None].abs()).to(torch.float64)  # (R,C,S,N)
-                delta = delta - self.margin * (dabs.sum(dim=2) * self.inv_fan).sum(dim=-1)
+                delta = delta - self.margin * (self._reward(Z) - self._reward(self.Z)[:, None])
         return delta, Z, A
+
+    def _reward(self, Z: torch.Tensor) -> torch.Tensor:
+        """Margin reward of pre-activations ``Z (..., S, N)`` -> ``(...)`` (qbnn.margins.reward in torch)."""
+        Z = Z.to(torch.float64)
+        f = torch.where(self.m_sign == 0, Z.abs(), (self.m_sign * Z).clamp(min=0.0))
+        return (torch.minimum(f, self.m_cap) * self.m_weight).sum(dim=(-1, -2))
 
     def all_flip_deltas(self) -> torch.Tensor:
         """Exact deltas of every single-weight flip, ``(R, n_w)``."""

@@ -83,8 +83,10 @@ def make_state(compiled: Any, W0: np.ndarray, device: str = "cpu") -> MoveState:
     h = _get(compiled, "weight_penalties")
     lam = _get(compiled, "margin")
     if h is not None and lam is not None and obj is not None:
+        spec = _get(compiled, "margin_spec", "spec")  # qbnn.margins.MarginSpec (None: the paper's |z| form)
         st = MoveState(topo, X, y, W0, residual=AffineResidual(0.0, np.asarray(h, dtype=np.float64)), objective=obj,
-                       device=device, margin=float(lam))
+                       device=device, margin=float(lam),
+                       margin_arrays=None if spec is None else spec.arrays(topo, y))
         if np.allclose(st.F.cpu().numpy(), np.asarray(obj(W0), dtype=np.float64).reshape(-1), atol=1e-6):
             return st
     residual = fit_affine_residual(obj, topo, X, y)

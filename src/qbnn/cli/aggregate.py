@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                      "variant, solver, λ); variants: QUBO plain/+margin/+dropout/+both and baselines")
     p.add_argument("--figure", help="output PNG: train/test accuracy per variant with 95%% CI (generalisation gap)")
     p.add_argument("--margin-figure", help="output PNG: test accuracy vs margin weight per QUBO solver")
+    p.add_argument("--paired", help="output CSV: paired Δ test accuracy of every variant to plain QUBO training "
+                                    "(same seeds), 95%% interval, Wilcoxon / sign-test p (qbnn.paired)")
+    p.add_argument("--paired-figure", help="output PNG: paired Δ test accuracy ± 95%% interval (needs --paired)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -33,6 +36,14 @@ def run(args: argparse.Namespace) -> dict:
         plot_margin(df, args.margin_figure)
     if args.summary:
         write_table(summary, args.summary)
+    if args.paired:
+        from qbnn.paired import plot_paired
+        from qbnn.report import paired_variants
+
+        paired = paired_variants(df)
+        write_table(paired, args.paired)
+        if args.paired_figure:
+            plot_paired(paired, args.paired_figure, group="group")
     write_table(df, args.out)
     return {
         "runs": int(len(df)),

@@ -13,7 +13,7 @@ HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) or a BNN strat
 GENERIC_SOLVERS = ("sb", "dsb", "sa", "ma", "exhaustive")
 # Training-grade strategies for compiled BNN QUBOs (feasibility-preserving cluster moves; qbnn.bnn_solving).
 BNN_STRATEGIES = ("pt", "anneal-moves", "greedy-moves", "portfolio", "decode-reanneal", "ste-pt")
-SOLVER_CHOICES = ("auto",) + GENERIC_SOLVERS + BNN_STRATEGIES
+SOLVER_CHOICES = ("auto",) + GENERIC_SOLVERS + BNN_STRATEGIES + ("exact",)  # exact: certified optimum (HiGHS MILP)
 #: --solver auto: the strategy benchmarks/bnn_solving.py shows best on compiled BNN QUBOs (docs/bnn-solving.md:
 #: generic Ising solvers decode to near-constant predictors there), and a generic Ising machine otherwise
 AUTO_BNN, AUTO_GENERIC = "ste-pt", "sb"
@@ -96,6 +96,10 @@ def run(args: argparse.Namespace) -> dict:
             args.qubo, args.solver, replicas=args.replicas, steps=args.steps, time_limit=args.time_limit,
             seed=args.seed, device=args.device,
         )
+    elif args.solver == "exact":
+        from qbnn.bnn_solving.exact_milp import solve_exact_qubo_file
+
+        res = solve_exact_qubo_file(args.qubo, time_limit=args.time_limit, seed=args.seed)
     else:
         prob = IsingProblem.from_qubo(q)
         opts = {}
@@ -136,6 +140,7 @@ def run(args: argparse.Namespace) -> dict:
         summary["checkpoint"] = ("unsupported" if ckpt is None else
                                  {"writes": ckpt.writes, "resumed_from_step": ckpt.resumed_from})
     summary.update(_bnn_report(args.qubo, best_x))
+    summary.update(res.info.get("certificate", {}))  # --solver exact: proven_optimal, objective, bound, gap
     return summary
 
 
