@@ -192,6 +192,8 @@ MUST_REFUSE = [
     ("qubo-compiled", "q.h5", ("attr", "varmap/kinds"), "[weight", "kinds"),
     ("qubo-compiled", "q.h5", ("dataset", "qubo/linear"), "group", "linear"),
     ("qubo-compiled", "q.h5", ("dataset", "qubo/values"), np.array([b"a", b"b"]), "values"),
+    ("qubo-solve", "q.h5", ("dataset", "qubo/values"), "group", "values"),
+    ("dataset-evaluate", "data.h5", ("attr", "/format"), np.array([1, 2]), "in_data.h5"),
     ("network", "net.h5", ("attr", "/topology"), "not json", "topology"),
     ("network", "net.h5", ("attr", "/format_version"), "x", "format_version"),
     ("network", "net.h5", ("dataset", "weights"), "group", "weights"),

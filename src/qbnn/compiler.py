@@ -526,9 +526,9 @@ def load_training_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]
     from qbnn.io import open_h5
 
     with open_h5(path, "dataset file") as f:
-        fmt = f.attrs.get("format")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-        if fmt != "qbnn-data":
+        from qbnn.validate import text_attr
+
+        if text_attr(f.attrs.get("format")) != "qbnn-data":  # any other attribute value: a foreign file
             for name in ("train/X", "train/y"):
                 if name not in f:
                     raise QbnnError(f"dataset {path}: missing dataset /{name}")

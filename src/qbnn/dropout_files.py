@@ -53,10 +53,10 @@ def save_subnetwork(path, sol: Any, attrs: dict[str, Any] | None = None) -> None
 def load_subnetwork(path, n_weights: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``(map, weights, attrs)`` of a solved-subnetwork file, checked against ``n_weights``."""
     from qbnn.io import open_h5
-    from qbnn.validate import reading
+    from qbnn.validate import reading, text_attr
 
     with open_h5(path, "subnetwork file") as f, reading(path, "subnetwork file"):
-        if f.attrs.get("format") != SUBNETWORK_FORMAT or "map" not in f or "weights" not in f:
+        if text_attr(f.attrs.get("format")) != SUBNETWORK_FORMAT or "map" not in f or "weights" not in f:
             raise QbnnError(f"{path}: not a dropout subnetwork file (qbnn dropout-subnetwork writes them)")
         m_raw, w_raw = _numeric(f["map"], path, "map"), _numeric(f["weights"], path, "weights")
         if not (np.array_equal(m_raw, np.round(m_raw)) and np.array_equal(w_raw, np.round(w_raw))):

@@ -257,8 +257,8 @@ def qubo_file_shape(path) -> tuple[int, int]:
     with open_h5(path, "QUBO file") as f:
         try:
             return int(f["qubo/linear"].shape[0]), int(f["qubo/values"].shape[0])
-        except (KeyError, IndexError, TypeError):
-            return 0, 0  # malformed: QUBO.load reports the actual problem
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return 0, 0  # malformed (e.g. a group where a dataset belongs): QUBO.load reports the actual problem
 
 
 # per anneal step: the β / pump schedule arrays (MA: steps index, log1p temporary, β; SA: geomspace)

@@ -156,10 +156,10 @@ class QUBO:
     def load(cls, path: str | os.PathLike) -> "QUBO":
         """Read a QUBO HDF5 written by :meth:`save`; any malformed part is one QbnnError naming the file."""
         from qbnn.io import open_h5
-        from qbnn.validate import int_attr, json_attr, reading
+        from qbnn.validate import int_attr, json_attr, reading, text_attr
 
         with open_h5(path, "QUBO file") as f, reading(path, "QUBO file"):
-            if _text(f.attrs.get("format")) != "qbnn-qubo":
+            if text_attr(f.attrs.get("format")) != "qbnn-qubo":
                 raise QbnnError(f"{path} is not a qbnn QUBO file (format attribute missing)")
             version = int_attr(f.attrs.get("format_version", 0), "format_version")
             if version > QUBO_FORMAT_VERSION:
@@ -203,7 +203,3 @@ class QUBO:
                 varmap={v: arrays[f"varmap/{v}"] for v in VARMAP_FIELDS},
                 attrs=attrs,
             )
-
-
-def _text(v: Any) -> Any:
-    return v.decode() if isinstance(v, bytes) else v

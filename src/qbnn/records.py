@@ -19,7 +19,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.io import open_h5, require_file
-from qbnn.validate import reading
+from qbnn.validate import reading, text_attr
 
 SOLUTION_FORMAT = "qbnn-solution"
 
@@ -28,8 +28,7 @@ def read_solution(path: str | os.PathLike, need_trace: bool = False) -> dict[str
     """``best_x`` (int8 0/1 ``(n,)``), ``trace`` (float64 ``(T, 3)``: step, seconds, energy) and ``attrs``."""
     with open_h5(path, "solution file") as f, reading(path, "solution file"):
         fmt = f.attrs.get("format")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-        if fmt is not None and fmt != SOLUTION_FORMAT:
+        if fmt is not None and text_attr(fmt) != SOLUTION_FORMAT:
             raise QbnnError(f"solution file {path} has format {fmt!r}, expected {SOLUTION_FORMAT!r}")
         if "best_x" not in f or not hasattr(f["best_x"], "dtype"):
             raise QbnnError(f"solution file {path} lacks dataset /best_x")

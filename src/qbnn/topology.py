@@ -288,10 +288,10 @@ class Network:
     def load(cls, path: str | os.PathLike) -> "Network":
         """Read a network HDF5; any malformed part is one QbnnError naming the file."""
         from qbnn.io import open_h5
-        from qbnn.validate import int_attr, json_attr, reading
+        from qbnn.validate import int_attr, json_attr, reading, text_attr
 
         with open_h5(path, "network file") as f, reading(path, "network file"):
-            if _attr(f.attrs.get("format")) != "qbnn-network" or "weights" not in f:
+            if text_attr(f.attrs.get("format")) != "qbnn-network" or "weights" not in f:
                 raise QbnnError(f"{path} is not a qbnn network file (missing format attribute or /weights)")
             version = int_attr(f.attrs.get("format_version", 0), "format_version")
             if version > NETWORK_FORMAT_VERSION:

@@ -156,6 +156,14 @@ def json_attr(value, name: str):
         raise ValueError(f"attribute {name} is not valid JSON") from None
 
 
+def text_attr(value) -> str | None:
+    """An HDF5 attribute as text (str or UTF-8 bytes), else None: safe to compare with ``==``
+    whatever a malformed file stores there (an array would make ``==`` ambiguous)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None
+
+
 def int_attr(value, name: str) -> int:
     """An integer-valued HDF5 attribute (e.g. a format version), else raise ValueError."""
     if isinstance(value, bytes):

@@ -81,9 +81,11 @@ def load_settings(config: str | None, dataset: str | None) -> dict:
         return {}
     p = require_file(config, "config file")
     try:
-        doc = yaml.safe_load(p.read_text())
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise QbnnError(f"config file {p}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise QbnnError(f"config file {p} is not UTF-8 text") from None
     if not isinstance(doc, dict):
         raise QbnnError(f"config file {p}: expected a mapping")
     if "datasets" not in doc:

@@ -41,12 +41,11 @@ def _load_data(path):
     /train and /test groups of finite numeric arrays (real-valued features are what MIP training takes)."""
     from qbnn.data import load_dataset
     from qbnn.io import open_h5
-    from qbnn.validate import reading
+    from qbnn.validate import reading, text_attr
 
     with open_h5(path, "dataset file") as f:
-        fmt = f.attrs.get("format")
-    fmt = fmt.decode(errors="replace") if isinstance(fmt, bytes) else fmt
-    if isinstance(fmt, str) and fmt == "qbnn-data":
+        fmt = text_attr(f.attrs.get("format"))
+    if fmt == "qbnn-data":
         return tuple(load_dataset(path)[:4])  # its errors stand: no silent second reading
     out = []
     with open_h5(path, "dataset file") as f, reading(path, "dataset file"):

@@ -103,10 +103,10 @@ def _load_dataset(path):
     where = f"dataset {path}"
     with open_h5(path, "dataset file") as f:
         fmt = _attr(f.attrs.get("format"))
-        if fmt != FORMAT:
+        if not (isinstance(fmt, str) and fmt == FORMAT):
             raise QbnnError(f"{where}: not a qbnn dataset (format attribute {fmt!r}, expected {FORMAT!r})")
         version = _attr(f.attrs.get("format_version"))
-        if version != FORMAT_VERSION:
+        if not (isinstance(version, int) and not isinstance(version, bool) and version == FORMAT_VERSION):
             raise QbnnError(f"{where}: unsupported format_version {version!r} (expected {FORMAT_VERSION})")
         out = []
         for part in ("train", "test"):
