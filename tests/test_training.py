@@ -25,7 +25,7 @@ def _task(seed: int, S: int = 24, d: int = 6, classes: int = 3):
     if classes == 1:
         y = np.where(X[:, 0] * X[:, 1] + X[:, 2] >= 0, 1, -1).astype(np.int8)
     else:
-        y = (np.abs(X[:, :3].sum(axis=1)) // 2 % classes).astype(np.int64)
+        y = ((X[:, :3] > 0).sum(axis=1) % classes).astype(np.int64)
     return X, y
 
 
@@ -207,3 +207,17 @@ def test_cli_train_needs_a_budget(tmp_path, capsys):
     data, net = _dataset(tmp_path)
     rc = main(["train", "--data", str(data), "--network", str(net), "--out", str(tmp_path / "n.h5")])
     assert rc == 2 and "--time-limit" in capsys.readouterr().err
+
+
+def test_estimator_fit_uses_training_strategies():
+    from qbnn.estimator import QuboBNNClassifier
+
+    X, y = _task(8, S=40)
+    clf = QuboBNNClassifier(topology={"layers": [6, 3, 3]}, solver="train", time_limit=0.3, random_state=0,
+                            strategy="lns").fit(X, y)
+    assert clf.train_errors_ == clf.topology_.training_loss(clf.weights_, X, y)
+    w0 = np.random.default_rng(0).choice(np.array([-1, 1], np.int8), size=clf.topology_.n_weights)
+    assert clf.train_errors_ < clf.topology_.training_loss(w0, X, y)
+    assert clf.predict(X).shape == (40,)
+    with pytest.raises(ValueError, match="margin"):
+        QuboBNNClassifier(solver="train", margin=0.5).fit(X, y)
