@@ -108,7 +108,9 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
         w = np.asarray(w, dtype=np.int8)
         row.update(train_accuracy=topo.accuracy(w, Xtr, ytr), test_accuracy=topo.accuracy(w, Xte, yte),
                    train_loss=int(topo.training_loss(w, Xtr, ytr)))
-    row["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    row["peak_mb"] = round(ru.ru_maxrss / 1024, 1)
+    row["cpu_s"] = round(ru.ru_utime + ru.ru_stime, 1)  # the compute the run actually got on the shared cores
     return row
 
 

@@ -70,10 +70,11 @@ class NeuronBlock:
         if k > MAX_EXHAUSTIVE_BITS:
             raise ValueError(f"exhaustive block solves take at most {MAX_EXHAUSTIVE_BITS} bits, got {k}")
         C = _all_assignments(k)
-        Vb = self.Vf[:, pos]
-        zb = (self.z - self.V[:, pos] @ self.w[pos]).astype(np.float32)  # pre-activation without the block
-        Zc = C @ Vb.T + zb[None]  # (2^k, S')
-        cost = ((Zc >= 0).astype(np.float32) @ self.dc.astype(np.float32)).astype(np.float64)
+        zb = self.z - self.V[:, pos] @ self.w[pos]  # pre-activation without the block
+        # the block moves z by at most k: samples with |zb| > k keep their activation (constant cost)
+        open_ = np.flatnonzero(np.abs(zb) <= k)
+        Zc = C @ self.Vf[open_][:, pos].T + zb[open_].astype(np.float32)[None]  # (2^k, open samples)
+        cost = ((Zc >= 0).astype(np.float32) @ self.dc[open_].astype(np.float32)).astype(np.float64)
         cost += C.astype(np.float64) @ self.h[pos]
         best = np.flatnonzero(cost <= cost.min() + 1e-6)
         pick = int(best[rng.integers(len(best))]) if len(best) > 1 else int(best[0])
