@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> dict:
     summary["peak_memory_mb"] = summary.pop("peak_rss_mb")
     Network(topo, res.weights, {"method": "train", "solver": f"train-{args.strategy}", "seed": int(args.seed),
                                 "warm_start": args.warm_start}).save(args.out)
-    summary.update(data=str(args.data), network=str(args.network), out=str(args.out))
+    summary.update(method=f"train_{args.strategy}", data=str(args.data), network=str(args.network), out=str(args.out))
     if args.metrics:
         write_json(args.metrics, summary)
     return summary
