@@ -137,12 +137,8 @@ class NetState:
         """Set neuron ``j``'s incoming weights and update ``Z``/``A``/``F`` downstream."""
         sl = self.topo.weight_slice(j)
         self.w[sl] = w_j
-        d = self.d
         for k in [j] + self.downstream[j]:
-            src = self.topo.sources[k]
-            wk = self.w[self.topo.weight_slice(k)].astype(np.int32)
-            V = self.inputs_of(k)
-            z = V @ wk
+            z = self.inputs_of(k) @ self.w[self.topo.weight_slice(k)].astype(np.int32)
             self.Z[:, k] = z
             self.A[:, k] = np.where(z >= 0, 1, -1)
         self.F = self.objective_from_state()
