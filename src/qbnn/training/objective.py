@@ -75,20 +75,9 @@ class NetState:
         self.d, self.N = topo.n_inputs, topo.n_neurons
         self.out = np.asarray(topo.outputs, dtype=np.int64)
         self.out_pos = {int(o): i for i, o in enumerate(topo.outputs)}
-        # neurons downstream of each neuron (topological order), for forced-activation passes
-        readers = [[] for _ in range(self.N)]
-        for k, src in enumerate(topo.sources):
-            for s in src[src >= self.d] - self.d:
-                readers[int(s)].append(k)
-        self.downstream = []
-        for j in range(self.N):
-            seen, todo = set(), list(readers[j])
-            while todo:
-                k = todo.pop()
-                if k not in seen:
-                    seen.add(k)
-                    todo += readers[k]
-            self.downstream.append(sorted(seen))
+        from qbnn.baselines.greedy import _descendants
+
+        self.downstream = _descendants(topo)  # per neuron: the neurons reading it, transitively
         self.set_weights(w)
 
     def set_weights(self, w: np.ndarray) -> None:
