@@ -61,8 +61,9 @@ class NeuronBlock:
         z = self.z if w is self.w else self.V @ w
         return self.base + float(self.dc[z >= 0].sum()) + self.rest + float(w @ self.h)
 
-    def solve_exhaustive(self, pos: np.ndarray, rng: np.random.Generator) -> float:
-        """Best assignment of the weights at positions ``pos`` (others fixed), ties broken at random;
+    def solve_exhaustive(self, pos: np.ndarray, rng: np.random.Generator, margin_ties: bool = True) -> float:
+        """Best assignment of the weights at positions ``pos`` (others fixed); among equal-objective
+        candidates the largest margin wins (``margin_ties``), remaining ties are broken at random;
         updates the block's weights and returns the new F (never above the old one: the current
         assignment is a candidate)."""
         pos = np.asarray(pos, dtype=np.int64)
@@ -77,6 +78,11 @@ class NeuronBlock:
         cost = ((Zc >= 0).astype(np.float32) @ self.dc[open_].astype(np.float32)).astype(np.float64)
         cost += C.astype(np.float64) @ self.h[pos]
         best = np.flatnonzero(cost <= cost.min() + 1e-6)
+        if margin_ties and len(best) > 1:
+            # among equal-loss candidates prefer the largest pre-activation margin on the side the
+            # loss prefers: Σ_s (−dc_s) z_s (for an output neuron −dc = its ±1 target), linear in C
+            margin = C[best].astype(np.float64) @ (self.Vf[:, pos].T.astype(np.float64) @ -self.dc)
+            best = best[margin >= margin.max() - 1e-6]
         pick = int(best[rng.integers(len(best))]) if len(best) > 1 else int(best[0])
         self.w[pos] = C[pick].astype(np.int32)
         self.z = self.V @ self.w  # integer arithmetic: the returned F is exact

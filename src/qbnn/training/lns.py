@@ -41,7 +41,7 @@ def neuron_blocks(fan_in: int, block_size: int, rng: np.random.Generator) -> lis
 
 def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, time_limit: float | None = None,
         seed: int = 0, block_size: int = 12, sub_solver: str = "exhaustive", milp_time: float = 1.0,
-        deadline: float | None = None) -> LNSResult:
+        deadline: float | None = None, margin_ties: bool = True) -> LNSResult:
     """Run LNS from ``w0`` until ``steps`` block solves or ``time_limit`` seconds (whichever first).
     Without a time limit the run is deterministic for a seed."""
     if sub_solver not in SUB_SOLVERS:
@@ -69,7 +69,7 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
                 if blk is None:
                     w_j, F = solve_block_milp(st, int(j), time_limit=milp_time)
                 else:
-                    F = blk.solve_exhaustive(pos, rng)
+                    F = blk.solve_exhaustive(pos, rng, margin_ties)
                     w_j = blk.w.astype(np.int8)
                 step += 1
                 sl = topo.weight_slice(int(j))
