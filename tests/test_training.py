@@ -114,14 +114,16 @@ def test_block_qubo_energy_of_repaired_state_equals_batch_objective(seed):
         assert np.array_equal(bq.block_weights(bq.state(wb)), wb[block])
 
 
-def test_block_qubo_minimum_over_free_bits_is_the_batch_objective():
+@pytest.mark.parametrize("neuron", [0, 2])  # a hidden neuron's block, an output neuron's block
+@pytest.mark.parametrize("seed", [3, 4])
+def test_block_qubo_minimum_over_free_bits_is_the_batch_objective(neuron, seed):
     """Brute force over every free bit of a tiny block QUBO: the minimum for each block assignment
     is the batch objective (the block QUBO is exact, not just consistent at repaired states)."""
-    X, y = _task(3, S=6, d=3, classes=1)
+    X, y = _task(seed, S=6, d=3, classes=1)
     topo = Topology.layered([3, 2, 1])
     p = TrainingProblem(topo, X, y)
-    w = np.random.default_rng(3).choice(np.array([-1, 1], np.int8), size=topo.n_weights)
-    block = np.arange(*topo.weight_slice(2).indices(topo.n_weights))[:2]  # two output-neuron weights
+    w = np.random.default_rng(seed).choice(np.array([-1, 1], np.int8), size=topo.n_weights)
+    block = np.arange(*topo.weight_slice(neuron).indices(topo.n_weights))[:2]
     bq = build_block_qubo(p, w, block, np.array([0, 1]))
     n = bq.qubo.num_variables
     assert n <= 18

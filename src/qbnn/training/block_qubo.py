@@ -4,7 +4,9 @@ For a block of weights (any subset; LNS uses part of one neuron's incoming weigh
 of samples, the free variables are the block's weight bits plus the activation, slack and product
 bits of the neurons whose activations can change — the block's neurons and everything downstream.
 All other bits are fixed at ``repair(w)``: their constraints involve only fixed weights and
-unchanged activations, so their optimal completion does not depend on the block. Hence
+unchanged activations, so their optimal completion does not depend on the block; so are product
+bits ``u·α_src`` of an affected neuron whose weight ``u`` is fixed and whose source is unaffected.
+Hence
 
     min over the free non-weight bits of E_block(w_B, ·) = F_batch(w with block w_B)
 
@@ -89,15 +91,39 @@ def build_block_qubo(problem: TrainingProblem, w: np.ndarray, block: np.ndarray,
     is_weight = vm["kind"] == VAR_KINDS.index("weight")
     free_mask = np.zeros(cb.num_variables, dtype=bool)
     free_mask[block] = True
-    free_mask |= ~is_weight & np.isin(vm["neuron"], affected_neurons(problem.topology, block))
+    affected = affected_neurons(problem.topology, block)
+    free_mask |= ~is_weight & np.isin(vm["neuron"], affected)
+    # a product bit u·α_src with u fixed and α_src unchanged is fixed at its repaired value: that
+    # value is feasible and optimal for every block assignment, so the minimum is unchanged
+    is_prod = vm["kind"] == VAR_KINDS.index("product")
+    src = _edge_source_neuron(problem.topology)
+    edge = np.where(is_prod, vm["edge"], 0)
+    moving = np.isin(edge, block) | np.isin(src[edge], affected)
+    free_mask &= ~is_prod | moving
     free = np.flatnonzero(free_mask)
     return BlockQUBO(restrict_qubo(cb.qubo, free, x), free, block, np.searchsorted(free, block), cb)
 
 
+def _edge_source_neuron(topology) -> np.ndarray:
+    """Per weight bit: the neuron its edge comes from (−1 for input pixels and biases)."""
+    out = np.full(topology.n_weights, -1, dtype=np.int64)
+    d = topology.n_inputs
+    for k, src in enumerate(topology.sources):
+        w0 = int(topology.weight_offsets[k])
+        out[w0: w0 + len(src)] = np.where(src >= d, src - d, -1)
+    return out
+
+
 def block_qubo_size(topology, block: np.ndarray, n_samples: int) -> int:
-    """Variables of the block QUBO over ``n_samples`` samples (from the compiler's layout, nothing built)."""
+    """Variables of the block QUBO over ``n_samples`` samples (from sizes alone, nothing built)."""
     from qbnn.compiler import _layout
 
     layout, _ = _layout(topology)
-    per_sample = sum(1 + len(layout[k].coefs) + len(layout[k].nb_pos) for k in affected_neurons(topology, block))
-    return int(len(np.unique(block)) + n_samples * per_sample)
+    block = np.unique(np.asarray(block, dtype=np.int64))
+    affected = affected_neurons(topology, block)
+    src = _edge_source_neuron(topology)
+    per_sample = 0
+    for k in affected:
+        edges = layout[k].w0 + layout[k].nb_pos
+        per_sample += 1 + len(layout[k].coefs) + int((np.isin(edges, block) | np.isin(src[edges], affected)).sum())
+    return int(len(block) + n_samples * per_sample)

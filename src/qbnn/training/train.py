@@ -69,6 +69,19 @@ def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.nda
     raise QbnnError(f"unknown warm start {kind!r} (choose {', '.join(WARM_STARTS)})")
 
 
+def _largest_block_qubo(topology: Topology, n_samples: int, block_size: int | None) -> int:
+    """Variables of the largest block QUBO the LNS solves (first ``block_size`` weights of each neuron,
+    whole neurons for ``None``) over all samples: what an Ising machine would need per block."""
+    from qbnn.training.block_qubo import block_qubo_size
+
+    sizes = []
+    for j in range(topology.n_neurons):
+        sl = topology.weight_slice(j)
+        stop = sl.stop if block_size is None else min(sl.stop, sl.start + block_size)
+        sizes.append(block_qubo_size(topology, np.arange(sl.start, stop), n_samples))
+    return int(max(sizes))
+
+
 def _pt(problem, w, steps, time_limit, seed, device):
     from qbnn.bnn_solving import solve_bnn
 
@@ -116,7 +129,9 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
         r = lns(problem, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
                 sub_solver="milp" if strategy == "lns-milp" else "exhaustive")
         w, trace = r.weights, r.trace
-        info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size)
+        info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size,
+                    block_qubo_variables=_largest_block_qubo(topology, problem.n_samples,
+                                                             None if strategy == "lns-milp" else block_size))
         if strategy == "lns-pt":
             t_pt = None if left is None else max(left - (time.perf_counter() - t0), 0.05)
             s_pt = None if steps is None else max(1, steps - s_lns)
