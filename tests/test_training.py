@@ -223,3 +223,12 @@ def test_estimator_fit_uses_training_strategies():
     assert clf.predict(X).shape == (40,)
     with pytest.raises(ValueError, match="margin"):
         QuboBNNClassifier(solver="train", margin=0.5).fit(X, y)
+
+
+@pytest.mark.parametrize("strategy", ["lns", "consensus"])
+def test_search_stops_at_zero_loss(strategy):
+    X, _ = _task(9, S=30, classes=1)
+    y = np.where(X.sum(axis=1) + 1 >= 0, 1, -1).astype(np.int8)  # a majority vote: zero loss is reachable
+    topo = Topology.layered([6, 2, 1])
+    r = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8)
+    assert r.training_loss == 0 and r.info["block_solves"] < 5000

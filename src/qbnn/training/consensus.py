@@ -68,7 +68,9 @@ def consensus(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = N
     best_w, best_F = w_bar.copy(), full.F
     trace = [(0, 0.0, best_F)]
     r = done = 0
-    while (steps is None or done < steps) and (deadline is None or time.perf_counter() < deadline):
+    lower = -float(np.abs(problem.weight_penalties).sum())  # loss 0 with every penalty satisfied
+    while ((steps is None or done < steps) and (deadline is None or time.perf_counter() < deadline)
+           and best_F > lower + 1e-9):
         idx = np.sort(rng.choice(S, size=B, replace=False))
         rho = rho0 * growth ** r
         h = problem.weight_penalties - rho * w_bar.astype(np.float64)

@@ -5,7 +5,8 @@ solves the block's exact sub-problem (:mod:`qbnn.training.blocks`) over all trai
 exhaustively for blocks of ≤ 16 bits, or the whole neuron by its MILP twin (HiGHS). A sweep
 visits every neuron (hidden and output) once in a seeded random order and, inside a neuron,
 covers its weights with disjoint random blocks, so both layers move. Steps never raise the
-objective; ties are broken at random (sideways moves cross plateaus of the 0/1 loss). When a
+objective; ties are broken at random (sideways moves cross plateaus of the 0/1 loss); the search
+stops early at the objective's lower bound (zero loss, every penalty satisfied). When a
 whole sweep brings no strict improvement, a *kick* re-draws one random block of a random neuron
 (the best network is kept; the search goes on from the kicked one).
 """
@@ -55,6 +56,7 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
     st = NetState(problem, w0)
     topo = problem.topology
     best_w, best_F = st.w.copy(), st.F
+    lower = -float(np.abs(problem.weight_penalties).sum())  # loss 0 with every penalty satisfied
     trace = [(0, 0.0, best_F)]
     step = sweeps = kicks = 0
     sweep_start_F = st.F
@@ -64,7 +66,8 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
             blocks = [np.arange(n)] if sub_solver == "milp" else neuron_blocks(n, block_size, rng)
             blk = None if sub_solver == "milp" else NeuronBlock(st, int(j))
             for pos in blocks:
-                if (steps is not None and step >= steps) or (deadline is not None and time.perf_counter() >= deadline):
+                if ((steps is not None and step >= steps) or best_F <= lower + 1e-9
+                        or (deadline is not None and time.perf_counter() >= deadline)):
                     return LNSResult(best_w, best_F, step, sweeps, kicks, trace)
                 if blk is None:
                     w_j, F = solve_block_milp(st, int(j), time_limit=milp_time)

@@ -86,7 +86,8 @@ def _pt(problem, w, steps, time_limit, seed, device):
     from qbnn.bnn_solving import solve_bnn
 
     res = solve_bnn(problem, "pt", replicas=PT_REPLICAS, steps=steps if steps is not None else 10**9,
-                    time_limit=time_limit, seed=seed, device=device, init_weights=w[None])
+                    time_limit=time_limit, seed=seed, device=device, init_weights=w[None],
+                    target=-float(np.abs(problem.weight_penalties).sum()))  # stop at the lower bound
     return np.asarray(res.weights, dtype=np.int8), res.info.get("steps", 0), res.trace
 
 
