@@ -17,7 +17,7 @@ def test_train_strategies_run_as_grid_solvers(tmp_path):
     exp["train"] = ["lns", "consensus"]
     cfg["train_settings"] = {"time_limit": 1, "warm_start": "none"}
     (wd / "config/train.yaml").write_text(yaml.safe_dump(cfg))
-    res = _snakemake(wd, "--cores", "1", "--configfile", "config/train.yaml", "results/report/metrics.csv")
+    res = _snakemake(wd, "results/report/metrics.csv", "--cores", "1", "--configfile", "config/train.yaml")
     assert res.returncode == 0, res.stderr[-4000:]
     table = pd.read_csv(wd / "results/report/metrics.csv")
     assert {"train_lns", "train_consensus"} <= set(table["method"])

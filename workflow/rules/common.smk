@@ -107,7 +107,7 @@ def mip_metrics(exp=None):
 
 def all_metrics(exp=None):
     """Every metrics file of the grid (or of experiment ``exp``), without repeats (experiments may share runs)."""
-    return list(dict.fromkeys(qubo_metrics(exp) + baseline_metrics(exp) + mip_metrics(exp)))
+    return list(dict.fromkeys(qubo_metrics(exp) + baseline_metrics(exp) + mip_metrics(exp) + train_metrics(exp)))
 
 
 def experiment_metrics(wildcards):

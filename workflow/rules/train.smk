@@ -20,8 +20,12 @@ def train_runs():
             yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], strategy=strategy, seed=seed)
 
 
-def train_metrics():
-    return [f"results/train/{r['dataset']}/{r['topology']}/train-{r['strategy']}_s{r['seed']}.json" for r in train_runs()]
+def train_metrics(exp=None):
+    return [
+        f"results/train/{r['dataset']}/{r['topology']}/train-{r['strategy']}_s{r['seed']}.json"
+        for r in train_runs()
+        if exp in (None, r["exp"])
+    ]
 
 
 rule train:
@@ -31,14 +35,19 @@ rule train:
     output:
         network="results/train/{dataset}/{topology}/train-{strategy}_s{seed}.h5",
         metrics="results/train/{dataset}/{topology}/train-{strategy}_s{seed}.json",
+    log:
+        "logs/train/{dataset}_{topology}_{strategy}_s{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}_{topology}_{strategy}_s{seed}.tsv"
+    conda:
+        "../../envs/qbnn.yaml"
+    resources:
+        mem_mb=mem_mb("torch"),
+        runtime=runtime_min(train_setting("time_limit")),
     params:
         time_limit=train_setting("time_limit"),
         warm_start=train_setting("warm_start"),
-    log:
-        "logs/train/{dataset}_{topology}_{strategy}_s{seed}.log",
-    conda:
-        "../../envs/qbnn.yaml"
     shell:
-        "qbnn train --data {input.data} --network {input.network} --strategy {wildcards.strategy} "
-        "--time-limit {params.time_limit} --warm-start {params.warm_start} --seed {wildcards.seed} "
-        "--out {output.network} --metrics {output.metrics} > {log} 2>&1"
+        "qbnn train --data {input.data:q} --network {input.network:q} --strategy {wildcards.strategy:q} "
+        "--time-limit {params.time_limit:q} --warm-start {params.warm_start:q} --seed {wildcards.seed:q} "
+        "--out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"
