@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
-    from qbnn.evaluate import check_labels, load_data
+    from qbnn.evaluate import load_task
     from qbnn.io import write_json
-    from qbnn.topology import Network, Topology
+    from qbnn.topology import Network
     from qbnn.training import train
 
     if args.time_limit is None and args.steps is None:
@@ -46,12 +46,7 @@ def run(args: argparse.Namespace) -> dict:
 
         if not torch.cuda.is_available():
             raise QbnnError("--device cuda: torch sees no CUDA device")
-    Xtr, ytr, Xte, yte, _ = load_data(args.data)
-    topo = Topology.load(args.network, n_inputs=Xtr.shape[1])
-    try:
-        ytr, yte = check_labels(topo, ytr, "training"), check_labels(topo, yte, "test")
-    except QbnnError as exc:
-        raise QbnnError(f"{args.data}: {exc}") from None
+    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
     res = train(topo, Xtr, ytr, strategy=args.strategy, warm_start=args.warm_start, time_limit=args.time_limit,
                 steps=args.steps, seed=args.seed, device=args.device, max_spins=args.max_spins,
                 block_size=args.block_size)
