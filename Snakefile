@@ -41,6 +41,7 @@ include: "workflow/rules/qubo.smk"
 include: "workflow/rules/dropout.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/mip.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 

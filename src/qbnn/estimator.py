@@ -41,22 +41,32 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
         ``{"R": rounds, "K": subnetworks, "p": drop prob, "beta": strength, "unit": "neuron"|"edge"}``;
         when given, :func:`qbnn.dropout.run_dropout` computes penalties ``h`` first and the full
         network is then trained on ``loss + Σ h·w``.
-    solver : {"auto", "bnn", "greedy"}
-        ``"auto"``: :mod:`qbnn.bnn_solving` when installed, else greedy; ``"greedy"`` is
-        deterministic given ``random_state``.
+    solver : {"auto", "train", "bnn", "greedy"}
+        ``"auto"`` / ``"train"``: the full network is trained by :func:`qbnn.training.train`
+        (``strategy``, exact block decompositions, no full-dataset QUBO; ``docs/training.md``) when
+        ``margin == 0``; with ``margin > 0`` (and for dropout subnetworks) ``"auto"`` uses
+        :mod:`qbnn.bnn_solving` on the compiled problem. ``"greedy"`` is deterministic given
+        ``random_state``.
     time_limit : float
         Seconds per solve (full network and each subnetwork).
     random_state : int
+    strategy : str
+        :mod:`qbnn.training` strategy for ``solver="auto"``/``"train"`` (default: the benchmark's best).
+    warm_start : {"none", "ste", "greedy"}
+        Initial weights for the training strategy.
     """
 
     def __init__(self, topology: Any = None, margin: float = 0.0, dropout: dict | None = None,
-                 solver: str = "auto", time_limit: float = 2.0, random_state: int = 0):
+                 solver: str = "auto", time_limit: float = 2.0, random_state: int = 0,
+                 strategy: str | None = None, warm_start: str = "none"):
         self.topology = topology
         self.margin = margin
         self.dropout = dropout
         self.solver = solver
         self.time_limit = time_limit
         self.random_state = random_state
+        self.strategy = strategy
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ helpers
     def _build_topology(self, d: int, n_out: int) -> Topology:
@@ -106,7 +116,11 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
             n_out = n_classes
         topo = self._build_topology(Xb.shape[1], n_out)
         seed = self._seed()
-        solve_fn = make_solve_fn(self.solver, time_limit=self.time_limit)
+        if self.solver not in ("auto", "train", "bnn", "greedy"):
+            raise ValueError(f"unknown solver {self.solver!r} (auto, train, bnn, greedy)")
+        if self.solver == "train" and self.margin:
+            raise ValueError("solver 'train' minimises the loss without a margin term; use margin=0")
+        solve_fn = make_solve_fn("auto" if self.solver == "train" else self.solver, time_limit=self.time_limit)
         h = None
         self.dropout_rounds_ = []
         if self.dropout:
@@ -119,7 +133,18 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
             self.dropout_rounds_ = [r.summary() for r in rounds]
             h = rounds[-1].penalties
         self.penalties_ = h
-        w = solve_fn(topo, Xb, yt, penalties=h, margin=self.margin, seed=seed)
+        if self.solver in ("auto", "train") and not self.margin:
+            from qbnn.errors import QbnnError
+            from qbnn.training import DEFAULT_STRATEGY, train
+
+            try:
+                res = train(topo, Xb, yt, strategy=self.strategy or DEFAULT_STRATEGY, warm_start=self.warm_start,
+                            time_limit=self.time_limit, seed=seed, weight_penalties=h)
+            except QbnnError as exc:
+                raise ValueError(str(exc)) from None
+            w = res.weights
+        else:
+            w = solve_fn(topo, Xb, yt, penalties=h, margin=self.margin, seed=seed)
         self.topology_ = topo
         self.weights_ = np.asarray(w, dtype=np.int8)
         self.train_errors_ = int(topo.training_loss(self.weights_, Xb, yt))
@@ -143,5 +168,5 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.solver != "greedy"
+        tags.non_deterministic = self.solver != "greedy"  # time-limited strategies
         return tags

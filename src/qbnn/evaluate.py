@@ -35,6 +35,20 @@ def check_labels(topology, y: np.ndarray, what: str = "training") -> np.ndarray:
     return y
 
 
+def load_task(data_path, network_path):
+    """``(topology, Xtr, ytr, Xte, yte)``: a dataset file and a topology YAML read together, the labels
+    checked against the topology's outputs (QbnnError naming the dataset otherwise)."""
+    from qbnn.topology import Topology
+
+    Xtr, ytr, Xte, yte, _ = load_data(data_path)
+    topo = Topology.load(network_path, n_inputs=Xtr.shape[1])
+    try:
+        ytr, yte = check_labels(topo, ytr, "training"), check_labels(topo, yte, "test")
+    except QbnnError as exc:
+        raise QbnnError(f"{data_path}: {exc}") from None
+    return topo, Xtr, ytr, Xte, yte
+
+
 def forward_parts(network: Network, X: np.ndarray):
     """Forward pass with what margin measures need: ``(Z, A, fan, hidden, out)``. Z/A ``(S, N)``
     pre-activations/activations, fan ``(N,)`` float64 fan-ins, hidden/out neuron index lists."""

@@ -105,9 +105,31 @@ def mip_metrics(exp=None):
     ]
 
 
+# qbnn train runs (workflow/rules/train.smk)
+TRAIN_DEFAULTS = {"time_limit": 60, "warm_start": "none"}
+
+
+def train_setting(key):
+    return {**TRAIN_DEFAULTS, **config.get("train_settings", {})}[key]
+
+
+def train_runs():
+    for name, exp in config["experiments"].items():
+        for strategy, seed in itertools.product(exp.get("train", []), exp.get("seeds", [0])):
+            yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], strategy=strategy, seed=seed)
+
+
+def train_metrics(exp=None):
+    return [
+        f"results/train/{r['dataset']}/{r['topology']}/train-{r['strategy']}_s{r['seed']}.json"
+        for r in train_runs()
+        if exp in (None, r["exp"])
+    ]
+
+
 def all_metrics(exp=None):
     """Every metrics file of the grid (or of experiment ``exp``), without repeats (experiments may share runs)."""
-    return list(dict.fromkeys(qubo_metrics(exp) + baseline_metrics(exp) + mip_metrics(exp)))
+    return list(dict.fromkeys(qubo_metrics(exp) + baseline_metrics(exp) + mip_metrics(exp) + train_metrics(exp)))
 
 
 def experiment_metrics(wildcards):

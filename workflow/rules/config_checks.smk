@@ -101,7 +101,7 @@ def check_config(cfg):
                     f"experiments.{name}.{key}: {exp[key]!r} is not defined under {table} "
                     f"(defined: {', '.join(sorted(cfg[table]))})"
                 )
-        if not (exp.get("solvers") or exp.get("baselines") or exp.get("mip")):
+        if not (exp.get("solvers") or exp.get("baselines") or exp.get("mip") or exp.get("train")):
             raise WorkflowError(f"experiments.{name}: nothing to run (no solvers, baselines or mip)")
         if exp.get("dropout") and not exp.get("solvers"):
             raise WorkflowError(f"experiments.{name}.dropout: needs at least one entry in solvers")

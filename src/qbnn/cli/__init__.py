@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "figures": "figures",
     "train-mip": "train_mip",
     "export-network": "export_network",
+    "train": "train",
 }
 
 

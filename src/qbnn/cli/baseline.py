@@ -28,18 +28,13 @@ def run(args: argparse.Namespace) -> dict:
 
     from qbnn.baselines import BNN_METHODS, run_baseline
     from qbnn.errors import QbnnError
-    from qbnn.evaluate import check_labels, load_data
+    from qbnn.evaluate import load_task
     from qbnn.io import write_json
-    from qbnn.topology import Network, Topology
+    from qbnn.topology import Network
 
     if args.net_out and args.method not in BNN_METHODS:
         raise QbnnError(f"--net-out needs a BNN method (ste, greedy, ste_greedy), not {args.method}")
-    Xtr, ytr, Xte, yte, _ = load_data(args.data)
-    topo = Topology.load(args.network, n_inputs=Xtr.shape[1])
-    try:
-        ytr, yte = check_labels(topo, ytr, "training"), check_labels(topo, yte, "test")
-    except QbnnError as exc:
-        raise QbnnError(f"{args.data}: {exc}") from None
+    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
     kw = {}
     if args.time_limit is not None and args.method == "greedy":
         kw["time_limit"] = args.time_limit

@@ -1,0 +1,202 @@
+"""Edge-scale training benchmark (issue 13): ``qbnn.training`` strategies vs baselines on four tasks.
+
+Every (task, method, seed) runs in its own child process, which reports its own peak resident memory
+(``getrusage(RUSAGE_SELF).ru_maxrss``, measured; it includes the interpreter and torch). Writes
+``benchmarks/out/scale.csv`` (one row per run, appended as runs finish), ``scale_table.md`` (means)
+and ``scale.png`` (test accuracy against wall time).
+
+Full protocol of the issue (hours on 2 cores):
+    python benchmarks/scale.py --seeds 5 --budget 120
+Reduced protocol (what benchmarks/out/scale.* holds; see the table header for the exact flags):
+    python benchmarks/scale.py --seeds 2 --budget 30
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "out"
+TASKS = {  # name -> layers (input width first)
+    "digits10-8x8": [64, 32, 10],
+    "digits3v8-8x8": [64, 16, 1],
+    "digits10-6x6": [36, 24, 10],
+    "breast-cancer": [30, 16, 1],
+}
+STRATEGY_METHODS = ["lns", "lns-pt", "lns-milp", "consensus"]  # qbnn train --warm-start none
+OTHER_METHODS = ["pt", "ste-pt", "ste5", "mlp", "logreg", "mip-split"]
+
+
+def make_task(name: str, seed: int):
+    """``(Xtr, ytr, Xte, yte)`` ±1 int8 inputs; labels ±1 (one output) or class indices. Splits seeded."""
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.model_selection import train_test_split
+
+    if name == "breast-cancer":
+        X, y = load_breast_cancer(return_X_y=True)
+        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
+        med = np.median(Xtr, axis=0)
+        b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
+        return b(Xtr), np.where(ytr == 1, 1, -1), b(Xte), np.where(yte == 1, 1, -1)
+    X, y = load_digits(return_X_y=True)
+    if name == "digits10-6x6":
+        from qbnn.data.binarise import downsample_images
+
+        X = downsample_images(X.reshape(-1, 8, 8), 6).reshape(len(X), -1)
+    if name == "digits3v8-8x8":
+        m = np.isin(y, (3, 8))
+        X, y = X[m], np.where(y[m] == 8, 1, -1)
+        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
+    else:
+        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=1000, random_state=seed, stratify=y)
+    thr = Xtr.mean()
+    b = lambda A: np.where(A >= thr, 1, -1).astype(np.int8)  # noqa: E731
+    return b(Xtr), ytr, b(Xte), yte
+
+
+def run_one(task: str, method: str, seed: int, budget: float) -> dict:
+    import torch
+
+    from qbnn.topology import Topology
+    from qbnn.training import TrainingProblem, train
+
+    torch.set_num_threads(1)
+    Xtr, ytr, Xte, yte = make_task(task, seed)
+    topo = Topology.layered(TASKS[task])
+    t0 = time.perf_counter()
+    row = {"task": task, "method": method, "seed": seed, "budget_s": budget, "n_train": len(ytr), "n_test": len(yte)}
+    w = None
+    if method.startswith("train:"):
+        _, strategy, warm = method.split(":")
+        res = train(topo, Xtr, ytr, strategy=strategy, warm_start=warm, time_limit=budget, seed=seed)
+        w = res.weights
+        row["info"] = json.dumps({k: v for k, v in res.summary(topo).items() if k not in ("loss", "prediction")})
+    elif method in ("pt", "ste-pt"):
+        if method == "pt":
+            res = train(topo, Xtr, ytr, strategy="pt", warm_start="none", time_limit=budget, seed=seed)
+            w = res.weights
+        else:
+            from qbnn.bnn_solving import solve_bnn
+
+            w = solve_bnn(TrainingProblem(topo, Xtr, ytr), "ste-pt", replicas=16, steps=10**9, time_limit=budget,
+                          seed=seed).weights
+    elif method in ("ste5", "mlp", "logreg"):
+        from qbnn.baselines import run_baseline
+
+        res = run_baseline("ste" if method == "ste5" else method, topo, Xtr, ytr, Xte, yte, seed=seed,
+                           **({"restarts": 5} if method == "ste5" else {}))
+        w = res.get("weights") if method == "ste5" else None
+        if w is None:
+            row.update(train_accuracy=res.get("train_accuracy"), test_accuracy=res.get("test_accuracy"))
+    elif method == "mip-split":
+        from qbnn.mip import MIPNetwork
+
+        net = MIPNetwork(TASKS[task], "split", time_limit=budget, seed=seed, threads=1)
+        net.fit(Xtr.astype(float), ytr)
+        row.update(train_accuracy=net.score(Xtr.astype(float), ytr), test_accuracy=net.score(Xte.astype(float), yte))
+    else:
+        raise ValueError(method)
+    row["wall_s"] = round(time.perf_counter() - t0, 2)
+    if w is not None:
+        w = np.asarray(w, dtype=np.int8)
+        row.update(train_accuracy=topo.accuracy(w, Xtr, ytr), test_accuracy=topo.accuracy(w, Xte, yte),
+                   train_loss=int(topo.training_loss(w, Xtr, ytr)))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    row["peak_mb"] = round(ru.ru_maxrss / 1024, 1)
+    row["cpu_s"] = round(ru.ru_utime + ru.ru_stime, 1)  # the compute the run actually got on the shared cores
+    return row
+
+
+def methods(seeded: str) -> list[str]:
+    return [f"train:{s}:none" for s in STRATEGY_METHODS] + [f"train:{seeded}:ste"] + OTHER_METHODS
+
+
+def table(rows: list[dict], header: str) -> str:
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    g = df.groupby(["task", "method"], sort=False)
+    agg = g.agg(train_acc=("train_accuracy", "mean"), test_acc=("test_accuracy", "mean"),
+                train_loss=("train_loss", "mean") if "train_loss" in df else ("wall_s", "size"),
+                wall_s=("wall_s", "mean"), peak_mb=("peak_mb", "max"), runs=("seed", "size")).reset_index()
+    lines = [header, "", "| task | method | train acc | test acc | train loss | wall s | peak MB | runs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in agg.itertuples():
+        loss = "" if not np.isfinite(r.train_loss) else f"{r.train_loss:.1f}"
+        lines.append(f"| {r.task} | {r.method} | {r.train_acc:.3f} | {r.test_acc:.3f} | {loss} | {r.wall_s:.1f} | "
+                     f"{r.peak_mb:.0f} | {r.runs} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for m in dict.fromkeys(r["method"] for r in rows if r["task"] == task):
+            pts = [(r["wall_s"], r["test_accuracy"]) for r in rows if r["task"] == task and r["method"] == m]
+            ax.scatter(*zip(*pts), label=m, s=18)
+        ax.set_title(task); ax.set_xlabel("wall time (s)"); ax.set_ylabel("test accuracy"); ax.set_xscale("log")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=120.0, help="seconds per time-limited method")
+    ap.add_argument("--tasks", nargs="*", default=list(TASKS))
+    ap.add_argument("--methods", nargs="*", help="default: every strategy (warm start none), --seeded with ste, "
+                                                 "and the baselines")
+    ap.add_argument("--seeded", default="lns", help="strategy run with --warm-start ste (default lns)")
+    ap.add_argument("--out", default=str(OUT / "scale"), help="output prefix (.csv, _table.md, .png)")
+    ap.add_argument("--one", nargs=4, metavar=("TASK", "METHOD", "SEED", "BUDGET"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        print(json.dumps(run_one(a.one[0], a.one[1], int(a.one[2]), float(a.one[3]))))
+        return
+    import pandas as pd
+
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    load0 = os.getloadavg()
+    t0 = time.time()
+    for seed in range(a.seeds):
+        for task in a.tasks:
+            for m in a.methods or methods(a.seeded):
+                p = subprocess.run([sys.executable, __file__, "--one", task, m, str(seed), str(a.budget)],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    print(f"FAILED {task} {m} {seed}: {p.stderr.strip().splitlines()[-1:]}", flush=True)
+                    continue
+                row = json.loads(p.stdout.strip().splitlines()[-1])
+                row["load1"] = round(os.getloadavg()[0], 2)
+                rows.append(row)
+                print(json.dumps({k: row.get(k) for k in ("task", "method", "seed", "train_accuracy",
+                                                          "test_accuracy", "train_loss", "wall_s", "peak_mb")}),
+                      flush=True)
+                pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
+    header = (f"Reduced protocol: `python benchmarks/scale.py --seeds {a.seeds} --budget {a.budget:g}` — "
+              f"{a.seeds} seeds × {len(a.tasks)} tasks, {a.budget:g} s per time-limited method, one run at a time; "
+              f"total {(time.time() - t0) / 60:.1f} min; load average at start {load0[0]:.2f}, at end "
+              f"{os.getloadavg()[0]:.2f} (2-core CPU shared with other jobs). Means over seeds; peak MB = max over "
+              f"seeds of each child process's measured peak RSS.")
+    Path(str(out) + "_table.md").write_text(table(rows, header))
+    plot(rows, out.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()

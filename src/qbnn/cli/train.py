@@ -1,0 +1,62 @@
+"""``qbnn train``: data + topology -> trained, decoded, evaluated network (``docs/training.md``)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "train a BNN by exact block / batch decompositions of its QUBO (no full-dataset QUBO held)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from qbnn.training import DEFAULT_STRATEGY, STRATEGIES, WARM_STARTS
+
+    p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
+    p.add_argument("--network", required=True, help="topology YAML")
+    p.add_argument("--out", required=True, help="trained network HDF5 (read by qbnn evaluate / export-network)")
+    p.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
+                   help=f"decomposition strategy (default {DEFAULT_STRATEGY})")
+    p.add_argument("--time-limit", type=float, metavar="SECONDS", help="wall-clock budget")
+    p.add_argument("--steps", type=int, help="step budget (block solves / PT steps); alone: deterministic")
+    p.add_argument("--warm-start", default="none", choices=WARM_STARTS, help="initial weights (default none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-spins", type=int, help="consensus: largest batch QUBO (variables) the Ising machine holds")
+    p.add_argument("--block-size", type=int, default=12, help="weights per exhaustive block (1..16, default 12)")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="PT endgame device")
+    p.add_argument("--metrics", help="also write the summary JSON to this file")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from qbnn.errors import QbnnError
+    from qbnn.evaluate import load_task
+    from qbnn.io import write_json
+    from qbnn.topology import Network
+    from qbnn.training import train
+
+    if args.time_limit is None and args.steps is None:
+        raise QbnnError("give --time-limit SECONDS and/or --steps N")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise QbnnError(f"--time-limit must be positive, got {args.time_limit}")
+    if args.steps is not None and args.steps < 1:
+        raise QbnnError(f"--steps must be >= 1, got {args.steps}")
+    if not 1 <= args.block_size <= 16:
+        raise QbnnError(f"--block-size must lie in 1..16, got {args.block_size}")
+    if args.max_spins is not None and args.max_spins < 1:
+        raise QbnnError(f"--max-spins must be >= 1, got {args.max_spins}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise QbnnError("--device cuda: torch sees no CUDA device")
+    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
+    res = train(topo, Xtr, ytr, strategy=args.strategy, warm_start=args.warm_start, time_limit=args.time_limit,
+                steps=args.steps, seed=args.seed, device=args.device, max_spins=args.max_spins,
+                block_size=args.block_size)
+    summary = res.summary(topo)
+    summary["train_accuracy"] = topo.accuracy(res.weights, Xtr, ytr)
+    summary["test_accuracy"] = topo.accuracy(res.weights, Xte, yte) if len(yte) else None
+    summary["peak_memory_mb"] = summary.pop("peak_rss_mb")
+    Network(topo, res.weights, {"method": "train", "solver": f"train-{args.strategy}", "seed": int(args.seed),
+                                "warm_start": args.warm_start}).save(args.out)
+    summary.update(method=f"train_{args.strategy}", data=str(args.data), network=str(args.network), out=str(args.out))
+    if args.metrics:
+        write_json(args.metrics, summary)
+    return summary

@@ -1,0 +1,159 @@
+"""``train``: data + topology -> trained network, through one of the decomposition strategies.
+
+Strategies (``STRATEGIES``; every step is an exact discrete optimisation of the objective of
+:mod:`qbnn.training.objective` — the compiled QUBO's energy at its optimal completion):
+
+* ``lns`` — weight-block large-neighbourhood search, exhaustive 12-bit blocks over all samples;
+* ``lns-pt`` — ``lns`` for 80 % of the budget, then parallel tempering on cluster moves
+  (:mod:`qbnn.bnn_solving`, CUDA when present) from the LNS network for the endgame;
+* ``lns-milp`` — LNS whose blocks are whole neurons solved by HiGHS (the block QUBO's MILP twin);
+* ``consensus`` — sample-batched QUBOs with consensus penalties (:mod:`qbnn.training.consensus`);
+* ``pt`` — parallel tempering on cluster moves over the full training set (no QUBO held).
+
+Budgets: ``steps`` (block solves, consensus block solves, or PT steps) and/or ``time_limit``; with
+steps only, a run is deterministic for its seed.
+"""
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qbnn.errors import QbnnError
+from qbnn.topology import Topology
+from qbnn.training.objective import TrainingProblem, loss_name, prediction_rule
+
+STRATEGIES = ("lns", "lns-pt", "lns-milp", "consensus", "pt")
+WARM_STARTS = ("none", "ste", "greedy")
+DEFAULT_STRATEGY = "lns"
+PT_REPLICAS = 16
+ENDGAME_SHARE = 0.2
+
+
+@dataclass
+class TrainResult:
+    weights: np.ndarray
+    strategy: str
+    warm_start: str
+    training_loss: float  # objective of the returned weights by a fresh forward pass
+    train_errors: int  # documented loss (errors / Hamming) without penalties
+    seconds: float
+    seed: int
+    warm_start_loss: float | None = None
+    trace: list[tuple[int, float, float]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, topology: Topology) -> dict[str, Any]:
+        return {"strategy": self.strategy, "warm_start": self.warm_start, "seed": self.seed,
+                "training_loss": self.training_loss, "train_loss_errors": self.train_errors,
+                "warm_start_loss": self.warm_start_loss, "loss": loss_name(topology),
+                "prediction": prediction_rule(topology), "seconds": round(self.seconds, 3), **self.info}
+
+
+def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.ndarray:
+    """Initial weights: random (``none``, seeded), one STE run (``ste``) or greedy flips (``greedy``)."""
+    topo = problem.topology
+    if kind == "none":
+        return np.random.default_rng(seed).choice(np.array([-1, 1], dtype=np.int8), size=topo.n_weights)
+    if kind == "ste":
+        from qbnn.baselines.ste import train_ste
+
+        return np.asarray(train_ste(topo, problem.X, problem.y, seed=seed, seeds=1)["weights"], dtype=np.int8)
+    if kind == "greedy":
+        from qbnn.baselines.greedy import greedy_flip
+
+        return np.asarray(greedy_flip(topo, problem.X, problem.y, seed=seed, restarts=1)["weights"], dtype=np.int8)
+    raise QbnnError(f"unknown warm start {kind!r} (choose {', '.join(WARM_STARTS)})")
+
+
+def _largest_block_qubo(topology: Topology, n_samples: int, block_size: int | None) -> int:
+    """Variables of the largest block QUBO the LNS solves (first ``block_size`` weights of each neuron,
+    whole neurons for ``None``) over all samples: what an Ising machine would need per block."""
+    from qbnn.training.block_qubo import block_qubo_size
+
+    sizes = []
+    for j in range(topology.n_neurons):
+        sl = topology.weight_slice(j)
+        stop = sl.stop if block_size is None else min(sl.stop, sl.start + block_size)
+        sizes.append(block_qubo_size(topology, np.arange(sl.start, stop), n_samples))
+    return int(max(sizes))
+
+
+def _pt(problem, w, steps, time_limit, seed, device):
+    from qbnn.bnn_solving import solve_bnn
+
+    res = solve_bnn(problem, "pt", replicas=PT_REPLICAS, steps=steps if steps is not None else 10**9,
+                    time_limit=time_limit, seed=seed, device=device, init_weights=w[None],
+                    target=-float(np.abs(problem.weight_penalties).sum()))  # stop at the lower bound
+    return np.asarray(res.weights, dtype=np.int8), res.info.get("steps", 0), res.trace
+
+
+def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = DEFAULT_STRATEGY,
+          warm_start: str = "none", time_limit: float | None = None, steps: int | None = None, seed: int = 0,
+          device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
+          block_size: int = 12, batch_size: int | None = None) -> TrainResult:
+    """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring)."""
+    from qbnn.training.consensus import batch_size_for_spins, consensus
+    from qbnn.training.lns import lns
+    from qbnn.training.memory import guard_train
+
+    if strategy not in STRATEGIES:
+        raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
+    if warm_start not in WARM_STARTS:
+        raise QbnnError(f"unknown warm start {warm_start!r} (choose {', '.join(WARM_STARTS)})")
+    if steps is None and time_limit is None:
+        raise QbnnError("give a time limit or a step budget")
+    if time_limit is not None and not time_limit > 0:
+        raise QbnnError(f"time limit must be positive, got {time_limit}")
+    if steps is not None and steps < 1:
+        raise QbnnError(f"steps must be >= 1, got {steps}")
+    if not 1 <= block_size <= 16:
+        raise QbnnError(f"block size must lie in 1..16, got {block_size}")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    problem = TrainingProblem(topology, X, y, weight_penalties)
+    B = batch_size if batch_size is not None else batch_size_for_spins(topology, max_spins, problem.n_samples)
+    guard_train(topology, problem.n_samples, strategy, block_size, B, PT_REPLICAS, device)
+    t0 = time.perf_counter()
+    w0 = warm_start_weights(warm_start, problem, seed)
+    F0 = float(problem.objective(w0))
+    left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
+    info: dict[str, Any] = {}
+    if strategy in ("lns", "lns-milp", "lns-pt"):
+        t_lns = left if (strategy != "lns-pt" or left is None) else (1 - ENDGAME_SHARE) * left
+        s_lns = steps if (strategy != "lns-pt" or steps is None) else max(1, int((1 - ENDGAME_SHARE) * steps))
+        r = lns(problem, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
+                sub_solver="milp" if strategy == "lns-milp" else "exhaustive")
+        w, trace = r.weights, r.trace
+        info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size)
+        if strategy == "lns-pt":
+            t_pt = None if left is None else max(left - (time.perf_counter() - t0), 0.05)
+            s_pt = None if steps is None else max(1, steps - s_lns)
+            w_pt, pt_steps, _ = _pt(problem, w, s_pt, t_pt, seed, device)
+            if problem.objective(w_pt) <= problem.objective(w):
+                w = w_pt
+            info.update(pt_steps=pt_steps, lns_loss=float(r.objective))
+    elif strategy == "consensus":
+        r = consensus(problem, w0, steps=steps, time_limit=left, seed=seed, batch_size=B, block_size=block_size)
+        w, trace = r.weights, r.trace
+        info.update(rounds=r.rounds, block_solves=r.steps, batch_size=r.batch_size)
+    else:  # pt
+        w, pt_steps, trace = _pt(problem, w0, steps, left, seed, device)
+        info.update(pt_steps=pt_steps, replicas=PT_REPLICAS)
+    w = np.asarray(w, dtype=np.int8)
+    F = float(problem.objective(w))  # fresh forward pass
+    if F > F0:  # a strategy never returns worse than its start
+        w, F = w0, F0
+    seconds = time.perf_counter() - t0
+    if strategy.startswith("lns"):  # reporting only, outside the timed part
+        info["block_qubo_variables"] = _largest_block_qubo(topology, problem.n_samples,
+                                                           None if strategy == "lns-milp" else block_size)
+    info["device"] = device
+    info["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return TrainResult(w, strategy, warm_start, F, int(topology.training_loss(w, problem.X, problem.y)),
+                       seconds, int(seed), F0, trace, info)

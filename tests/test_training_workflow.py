@@ -1,0 +1,25 @@
+"""The workflow runs `qbnn train` as a grid solver (`train: [...]` in an experiment)."""
+import pandas as pd
+import pytest
+import yaml
+
+from test_workflow import _snakemake, _workdir
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_strategies_run_as_grid_solvers(tmp_path):
+    wd = _workdir(tmp_path)
+    cfg = yaml.safe_load((wd / "config/test.yaml").read_text())
+    exp = cfg["experiments"]["tiny"]
+    for key in ("solvers", "baselines", "mip", "dropout"):
+        exp.pop(key, None)
+    exp["train"] = ["lns", "consensus"]
+    cfg["train_settings"] = {"time_limit": 1, "warm_start": "none"}
+    (wd / "config/train.yaml").write_text(yaml.safe_dump(cfg))
+    res = _snakemake(wd, "results/report/metrics.csv", "--cores", "1", "--configfile", "config/train.yaml")
+    assert res.returncode == 0, res.stderr[-4000:]
+    table = pd.read_csv(wd / "results/report/metrics.csv")
+    assert {"train_lns", "train_consensus"} <= set(table["method"])
+    assert table["test_accuracy"].between(0, 1).all()
+    assert (wd / "results/train/bas4/h2/train-lns_s0.h5").exists()
