@@ -192,13 +192,13 @@ def test_vectorised_builder_matches_per_row_reference(seed):
     X[1], y[1] = X[0], -y[0]  # a contradictory pair: the optimum is not zero
     obj, n_col, n_row = _reference_exact(X, y, 2)
     # one group per sample is the textbook per-sample model, row for row
-    r = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0, groups=np.arange(10))
+    r = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0, groups=np.arange(10), bias_bound=1.0)
     assert r.status == "Optimal"
     assert (r.n_vars, r.n_cons) == (n_col, n_row)
     assert round(r.objective) == round(obj) > 0
     assert r.train_loss <= r.objective  # margin model: forward loss never worse
     # default: the duplicated input shares its bits and rows -- a smaller model, same optimum
-    d = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0)
+    d = solve_mip(X, y, [2, 2, 1], time_limit=30, mip_gap=0, bias_bound=1.0)
     assert d.status == "Optimal" and round(d.objective) == round(obj)
     assert d.n_binaries == r.n_binaries - 2 and d.n_cons < r.n_cons
 
@@ -286,9 +286,9 @@ def test_class_split_first_step_is_the_separability_lp():
 def test_models_with_different_thread_counts_in_one_process_all_solve():
     # HiGHS sizes one process-wide scheduler at its first run; a later model asking for
     # another thread count used to end with status 'Not Set' and return the warm start silently
-    X, y, _, _ = planted(n_train=40, n_test=5, layers=[4, 3, 1], seed=2)
-    for threads in (2, 1, 2):
-        r = solve_mip(X, y, [4, 3, 1], time_limit=20, threads=threads)
+    X, y, _, _ = planted(n_train=20, n_test=5, layers=[4, 3, 1], seed=2)
+    for threads in (2, 1, 2):  # small: a time limit on a loaded machine would fail it otherwise
+        r = solve_mip(X, y, [4, 3, 1], time_limit=60, threads=threads)
         assert r.status == "Optimal" and r.has_solution
 
 
