@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from qbnn.data import write_dataset
 from qbnn.mip import MIPNetwork, local_search, loss, predict, solve_mip, split_train
 from qbnn.mip.datasets import planted
 from qbnn.mip.robust import first_layer_stable, random_sign_accuracy
@@ -107,8 +108,7 @@ def _cli(*args):
 def test_cli_ok_and_errors(tmp_path):
     X, y, Xte, yte = planted(n_train=15, n_test=10, layers=[3, 2, 1], seed=4)
     data = tmp_path / "d.h5"
-    with h5py.File(data, "w") as f:
-        f["train/X"], f["train/y"], f["test/X"], f["test/y"] = X, y, Xte, yte
+    write_dataset(data, X, y, Xte, yte, {"encoding": "real", "classes": [0, 1]})
     netf = tmp_path / "net.yaml"
     netf.write_text("layers: [3, 2, 1]\n")
     out = tmp_path / "o.h5"

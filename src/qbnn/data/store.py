@@ -125,8 +125,9 @@ def _load_dataset(path):
         if encoding not in ("binary", "real"):
             raise QbnnError(f"{where}: unknown encoding attribute {encoding!r} (binary or real)")
         if encoding == "real" and not real:
-            raise QbnnError(f"{where}: real-valued features (encoding: real); QUBO training needs a binarised "
-                            "±1 dataset (encoding: binary) -- use MIP training or a baseline for real data")
+            raise QbnnError(f"{where}: real-valued features (encoding: real), but QUBO training and the BNN "
+                            "baselines (ste, greedy) need a binarised ±1 dataset (encoding: binary); MIP training, "
+                            "mlp, logreg and dnn take real data")
         out = []
         parts = ("train", "test", "val") if "val" in f else ("train", "test")
         for part in parts:

@@ -110,16 +110,43 @@ class MIPNetwork:
                     g["weights"] = np.asarray(W, float)
                     g["bias"] = np.asarray(b, float)
 
+    def labels(self, y):
+        """Labels in this network's coding: ±1 for one output (two classes 0/1 -> ±1), else class index."""
+        y = np.asarray(y).astype(int).reshape(-1)
+        if self.layers[-1] == 1 and y.size and np.isin(y, (0, 1)).all():
+            return np.where(y == 1, 1, -1)
+        return y
+
+    @staticmethod
+    def is_file(path):
+        """True iff ``path`` is an HDF5 file written by :meth:`save` (format qbnn-mip-network)."""
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                fmt = f.attrs.get("format")
+        except (OSError, ValueError):
+            return False
+        return (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-mip-network"
+
     @classmethod
     def load(cls, path):
         from qbnn.io import open_h5
 
         with open_h5(path, "network file") as f:
-            layers = json.loads(f.attrs["layers"])
-            net = cls(layers, str(f.attrs["method"]), rho=float(f.attrs["rho"]),
-                      integer=bool(f.attrs["integer"]), weight_bound=float(f.attrs.get("weight_bound", 1.0)))
-            n = len(layers) - 1
-            net.weights_ = [f[f"layer{k}/weights"][()] for k in range(n)]
-            net.biases_ = [f[f"layer{k}/bias"][()] for k in range(n)]
-            net.info_ = json.loads(f.attrs["info"])
+            if not cls.is_file(path):
+                raise QbnnError(f"network file {path}: not a MIP network (format qbnn-mip-network)")
+            try:
+                layers = json.loads(f.attrs["layers"])
+                net = cls(layers, str(f.attrs["method"]), rho=float(f.attrs["rho"]),
+                          integer=bool(f.attrs["integer"]), weight_bound=float(f.attrs.get("weight_bound", 1.0)))
+                n = len(layers) - 1
+                net.weights_ = [np.asarray(f[f"layer{k}/weights"][()], float) for k in range(n)]
+                net.biases_ = [np.asarray(f[f"layer{k}/bias"][()], float) for k in range(n)]
+                net.info_ = json.loads(f.attrs["info"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise QbnnError(f"network file {path}: malformed MIP network ({exc.__class__.__name__}: {exc})") from None
+            shapes = [(layers[k + 1], layers[k]) for k in range(n)]
+            if [W.shape for W in net.weights_] != shapes or [b.shape for b in net.biases_] != [(s[0],) for s in shapes]:
+                raise QbnnError(f"network file {path}: weight shapes do not match layers {layers}")
         return net
