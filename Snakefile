@@ -42,6 +42,7 @@ include: "workflow/rules/dropout.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/mip.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/paper_b.smk"
 
 
 localrules:

@@ -159,6 +159,7 @@ def all_targets():
         [f"results/data/{d}.h5" for d in used_datasets()]
         + [f"reports/figures/samples_{d}.png" for d in used_datasets()]
         + ["results/report/metrics.csv", "results/report/accuracy.png", "results/report/margin.png"]
-        + report_targets()
+        + (report_targets() if figure_experiments() else ["results/report/summary.csv"])  # QUBO figures need QUBO runs
         + [f"results/report/experiments/{name}/summary.csv" for name in config["experiments"]]
+        + paper_b_targets()
     )

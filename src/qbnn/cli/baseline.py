@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> dict:
     res = run_baseline(args.method, topo, Xtr, ytr, Xte, yte, seed=args.seed, epochs=args.epochs,
                        restarts=args.restarts, lr=args.lr, **kw)
     res["data"] = str(args.data)
+    res["n_train"] = int(len(ytr))
     res["network"] = str(args.network)
     weights = res.pop("weights", None)
     if weights is not None:

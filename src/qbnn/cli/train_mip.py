@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", help="YAML with 'layers: [d, h..., C]' (d is taken from the data; "
                                      "with --dataset planted it sets the planted width)")
     p.add_argument("--method", default="exact", help="exact | local | split (default exact)")
+    p.add_argument("--variant", metavar="NAME", help="name recorded as the metrics' method (default: --method), "
+                                                    "e.g. split-paper; the algorithm is recorded as 'algorithm'")
     p.add_argument("--weights", default="continuous", choices=["continuous", "integer"],
                    help="real weights in [-P, P] or integers in [-P, P] (default continuous)")
     p.add_argument("--integer", action="store_true", help="same as --weights integer")
@@ -202,7 +204,8 @@ def run(args: argparse.Namespace) -> dict:
     info = net.info_
     summary = {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),
                "validation_accuracy": net.score(Xval, yval) if Xval is not None else None,
-               "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.method,
+               "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.variant or args.method,
+               "algorithm": args.method, "seed": args.seed,
                "objective": info["objective"], "status": info.get("status"), "layers": layers,
                "weights": "integer" if integer else "continuous", "weight_bound": args.weight_bound,
                "bias_bound": args.bias_bound, "robust": args.robust, "n_train": int(len(ytr)),
