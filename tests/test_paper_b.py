@@ -195,3 +195,22 @@ def test_paper_b_figures_command(tmp_path, capsys):
     r = robust[(robust["dataset"] == "a") & (robust["method"] == "mip_split-paper")].iloc[0]
     assert r["attack_e1"] == pytest.approx(0.455) and r["certified_e1"] == pytest.approx(0.1)
     assert main(["paper-b-figures", "--metrics", str(tmp_path / "none.csv"), "--out-dir", str(out)]) == 2
+
+
+def test_workflow_refuses_qubo_runs_on_real_data_before_any_job(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    for item in ("Snakefile", "workflow", "config", "envs"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    cfg = yaml.safe_load((ROOT / "config/paper-b-reduced.yaml").read_text())
+    cfg["experiments"]["iris"]["solvers"] = ["sa"]
+    (tmp_path / "config/bad.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
+    res = subprocess.run([snakemake, "-n", "--cores", "1", "--configfile", "config/bad.yaml"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "experiments.iris" in res.stderr + res.stdout and "encoding: real" in res.stderr + res.stdout
+    assert not (tmp_path / "results").exists()

@@ -16,6 +16,24 @@ wildcard_constraints:
     k=r"\d+",
 
 
+def check_real_datasets():
+    """QUBO solvers and the ste/greedy baselines need ±1 data: refuse `encoding: real` datasets for them
+    before any job runs (MIP training and the mlp/logreg/dnn baselines take real data)."""
+    for name, exp in config["experiments"].items():
+        if config["datasets"].get(exp["dataset"], {}).get("encoding") != "real":
+            continue
+        bnn = [b for b in exp.get("baselines", []) if b in ("ste", "greedy")]
+        if exp.get("solvers") or bnn:
+            what = "solvers" if exp.get("solvers") else f"baselines {bnn}"
+            raise ValueError(
+                f"experiments.{name}: dataset {exp['dataset']!r} has encoding: real, but {what} need a binarised "
+                "±1 dataset (use encoding: binary, or only mip / mlp / logreg / dnn)"
+            )
+
+
+check_real_datasets()
+
+
 def experiment_runs():
     """Yield one dict per (experiment, margin, solver, seed) QUBO run; ``qname`` names its QUBO.
 
