@@ -189,7 +189,7 @@ def test_cli_bias_bound_weights_planted_width_and_evaluate(tmp_path, capsys):
                             "--bias-bound", B, "--mip-gap", "0", "--out", str(out))
         assert code == 0, err
         acc[B] = s["train_accuracy"]
-        assert s["weights"] == "integer" and s["bias_bound"] == float(B)
+        assert s["weights"] == "integer" and s["bias_bound"] == float(B) and s["constant_predictor"] is False
         # evaluate accepts the MIP network and agrees with train-mip
         code, _, err = _cli(capsys, "evaluate", str(out), "--data", str(data), "--out", str(tmp_path / f"e{B}.json"))
         assert code == 0, err

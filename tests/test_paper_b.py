@@ -177,7 +177,7 @@ def test_accuracy_table_ci_and_verdicts():
     verdict = dict(zip(t.loc[t["method"] == "best BDNN - DNN", "dataset"], t.loc[t["method"] == "best BDNN - DNN", "verdict"]))
     assert verdict == {"a": "BDNN better", "b": "tie (CIs overlap)"}
     md = table_markdown(t)
-    assert "| a | h | mip_split-paper | 3 | 0.910 ± 0.025 |" in md and "+20.0 | BDNN better" in md
+    assert "| a | h | mip_split-paper | 3 | 0.910 ± 0.025 |" in md and "constant runs" in md and "+20.0 | BDNN better" in md
 
 
 def test_paper_b_figures_command(tmp_path, capsys):

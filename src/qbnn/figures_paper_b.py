@@ -71,6 +71,8 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
         t["seconds_mean"] = g["seconds"].mean().to_numpy()
     if "mip_gap" in d:
         t["mip_gap_max"] = g["mip_gap"].max().to_numpy()
+    if "constant_predictor" in d:  # runs whose network gives every test point one class
+        t["constant_runs"] = g["constant_predictor"].agg(lambda v: int(np.sum(v.astype(str) == "True"))).to_numpy()
     rows = []
     for (ds, topo), part in t.groupby(["dataset", "topology"], sort=True):
         bd = part[part["method"].map(is_bdnn)]
@@ -92,21 +94,25 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def table_markdown(t: pd.DataFrame) -> str:
     """The accuracy table as markdown: mean ± CI (n), seconds, gap; comparison rows last."""
-    lines = ["| dataset | topology | method | n | test acc (mean ± 95 % CI) | train acc | mean s | max MIP gap |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | topology | method | n | test acc (mean ± 95 % CI) | train acc | mean s | max MIP gap | constant runs |",
+             "|---|---|---|---|---|---|---|---|---|"]
     cmp_rows = t[t["method"] == "best BDNN - DNN"]
     for r in t[t["method"] != "best BDNN - DNN"].to_dict("records"):
         gap = r.get("mip_gap_max")
         gap = "" if gap is None or pd.isna(gap) else f"{gap:.2f}"
         lines.append(f"| {r['dataset']} | {r['topology']} | {r['method']} | {int(r['n'])} | "
                      f"{r['test_mean']:.3f} ± {r['test_ci95']:.3f} | {r.get('train_mean', float('nan')):.3f} | "
-                     f"{r.get('seconds_mean', float('nan')):.1f} | {gap} |")
+                     f"{r.get('seconds_mean', float('nan')):.1f} | {gap} | {_count(r.get('constant_runs'))} |")
     if len(cmp_rows):
         lines += ["", "| dataset | topology | best BDNN | best BDNN − DNN (points) | verdict |", "|---|---|---|---|---|"]
         for r in cmp_rows.to_dict("records"):
             lines.append(f"| {r['dataset']} | {r['topology']} | {r['best_bdnn']} | {100 * r['test_mean']:+.1f} | "
                          f"{r['verdict']} |")
     return "\n".join(lines) + "\n"
+
+
+def _count(v) -> str:
+    return "" if v is None or pd.isna(v) else str(int(v))
 
 
 def plot_accuracy(t: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -239,7 +245,7 @@ def split_histories(paths) -> pd.DataFrame:
 
 
 def plot_splits(h: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Per (dataset, topology, variant): training error rate (solid) and validation accuracy
+    """Per (dataset, topology, variant): training loss per sample (solid) and validation accuracy
     (dashed) against the split index, one colour per seed; the kept split marked."""
     plt = _plt()
     keys = list(dict.fromkeys(zip(h["dataset"], h["topology"], h["method"])))
@@ -250,17 +256,18 @@ def plot_splits(h: pd.DataFrame, path: str | os.PathLike) -> None:
         part = h[(h["dataset"] == key[0]) & (h["topology"] == key[1]) & (h["method"] == key[2])]
         for i, (net, g) in enumerate(part.groupby("network", sort=True)):
             c = plt.get_cmap("tab10")(i % 10)
-            ax.plot(g["split"], g["train_error_rate"], "-", color=c, label=f"seed {g['seed'].iloc[0]}: train error")
+            ax.plot(g["split"], g["train_error_rate"], "-", color=c, label=f"seed {g['seed'].iloc[0]}: train loss / n")
             ax.plot(g["split"], g["val_accuracy"], "--", color=c, label="validation acc")
             best = g.loc[g["val_accuracy"].idxmax()]
             ax.plot([best["split"]], [best["val_accuracy"]], "*", color=c, ms=9)
         ax.set_title(" / ".join(map(str, key)), fontsize=8)
         ax.set_xlabel("split")
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(-0.02, max(1.02, float(part["train_error_rate"].max()) + 0.02))
         ax.legend(fontsize=5)
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
-    fig.suptitle("Paper B: data splitting, training error (solid) and validation accuracy (dashed); * = kept",
+    fig.suptitle("Paper B: data splitting, training loss per sample (solid; Hamming over the outputs with > 1 output) "
+                 "and validation accuracy (dashed); * = kept",
                  fontsize=9)
     fig.tight_layout()
     _save(fig, path)

@@ -120,6 +120,7 @@ def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weigh
             pte = _predict(topology, dag.forward(w, to_tensor(Xte), act)[0], out)
             res["test_accuracy"] = float(np.mean(pte == np.asarray(yte)))
             res["test_errors"] = int(np.sum(pte != np.asarray(yte)))
+            res["constant_predictor"] = bool(len(np.unique(pte)) == 1)
             if attack:  # the MIP networks' protocol: 5 seeded random-sign draws per size
                 rng = np.random.default_rng(seed)
                 Xe = np.asarray(Xte, dtype=np.float64)

@@ -210,6 +210,8 @@ def run(args: argparse.Namespace) -> dict:
                "weights": "integer" if integer else "continuous", "weight_bound": args.weight_bound,
                "bias_bound": args.bias_bound, "robust": args.robust, "n_train": int(len(ytr)),
                "out": str(args.out)}
+    # a network that gives every test point the same class says so (time limits often end there)
+    summary["constant_predictor"] = bool(len(np.unique(net.predict(Xte))) == 1) if len(yte) else None
     attack = args.attack if args.attack is not None else (EPSILONS if args.robust > 0 else None)
     if attack is not None:
         summary.update(robust_metrics(net.weights_, net.biases_, Xte, yte, attack, seed=args.seed))
