@@ -72,7 +72,9 @@ def accuracy_table(df: pd.DataFrame) -> pd.DataFrame:
     if "mip_gap" in d:
         t["mip_gap_max"] = g["mip_gap"].max().to_numpy()
     if "constant_predictor" in d:  # runs whose network gives every test point one class
-        t["constant_runs"] = g["constant_predictor"].agg(lambda v: int(np.sum(v.astype(str) == "True"))).to_numpy()
+        # unknown (NaN) when a run did not record it
+        t["constant_runs"] = g["constant_predictor"].agg(
+            lambda v: np.nan if v.isna().any() else int(np.sum(v.astype(str) == "True"))).to_numpy()
     rows = []
     for (ds, topo), part in t.groupby(["dataset", "topology"], sort=True):
         bd = part[part["method"].map(is_bdnn)]
