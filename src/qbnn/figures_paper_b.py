@@ -123,7 +123,7 @@ def plot_accuracy(t: pd.DataFrame, path: str | os.PathLike) -> None:
     t = t[t["method"] != "best BDNN - DNN"]
     keys = list(dict.fromkeys(zip(t["dataset"], t["topology"])))
     methods = sorted(t["method"].unique(), key=lambda m: (not is_bdnn(m), m))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(keys) * max(1, len(methods)) / 3), 4.2))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.25 * len(keys) * max(1, len(methods)))), 4.5))
     w = 0.8 / max(1, len(methods))
     cmap = plt.get_cmap("tab10")
     for j, m in enumerate(methods):
@@ -164,6 +164,7 @@ def plot_sizes(df: pd.DataFrame, series: list[str], path: str | os.PathLike) -> 
     axes[0].set_yscale("log")
     axes[0].set_ylabel("wall seconds per run (mean)")
     axes[1].set_ylabel("test accuracy (mean ± 95% CI)")
+    axes[1].set_ylim(0, 1.02)
     for ax in axes:
         ax.set_xlabel("training samples")
         ax.legend(fontsize=7)
