@@ -1,30 +1,6 @@
 # Stage: paper B's (Kurtz & Bah) tables and figures -- BDNN (MIP) vs DNN per dataset, runtime and
 # accuracy vs training size, accuracy under attack, per-split curves. Enabled by a `paper_b:` config section.
-
-
-def paper_b_split_networks():
-    """Network files of every split-based MIP run (their per-split histories)."""
-    out = []
-    for r in mip_runs():
-        if mip_settings(r["dataset"], r["topology"], r["method"])["method"] == "split":
-            out.append(f"results/mip/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.h5")
-    return sorted(set(out))
-
-
-def paper_b_figure_names():
-    """accuracy always; robust with attack results (dnn baselines, robust MIP runs); splits with split runs;
-    sizes with a size series."""
-    names = ["accuracy.png"]
-    exps = config["experiments"].values()
-    if any("dnn" in e.get("baselines", []) for e in exps) or any(
-        mip_settings(r["dataset"], r["topology"], r["method"]).get("robust") for r in mip_runs()
-    ):
-        names.append("robust.png")
-    if paper_b_split_networks():
-        names.append("splits.png")
-    if config.get("paper_b", {}).get("size_series"):
-        names.append("sizes.png")
-    return names
+import os
 
 
 rule paper_b_figures:
@@ -44,7 +20,7 @@ rule paper_b_figures:
         ],
     params:
         series=config.get("paper_b", {}).get("size_series", []),
-        out_dir="results/report/paper_b",
+        out_dir=lambda wildcards, output: os.path.dirname(output.table),
     log:
         "logs/paper_b/figures.log",
     benchmark:
@@ -57,9 +33,3 @@ rule paper_b_figures:
     shell:
         "qbnn paper-b-figures --metrics {input.metrics:q} --networks {input.networks:q} "
         "--size-series {params.series:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
-
-
-def paper_b_targets():
-    if "paper_b" not in config:
-        return []
-    return ["results/report/paper_b/accuracy.md"]

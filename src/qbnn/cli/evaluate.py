@@ -43,6 +43,19 @@ def _label_value(value: str):
     return v if math.isfinite(v) else value
 
 
+def _is_mip_network(path) -> bool:
+    """True iff ``path`` is a ``qbnn train-mip`` network file (without importing the MIP stack: HiGHS
+    is not in the core env that evaluates QUBO networks)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+    except (OSError, ValueError):
+        return False
+    return (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-mip-network"
+
+
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.evaluate import evaluate_network, load_data
@@ -50,10 +63,9 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.topology import Network
 
     labels = parse_labels(args.label)
-    from qbnn.mip import MIPNetwork
-
-    if MIPNetwork.is_file(args.network):  # MIP networks: real weights, real or ±1 inputs
+    if _is_mip_network(args.network):  # MIP networks: real weights, real or ±1 inputs
         from qbnn.evaluate import evaluate_mip_network
+        from qbnn.mip import MIPNetwork
         from qbnn.mip.robust import EPSILONS
 
         net = MIPNetwork.load(args.network)

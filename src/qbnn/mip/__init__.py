@@ -117,24 +117,13 @@ class MIPNetwork:
             return np.where(y == 1, 1, -1)
         return y
 
-    @staticmethod
-    def is_file(path):
-        """True iff ``path`` is an HDF5 file written by :meth:`save` (format qbnn-mip-network)."""
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                fmt = f.attrs.get("format")
-        except (OSError, ValueError):
-            return False
-        return (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-mip-network"
-
     @classmethod
     def load(cls, path):
         from qbnn.io import open_h5
 
         with open_h5(path, "network file") as f:
-            if not cls.is_file(path):
+            fmt = f.attrs.get("format")
+            if (fmt.decode() if isinstance(fmt, bytes) else fmt) != "qbnn-mip-network":
                 raise QbnnError(f"network file {path}: not a MIP network (format qbnn-mip-network)")
             try:
                 layers = json.loads(f.attrs["layers"])
