@@ -35,22 +35,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="biases in [-B, B] (default: per layer, large enough to be no restriction)")
     p.add_argument("--reg-weight", type=float, default=0.0, metavar="LAMBDA",
                    help="add LAMBDA * sum of squared weights to the loss (default 0)")
-    p.add_argument("--robust", type=float, default=0.0, metavar="RHO",
+    p.add_argument("--robust", type=V.non_negative, default=0.0, metavar="RHO",
                    help="l_inf radius the first-layer activations must withstand (default 0); "
                         "a robust run also reports accuracy under attacks (see --attack)")
     p.add_argument("--attack", type=float, nargs="+", metavar="EPS",
                    help="attack sizes to report test accuracy under (default for robust runs: 0 0.5 1 1.5 2)")
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="S")
-    p.add_argument("--mip-gap", type=float, default=1e-4, metavar="G")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-limit", type=V.positive, default=60.0, metavar="S")
+    p.add_argument("--mip-gap", type=V.non_negative, default=1e-4, metavar="G")
+    p.add_argument("--seed", type=V.seed, default=0)
     p.add_argument("--split-init", default="class", help="split: start with one group per class (class) or one (one)")
     p.add_argument("--max-splits", type=int, default=20, help="split: at most this many splits (default 20)")
     p.add_argument("--kmeans-init", type=int, default=3, help="split: k-means initialisations per split (default 3; paper 25)")
     p.add_argument("--batch-size", default=None, metavar="N|paper",
                    help=f"split: solve each split's MILP on N random training points ('paper' = {PAPER_BATCH}; default all)")
     p.add_argument("--iterations", type=int, default=6, help="local: alternation rounds (default 6)")
-    p.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
-    p.add_argument("--solve-limit", type=float, default=None, metavar="S",
+    p.add_argument("--threads", type=V.count, default=1, help="HiGHS threads (default 1)")
+    p.add_argument("--solve-limit", type=V.positive, default=None, metavar="S",
                    help="split: seconds per grouped solve (default half the remaining time)")
     p.add_argument("--n-train", type=V.count, default=40, help="training size for --dataset")
     p.add_argument("--n-test", type=V.count, default=200, help="test size for --dataset")
