@@ -109,10 +109,10 @@ def load_dataset(path: str | os.PathLike, real: bool = False) -> tuple[np.ndarra
     from qbnn.validate import reading
 
     with reading(path, "dataset file"):
-        return _load_dataset(path)
+        return _load_dataset(path, real)
 
 
-def _load_dataset(path):
+def _load_dataset(path, real=False):
     where = f"dataset {path}"
     with open_h5(path, "dataset file") as f:
         fmt = _attr(f.attrs.get("format"))
