@@ -43,6 +43,7 @@ include: "workflow/rules/baselines.smk"
 include: "workflow/rules/mip.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/paper_b.smk"
 
 
 localrules:

@@ -35,12 +35,13 @@ def check_labels(topology, y: np.ndarray, what: str = "training") -> np.ndarray:
     return y
 
 
-def load_task(data_path, network_path):
+def load_task(data_path, network_path, real: bool = False):
     """``(topology, Xtr, ytr, Xte, yte)``: a dataset file and a topology YAML read together, the labels
-    checked against the topology's outputs (QbnnError naming the dataset otherwise)."""
+    checked against the topology's outputs (QbnnError naming the dataset otherwise); ``real``: accept
+    real-valued (``encoding: real``) features."""
     from qbnn.topology import Topology
 
-    Xtr, ytr, Xte, yte, _ = load_data(data_path)
+    Xtr, ytr, Xte, yte, _ = load_data(data_path, real=real)
     topo = Topology.load(network_path, n_inputs=Xtr.shape[1])
     try:
         ytr, yte = check_labels(topo, ytr, "training"), check_labels(topo, yte, "test")
@@ -129,15 +130,35 @@ def evaluate_network(
 
 
 # ------------------------------------------------------------------ data files
-def load_data(path: str | Path):
-    """``(Xtr, ytr, Xte, yte, attrs)`` from a dataset HDF5 (``qbnn.data.load_dataset`` if available)."""
+def load_data(path: str | Path, real: bool = False):
+    """``(Xtr, ytr, Xte, yte, attrs)`` from a dataset HDF5 (``qbnn.data.load_dataset`` if available);
+    ``real``: accept real-valued (``encoding: real``) features."""
     try:
         from qbnn.data import load_dataset  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         load_dataset = None
     if load_dataset is not None:
-        return load_dataset(path)
+        return load_dataset(path, real=real)
     return _read_dataset(path)
+
+
+def evaluate_mip_network(net, Xtr, ytr, Xte=None, yte=None, attack=None, seed=0) -> dict[str, Any]:
+    """Metrics of a :class:`qbnn.mip.MIPNetwork` (step activations, real weights) by its forward
+    pass: accuracies, errors (Hamming distance to one-hot targets with several outputs) and,
+    for the attack sizes ``attack``, accuracy under random-sign attacks and certified accuracy."""
+    from qbnn.mip import loss
+    from qbnn.mip.robust import robust_metrics
+
+    res: dict[str, Any] = {"n_train": int(len(ytr)), "n_weights": int(sum(W.size for W in net.weights_)),
+                           "train_accuracy": net.score(Xtr, ytr),
+                           "train_errors": int(loss(net.weights_, net.biases_, Xtr, ytr)),
+                           "test_accuracy": None, "test_errors": None, "rho": float(net.rho)}
+    if Xte is not None and yte is not None and len(yte):
+        res.update(n_test=int(len(yte)), test_accuracy=net.score(Xte, yte),
+                   test_errors=int(loss(net.weights_, net.biases_, Xte, yte)))
+        if attack:
+            res.update(robust_metrics(net.weights_, net.biases_, Xte, yte, attack, seed=seed))
+    return res
 
 
 def _read_dataset(path: str | Path):

@@ -21,7 +21,9 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
 
     from qbnn.data import load_dataset
 
-    Xtr, ytr, _, _, attrs = load_dataset(data_path)
+    Xtr, ytr, _, _, attrs = load_dataset(data_path, real=True)
+    real = attrs.get("encoding") == "real"
+    lo, hi = (float(Xtr.min()), float(Xtr.max())) if real else (-1, 1)
     classes = attrs["classes"]
     codes = [-1, 1] if len(classes) == 2 else list(range(len(classes)))
     rows, cols = image_shape_of(attrs, Xtr.shape[1])
@@ -44,13 +46,14 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
             for sp in ax.spines.values():
                 sp.set_visible(j < len(idx))
             if j < len(idx):
-                ax.imshow(Xtr[idx[j]].reshape(rows, cols), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+                ax.imshow(Xtr[idx[j]].reshape(rows, cols), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(f"{c}\n(y={code})", rotation=0, ha="right", va="center", fontsize=9)
         if len(idx):
             axes[r, 0].axis("on")
-    fig.suptitle(f"{attrs.get('source', '')}: binarised training samples (threshold {attrs.get('threshold', 0):.3g})", fontsize=10)
+    what = f"scaled ({attrs.get('scaling')})" if real else f"binarised (threshold {attrs.get('threshold', 0):.3g})"
+    fig.suptitle(f"{attrs.get('source', '')}: {what} training samples", fontsize=10)
     fig.tight_layout()
     with atomic_output(out_png, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)

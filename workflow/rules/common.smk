@@ -16,6 +16,24 @@ wildcard_constraints:
     k=r"\d+",
 
 
+def check_real_datasets():
+    """QUBO solvers and the ste/greedy baselines need ±1 data: refuse `encoding: real` datasets for them
+    before any job runs (MIP training and the mlp/logreg/dnn baselines take real data)."""
+    for name, exp in config["experiments"].items():
+        if config["datasets"].get(exp["dataset"], {}).get("encoding") != "real":
+            continue
+        bnn = [b for b in exp.get("baselines", []) if b in ("ste", "greedy")]
+        if exp.get("solvers") or bnn:
+            what = "solvers" if exp.get("solvers") else f"baselines {bnn}"
+            raise ValueError(
+                f"experiments.{name}: dataset {exp['dataset']!r} has encoding: real, but {what} need a binarised "
+                "±1 dataset (use encoding: binary, or only mip / mlp / logreg / dnn)"
+            )
+
+
+check_real_datasets()
+
+
 def experiment_runs():
     """Yield one dict per (experiment, margin, solver, seed) QUBO run; ``qname`` names its QUBO.
 
@@ -181,6 +199,91 @@ def all_targets():
         [f"results/data/{d}.h5" for d in used_datasets()]
         + [f"reports/figures/samples_{d}.png" for d in used_datasets()]
         + ["results/report/metrics.csv", "results/report/accuracy.png", "results/report/margin.png"]
-        + report_targets()
+        + (report_targets() if figure_experiments() else ["results/report/summary.csv"])  # QUBO figures need QUBO runs
         + [f"results/report/experiments/{name}/summary.csv" for name in config["experiments"]]
+        + paper_b_targets()
     )
+
+
+# MIP variants (workflow/rules/mip.smk) and paper B's report (workflow/rules/paper_b.smk).
+MIP_METHODS = ("exact", "local", "split")
+# mip_settings key -> train-mip option (every option is passed as "--option value")
+MIP_OPTIONS = {
+    "method": "--method",
+    "weights": "--weights",
+    "weight_bound": "--weight-bound",
+    "bias_bound": "--bias-bound",
+    "reg_weight": "--reg-weight",
+    "robust": "--robust",
+    "split_init": "--split-init",
+    "max_splits": "--max-splits",
+    "kmeans_init": "--kmeans-init",
+    "batch_size": "--batch-size",
+    "iterations": "--iterations",
+    "time_limit": "--time-limit",
+    "solve_limit": "--solve-limit",
+    "mip_gap": "--mip-gap",
+    "attack": "--attack",
+}
+
+
+def mip_settings(dataset, topology, variant):
+    """The settings of MIP variant ``variant`` on (dataset, topology): the method's defaults, the
+    global time limit, then the experiment's ``mip_settings`` entry. Experiments sharing
+    (dataset, topology) must agree on a variant's settings (they share its result files)."""
+    found = []
+    for name, exp in config["experiments"].items():
+        if exp["dataset"] == dataset and exp["topology"] == topology and variant in exp.get("mip", []):
+            own = exp.get("mip_settings", {}).get(variant, {})
+            if variant not in MIP_METHODS and "method" not in own:
+                raise ValueError(f"experiments.{name}.mip: variant {variant!r} needs mip_settings.{variant}.method")
+            found.append((name, {"method": variant, "time_limit": config.get("mip_time_limit", 30), **own}))
+    if not found:
+        raise ValueError(f"no experiment runs MIP variant {variant!r} on {dataset}/{topology}")
+    for name, s in found[1:]:
+        if s != found[0][1]:
+            raise ValueError(f"experiments {found[0][0]} and {name}: MIP variant {variant!r} on {dataset}/{topology} "
+                             "has different mip_settings (rename one variant)")
+    return found[0][1]
+
+
+def mip_args(wildcards):
+    """train-mip options of the run as a flat list (each item shell-quoted by {params.args:q})."""
+    s = mip_settings(wildcards.dataset, wildcards.topology, wildcards.method)
+    out = []
+    for key, opt in MIP_OPTIONS.items():
+        v = s.get(key)
+        if v is not None:
+            out += [opt, *map(str, v if isinstance(v, list) else [v])]
+    return out
+
+
+def paper_b_split_networks():
+    """Network files of every split-based MIP run (their per-split histories)."""
+    out = []
+    for r in mip_runs():
+        if mip_settings(r["dataset"], r["topology"], r["method"])["method"] == "split":
+            out.append(f"results/mip/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.h5")
+    return sorted(set(out))
+
+
+def paper_b_figure_names():
+    """accuracy always; robust with attack results (dnn baselines, robust MIP runs); splits with split runs;
+    sizes with a size series."""
+    names = ["accuracy.png"]
+    exps = config["experiments"].values()
+    if any("dnn" in e.get("baselines", []) for e in exps) or any(
+        mip_settings(r["dataset"], r["topology"], r["method"]).get("robust") for r in mip_runs()
+    ):
+        names.append("robust.png")
+    if paper_b_split_networks():
+        names.append("splits.png")
+    if config.get("paper_b", {}).get("size_series"):
+        names.append("sizes.png")
+    return names
+
+
+def paper_b_targets():
+    if "paper_b" not in config:
+        return []
+    return ["results/report/paper_b/accuracy.md"]

@@ -1,6 +1,5 @@
 # Stage: mixed-integer training (Kurtz & Bah) with HiGHS.
 
-
 rule train_mip:
     input:
         data="results/data/{dataset}.h5",
@@ -17,10 +16,10 @@ rule train_mip:
     threads: config.get("mip_threads", 1)
     resources:
         mem_mb=mem_mb("mip"),
-        runtime=runtime_min(config.get("mip_time_limit", 30)),
+        runtime=runtime_min(lambda wildcards: mip_settings(wildcards.dataset, wildcards.topology, wildcards.method)["time_limit"]),
     params:
-        time_limit=config.get("mip_time_limit", 30),
+        args=mip_args,
     shell:
-        "qbnn train-mip --data {input.data:q} --network {input.network:q} --method {wildcards.method:q} "
-        "--time-limit {params.time_limit:q} --threads {threads} --seed {wildcards.seed:q} "
-        "--out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "qbnn train-mip --data {input.data:q} --network {input.network:q} --variant {wildcards.method:q} "
+        "{params.args:q} --threads {threads} --seed {wildcards.seed:q} --out {output.network:q} "
+        "--metrics {output.metrics:q} > {log:q} 2>&1"

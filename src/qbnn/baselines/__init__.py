@@ -3,7 +3,9 @@
 * :func:`qbnn.baselines.ste.train_ste` -- STE-trained BNN (any topology);
 * :func:`qbnn.baselines.greedy.greedy_flip` -- greedy single-bit flips on the exact loss;
 * ``ste_greedy`` -- the STE solution polished by greedy flips (never worse on training);
-* :func:`qbnn.baselines.reference.train_mlp` / :func:`~qbnn.baselines.reference.train_logreg`.
+* :func:`qbnn.baselines.reference.train_mlp` / :func:`~qbnn.baselines.reference.train_logreg`;
+* ``dnn`` -- :func:`~qbnn.baselines.reference.train_dnn`, paper B's comparison network (ReLU,
+  30 epochs, batch 64, Adam), with test accuracy under random-sign attacks.
 
 :func:`run_baseline` runs one by name and returns the common result dict: ``method``,
 ``train_accuracy``, ``test_accuracy``, ``train_errors``, ``seconds`` and, for BNN
@@ -18,7 +20,7 @@ import numpy as np
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
-METHODS = ("ste", "greedy", "ste_greedy", "mlp", "logreg")
+METHODS = ("ste", "greedy", "ste_greedy", "mlp", "logreg", "dnn")
 BNN_METHODS = ("ste", "greedy", "ste_greedy")
 
 
@@ -75,6 +77,16 @@ def run_baseline(
         if lr is not None:
             kw["lr"] = lr
         res = train_mlp(topology, Xtr, ytr, Xte, yte, **kw)
+    elif method == "dnn":
+        from qbnn.baselines.reference import train_dnn
+        from qbnn.mip.robust import EPSILONS
+
+        kw = dict(seed=seed, attack=EPSILONS, **kwargs)
+        if epochs is not None:
+            kw["epochs"] = epochs
+        if lr is not None:
+            kw["lr"] = lr
+        res = train_dnn(topology, Xtr, ytr, Xte, yte, **kw)
     elif method == "logreg":
         from qbnn.baselines.reference import train_logreg
 

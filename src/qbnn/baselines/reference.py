@@ -39,15 +39,31 @@ def train_mlp(
     seed: int = 0,
     weight_decay: float = 0.0,
     threads: int | None = 1,
+    batch_size: int | None = None,
+    attack: tuple | None = None,
 ) -> dict:
-    """Full-batch Adam on the real-valued network of the same topology."""
+    """Adam on the real-valued network of the same topology: full batch, or seeded shuffled
+    mini-batches of ``batch_size`` per epoch.  ``attack``: test accuracy under random-sign
+    perturbations of each size (``attack_accuracy_e{e}``, same protocol as the MIP networks)."""
     from qbnn.baselines.torchdag import torch_threads
 
     with torch_threads(threads):
-        return _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay)
+        return _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay, batch_size,
+                          attack)
 
 
-def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay) -> dict:
+def train_dnn(topology: Topology, Xtr, ytr, Xte=None, yte=None, *, seed: int = 0, epochs: int = 30,
+              lr: float = 1e-3, attack: tuple | None = None, **kwargs) -> dict:
+    """Paper B's comparison DNN: ReLU hidden units, same widths, Adam (lr 1e-3, Keras' default),
+    30 epochs of mini-batches of 64."""
+    res = train_mlp(topology, Xtr, ytr, Xte, yte, activation="relu", epochs=epochs, lr=lr, seed=seed,
+                    batch_size=64, attack=attack, **kwargs)
+    res["method"] = "dnn"
+    return res
+
+
+def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay, batch_size=None,
+               attack=None) -> dict:
     import torch
 
     from qbnn.baselines.torchdag import TorchDAG, to_tensor
@@ -79,13 +95,17 @@ def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weigh
     else:
         target = torch.as_tensor(y.astype(np.int64))
         lossf = torch.nn.CrossEntropyLoss()
+    n = len(Xt)
     for _ in range(int(epochs)):
-        Z, _ = dag.forward(w, Xt, act)
-        zo = Z[:, out]
-        L = lossf(zo[:, 0], target) if topology.n_outputs == 1 else lossf(zo, target)
-        opt.zero_grad()
-        L.backward()
-        opt.step()
+        order = torch.randperm(n, generator=gen) if batch_size else torch.arange(n)
+        for start in range(0, n, batch_size or n):
+            rows = order[start:start + (batch_size or n)]
+            Z, _ = dag.forward(w, Xt[rows], act)
+            zo = Z[:, out]
+            L = lossf(zo[:, 0], target[rows]) if topology.n_outputs == 1 else lossf(zo, target[rows])
+            opt.zero_grad()
+            L.backward()
+            opt.step()
     with torch.no_grad():
         ptr = _predict(topology, dag.forward(w, Xt, act)[0], out)
         res = {
@@ -93,13 +113,21 @@ def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weigh
             "activation": activation,
             "train_accuracy": float(np.mean(ptr == y)),
             "train_errors": int(np.sum(ptr != y)),
-            "final_loss": float(L.item()) if epochs else None,
+            "final_loss": float(L.item()) if epochs else None,  # last (mini-)batch
             "n_parameters": int(topology.n_weights),
         }
         if Xte is not None and yte is not None:
             pte = _predict(topology, dag.forward(w, to_tensor(Xte), act)[0], out)
             res["test_accuracy"] = float(np.mean(pte == np.asarray(yte)))
             res["test_errors"] = int(np.sum(pte != np.asarray(yte)))
+            res["constant_predictor"] = bool(len(np.unique(pte)) == 1)
+            if attack:  # the MIP networks' protocol: 5 seeded random-sign draws per size
+                rng = np.random.default_rng(seed)
+                Xe = np.asarray(Xte, dtype=np.float64)
+                for e in attack:
+                    accs = [np.mean(_predict(topology, dag.forward(w, to_tensor(Xe + e * rng.choice([-1.0, 1.0], size=Xe.shape)), act)[0], out)
+                                    == np.asarray(yte)) for _ in range(5)]
+                    res[f"attack_accuracy_e{float(e):g}"] = float(np.mean(accs))
     res["seconds"] = time.perf_counter() - t0
     return res
 

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "aggregate",
     "figures": "figures",
     "train-mip": "train_mip",
+    "paper-b-figures": "paper_b_figures",
     "export-network": "export_network",
     "train": "train",
 }

@@ -5,7 +5,7 @@ import argparse
 
 from qbnn import validate as V
 
-HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg) on a dataset and topology"
+HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg, dnn) on a dataset and topology"
 #: options naming files this command writes (checked before work, committed all or none)
 OUTPUTS = ("out", "net_out")
 
@@ -13,9 +13,9 @@ OUTPUTS = ("out", "net_out")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset HDF5")
     p.add_argument("--network", required=True, help="topology YAML")
-    p.add_argument("--method", required=True, choices=["ste", "greedy", "ste_greedy", "mlp", "logreg"])
+    p.add_argument("--method", required=True, choices=["ste", "greedy", "ste_greedy", "mlp", "logreg", "dnn"])
     p.add_argument("--seed", type=V.seed, default=0)
-    p.add_argument("--epochs", type=V.non_negative_int, help="STE / MLP epochs (default 300 / 500)")
+    p.add_argument("--epochs", type=V.non_negative_int, help="STE / MLP / DNN epochs (default 300 / 500 / 30)")
     p.add_argument("--restarts", type=V.count, help="STE seeds or greedy random restarts (default 3 / 5)")
     p.add_argument("--lr", type=V.positive, help="learning rate (STE / MLP)")
     p.add_argument("--time-limit", type=V.seconds, help="greedy: stop after this many seconds")
@@ -34,13 +34,15 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.net_out and args.method not in BNN_METHODS:
         raise QbnnError(f"--net-out needs a BNN method (ste, greedy, ste_greedy), not {args.method}")
-    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
+    # real-valued data (encoding: real) suits the full-precision references; BNN methods need ±1
+    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network, real=args.method in ("mlp", "logreg", "dnn"))
     kw = {}
     if args.time_limit is not None and args.method == "greedy":
         kw["time_limit"] = args.time_limit
     res = run_baseline(args.method, topo, Xtr, ytr, Xte, yte, seed=args.seed, epochs=args.epochs,
                        restarts=args.restarts, lr=args.lr, **kw)
     res["data"] = str(args.data)
+    res["n_train"] = int(len(ytr))
     res["network"] = str(args.network)
     weights = res.pop("weights", None)
     if weights is not None:

@@ -141,8 +141,9 @@ def run(args: argparse.Namespace) -> dict:
         "n_test": int(len(data["X_test"])),
         "d": int(data["X_train"].shape[1]),
         "classes": json.loads(a["classes"]),
-        "threshold": a["threshold"],
-        "threshold_method": a["threshold_method"],
+        "threshold": a.get("threshold"),  # binary encoding only
+        "threshold_method": a.get("threshold_method"),
+        "encoding": a["encoding"],
         "config_hash": a["config_hash"],
         "out": str(Path(args.out)),
         "grid": args.grid,

@@ -7,7 +7,7 @@ HELP = "evaluate a trained network on a dataset (accuracy, exact loss, margins)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("network", help="trained network HDF5 (qbnn-network format)")
+    p.add_argument("network", help="trained network HDF5 (qbnn-network, or qbnn-mip-network from train-mip)")
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--out", help="metrics JSON to write")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
@@ -43,6 +43,19 @@ def _label_value(value: str):
     return v if math.isfinite(v) else value
 
 
+def _is_mip_network(path) -> bool:
+    """True iff ``path`` is a ``qbnn train-mip`` network file (without importing the MIP stack: HiGHS
+    is not in the core env that evaluates QUBO networks)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+    except (OSError, ValueError):
+        return False
+    return (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-mip-network"
+
+
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.evaluate import evaluate_network, load_data
@@ -50,21 +63,34 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.topology import Network
 
     labels = parse_labels(args.label)
-    net = Network.load(args.network)
-    Xtr, ytr, Xte, yte, _ = load_data(args.data)
-    metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
+    if _is_mip_network(args.network):  # MIP networks: real weights, real or ±1 inputs
+        from qbnn.evaluate import evaluate_mip_network
+        from qbnn.mip import MIPNetwork
+        from qbnn.mip.robust import EPSILONS
+
+        net = MIPNetwork.load(args.network)
+        Xtr, ytr, Xte, yte, _ = load_data(args.data, real=True)
+        if Xtr.shape[1] != net.layers[0]:
+            raise QbnnError(f"{args.data}: {Xtr.shape[1]} features but network {args.network} takes {net.layers[0]}")
+        ytr, yte = net.labels(ytr), net.labels(yte)
+        metrics = evaluate_mip_network(net, Xtr, ytr, Xte, yte, attack=EPSILONS)
+        metrics["method"] = f"mip_{net.method}"
+    else:
+        net = Network.load(args.network)
+        Xtr, ytr, Xte, yte, _ = load_data(args.data)
+        metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
     metrics["network"] = str(args.network)
     metrics["data"] = str(args.data)
     clash = sorted(set(labels) & set(metrics))
     if clash:
         raise QbnnError(f"--label {', '.join(clash)}: a label cannot replace a measured value")
     for k in ("method", "seed", "solver", "margin"):
-        if k in net.metadata and k not in labels:
+        if k in getattr(net, "metadata", {}) and k not in labels:
             metrics[k] = net.metadata[k]
     metrics.update(labels)
     if args.out:
         write_json(args.out, metrics)
-    summary = {k: metrics[k] for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean",
+    summary = {k: metrics.get(k) for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean",
                                        "constant_predictor")}
     summary.update(labels)
     summary["out"] = args.out

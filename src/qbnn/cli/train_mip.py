@@ -2,31 +2,53 @@
 from __future__ import annotations
 
 import argparse
-
-from qbnn import validate as V
+import math
 from pathlib import Path
 
 import numpy as np
 
+from qbnn import validate as V
 from qbnn.errors import QbnnError
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
 #: options naming files this command writes (checked before work, committed all or none)
 OUTPUTS = ("out", "metrics")
 
+PAPER_BATCH = 64  # `--batch-size paper`: Kurtz & Bah re-solve each split on 64 random points
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", help="dataset HDF5 with /train/X, /train/y, /test/X, /test/y")
-    src.add_argument("--dataset", help="built-in dataset: breast_cancer | digits | planted")
-    p.add_argument("--network", help="YAML with 'layers: [d, h..., C]' (first entry may be overridden by data width)")
+    src.add_argument("--data", help="dataset HDF5 (qbnn-data, binary or real encoding; its /val split, if any, "
+                                    "selects the split model)")
+    src.add_argument("--dataset", help="built-in dataset: breast_cancer | digits | digits_3v8 | planted")
+    p.add_argument("--network", help="YAML with 'layers: [d, h..., C]' (d is taken from the data; "
+                                     "with --dataset planted it sets the planted width)")
     p.add_argument("--method", default="exact", help="exact | local | split (default exact)")
-    p.add_argument("--robust", type=V.non_negative, default=0.0, metavar="RHO", help="l_inf radius of robust first layer")
+    p.add_argument("--variant", metavar="NAME", help="name recorded as the metrics' method (default: --method), "
+                                                    "e.g. split-paper; the algorithm is recorded as 'algorithm'")
+    p.add_argument("--weights", default="continuous", choices=["continuous", "integer"],
+                   help="real weights in [-P, P] or integers in [-P, P] (default continuous)")
+    p.add_argument("--integer", action="store_true", help="same as --weights integer")
+    p.add_argument("--weight-bound", type=float, default=1.0, metavar="P", help="weights in [-P, P] (default 1)")
+    p.add_argument("--bias-bound", type=float, default=None, metavar="B",
+                   help="biases in [-B, B] (default: per layer, large enough to be no restriction)")
+    p.add_argument("--reg-weight", type=float, default=0.0, metavar="LAMBDA",
+                   help="add LAMBDA * sum of squared weights to the loss (default 0)")
+    p.add_argument("--robust", type=V.non_negative, default=0.0, metavar="RHO",
+                   help="l_inf radius the first-layer activations must withstand (default 0); "
+                        "a robust run also reports accuracy under attacks (see --attack)")
+    p.add_argument("--attack", type=float, nargs="+", metavar="EPS",
+                   help="attack sizes to report test accuracy under (default for robust runs: 0 0.5 1 1.5 2)")
     p.add_argument("--time-limit", type=V.positive, default=60.0, metavar="S")
     p.add_argument("--mip-gap", type=V.non_negative, default=1e-4, metavar="G")
     p.add_argument("--seed", type=V.seed, default=0)
-    p.add_argument("--integer", action="store_true", help="weights in {-1, 0, 1}")
     p.add_argument("--split-init", default="class", help="split: start with one group per class (class) or one (one)")
+    p.add_argument("--max-splits", type=int, default=20, help="split: at most this many splits (default 20)")
+    p.add_argument("--kmeans-init", type=int, default=3, help="split: k-means initialisations per split (default 3; paper 25)")
+    p.add_argument("--batch-size", default=None, metavar="N|paper",
+                   help=f"split: solve each split's MILP on N random training points ('paper' = {PAPER_BATCH}; default all)")
+    p.add_argument("--iterations", type=int, default=6, help="local: alternation rounds (default 6)")
     p.add_argument("--threads", type=V.count, default=1, help="HiGHS threads (default 1)")
     p.add_argument("--solve-limit", type=V.positive, default=None, metavar="S",
                    help="split: seconds per grouped solve (default half the remaining time)")
@@ -37,8 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _load_data(path):
-    """``(Xtr, ytr, Xte, yte)``: a qbnn dataset through its validator; any other HDF5 with plain
-    /train and /test groups of finite numeric arrays (real-valued features are what MIP training takes)."""
+    """``(Xtr, ytr, Xte, yte, validation or None)``: a qbnn dataset (binary or real) through its validator,
+    with its validation split if it has one; any other HDF5 with plain /train and /test groups of finite
+    numeric arrays (real-valued features are what MIP training takes)."""
     from qbnn.data import load_dataset
     from qbnn.io import open_h5
     from qbnn.validate import reading, text_attr
@@ -46,7 +69,8 @@ def _load_data(path):
     with open_h5(path, "dataset file") as f:
         fmt = text_attr(f.attrs.get("format"))
     if fmt == "qbnn-data":
-        return tuple(load_dataset(path)[:4])  # its errors stand: no silent second reading
+        Xtr, ytr, Xte, yte, attrs = load_dataset(path, real=True)  # its errors stand: no silent second reading
+        return Xtr, ytr, Xte, yte, attrs.get("validation")
     out = []
     with open_h5(path, "dataset file") as f, reading(path, "dataset file"):
         for k in ("train/X", "train/y", "test/X", "test/y"):
@@ -64,7 +88,7 @@ def _load_data(path):
             raise QbnnError(f"dataset {path}: /{part}/y must hold integer class labels")
     if Xtr.shape[1] != Xte.shape[1] or len(Xtr) == 0:
         raise QbnnError(f"dataset {path}: train and test widths differ or the training set is empty")
-    return Xtr, ytr, Xte, yte
+    return Xtr, ytr, Xte, yte, None
 
 
 def _layers(path, d, n_out):
@@ -84,12 +108,12 @@ def _layers(path, d, n_out):
         raise QbnnError(f"network file {p} is not UTF-8 text") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list) or len(spec["layers"]) < 2:
         raise QbnnError(f"network file {p}: MIP training needs a layered topology 'layers: [d, h..., C]'")
-    layers = spec["layers"]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in layers):
-        raise QbnnError(f"network file {p}: 'layers' must be positive integers, got {layers!r}")
-    layers = list(layers)
-    layers[0] = d
-    if layers[-1] != n_out:
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in spec["layers"]):
+        raise QbnnError(f"network file {p}: 'layers' must be positive integers, got {spec['layers']}")
+    layers = [int(v) for v in spec["layers"]]
+    if d is not None:
+        layers[0] = d
+    if n_out is not None and layers[-1] != n_out:
         raise QbnnError(f"network file {p}: output width {layers[-1]} but the data needs {n_out}")
     bias = spec.get("bias", True)
     if not isinstance(bias, bool):
@@ -97,19 +121,68 @@ def _layers(path, d, n_out):
     return layers, bias
 
 
-def run(args: argparse.Namespace) -> dict:
-    from qbnn.mip import METHODS, MIPNetwork
+def _batch_size(v):
+    if v is None:
+        return None
+    if v == "paper":
+        return PAPER_BATCH
+    try:
+        n = int(v)
+    except ValueError:
+        raise QbnnError(f"--batch-size must be a positive integer or 'paper', got {v!r}") from None
+    if n < 1:
+        raise QbnnError(f"--batch-size must be a positive integer or 'paper', got {v!r}")
+    return n
+
+
+def _check(args):
+    from qbnn.mip import METHODS
 
     if args.method not in METHODS:
         raise QbnnError(f"unknown method {args.method!r} (choose from {', '.join(METHODS)})")
+    numbers = {"--time-limit": args.time_limit, "--robust": args.robust, "--mip-gap": args.mip_gap,
+               "--weight-bound": args.weight_bound, "--reg-weight": args.reg_weight,
+               "--bias-bound": args.bias_bound, "--solve-limit": args.solve_limit}
+    for name, v in numbers.items():
+        if v is not None and not math.isfinite(v):
+            raise QbnnError(f"{name} must be a finite number, got {v}")
+    for name, v in (("--time-limit", args.time_limit), ("--weight-bound", args.weight_bound),
+                    ("--solve-limit", args.solve_limit)):
+        if v is not None and v <= 0:
+            raise QbnnError(f"{name} must be positive, got {v:g}")
+    for name, v in (("--robust", args.robust), ("--mip-gap", args.mip_gap), ("--reg-weight", args.reg_weight),
+                    ("--bias-bound", args.bias_bound)):
+        if v is not None and v < 0:
+            raise QbnnError(f"{name} must be >= 0, got {v:g}")
+    integer = args.integer or args.weights == "integer"
+    if integer and args.weight_bound != int(args.weight_bound):
+        raise QbnnError(f"--weight-bound must be a whole number with integer weights, got {args.weight_bound:g}")
     if args.split_init not in ("class", "one"):
         raise QbnnError(f"--split-init must be 'class' or 'one', not {args.split_init!r}")
+    for name, v, low in (("--threads", args.threads, 1), ("--max-splits", args.max_splits, 0),
+                         ("--kmeans-init", args.kmeans_init, 1), ("--iterations", args.iterations, 1),
+                         ("--n-train", args.n_train, 2), ("--n-test", args.n_test, 1)):
+        if v < low:
+            raise QbnnError(f"{name} must be >= {low}, got {v}")
+    if args.attack is not None and not all(math.isfinite(e) and e >= 0 for e in args.attack):
+        raise QbnnError(f"--attack sizes must be finite and >= 0, got {args.attack}")
+    return integer, _batch_size(args.batch_size)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from qbnn.mip import MIPNetwork
+    from qbnn.mip.robust import EPSILONS, robust_metrics
+
+    integer, batch_size = _check(args)
+    val = None
     if args.data is not None:
-        Xtr, ytr, Xte, yte = _load_data(args.data)
+        Xtr, ytr, Xte, yte, val = _load_data(args.data)
     else:
         from qbnn.mip.datasets import load
 
-        Xtr, ytr, Xte, yte = load(args.dataset, args.n_train, args.n_test, seed=args.seed)
+        # the planted network has the topology's widths (input width included)
+        planted_layers = _layers(args.network, None, None)[0] if args.network and args.dataset == "planted" else None
+        Xtr, ytr, Xte, yte = load(args.dataset, args.n_train, args.n_test, seed=args.seed, layers=planted_layers)
     Xtr, Xte = np.asarray(Xtr, float), np.asarray(Xte, float)
     ytr, yte = np.asarray(ytr).astype(int), np.asarray(yte).astype(int)
     pm1 = set(np.unique(np.concatenate([ytr, yte]))) <= {-1, 1}
@@ -120,16 +193,28 @@ def run(args: argparse.Namespace) -> dict:
         n_out = 1
         ytr, yte = np.where(ytr == 1, 1, -1), np.where(yte == 1, 1, -1)
     layers, bias = _layers(args.network, Xtr.shape[1], n_out)
-    net = MIPNetwork(layers, args.method, integer=args.integer, bias=bias, time_limit=args.time_limit,
+    net = MIPNetwork(layers, args.method, integer=integer, bias=bias, bias_bound=args.bias_bound,
+                     weight_bound=args.weight_bound, reg_weight=args.reg_weight, time_limit=args.time_limit,
                      mip_gap=args.mip_gap, seed=args.seed, rho=args.robust, split_init=args.split_init,
-                     threads=args.threads, solve_limit=args.solve_limit)
-    net.fit(Xtr, ytr)
-    net.save(args.out)
+                     max_splits=args.max_splits, kmeans_init=args.kmeans_init, batch_size=batch_size,
+                     iterations=args.iterations, threads=args.threads, solve_limit=args.solve_limit)
+    Xval, yval = (np.asarray(val[0], float), np.asarray(val[1]).astype(int)) if val is not None else (None, None)
+    net.fit(Xtr, ytr, Xval, yval)
     info = net.info_
     summary = {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),
-            "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.method,
-            "objective": info["objective"], "status": info.get("status"), "layers": layers,
-            "out": str(args.out)}
+               "validation_accuracy": net.score(Xval, yval) if Xval is not None else None,
+               "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.variant or args.method,
+               "algorithm": args.method, "seed": args.seed,
+               "objective": info["objective"], "status": info.get("status"), "layers": layers,
+               "weights": "integer" if integer else "continuous", "weight_bound": args.weight_bound,
+               "bias_bound": args.bias_bound, "robust": args.robust, "n_train": int(len(ytr)),
+               "out": str(args.out)}
+    # a network that gives every test point the same class says so (time limits often end there)
+    summary["constant_predictor"] = bool(len(np.unique(net.predict(Xte))) == 1) if len(yte) else None
+    attack = args.attack if args.attack is not None else (EPSILONS if args.robust > 0 else None)
+    if attack is not None:
+        summary.update(robust_metrics(net.weights_, net.biases_, Xte, yte, attack, seed=args.seed))
+    net.save(args.out)
     if args.metrics:
         from qbnn.io import write_json
 

@@ -27,8 +27,13 @@ COMMON_KEYS = {
     "test_size",
     "seed",
     "balance",
+    "encoding",
+    "scaling",
+    "validation_size",
 }
 THRESHOLD_METHODS = ("fixed", "mean", "otsu")
+ENCODINGS = ("binary", "real")
+SCALINGS = ("minmax", "standard", "none")
 
 
 # ----------------------------------------------------------------- thresholds
@@ -217,10 +222,26 @@ def _size(v: Any, name: str) -> int | None:
     return v
 
 
-def stratified_split(lab: np.ndarray, train_size: int | None, test_size: int | None, seed: int, source: str):
+def stratified_split(lab: np.ndarray, train_size: int | None, test_size: int | None, seed: int, source: str,
+                     validation_size: int | None = None):
+    """-> (train, test) row indices, or (train, validation, test) with ``validation_size``:
+    the validation rows are then split off what would have been the training rows."""
     from sklearn.model_selection import train_test_split
 
     n = len(lab)
+    if validation_size is not None:
+        if train_size is not None:
+            train_size += validation_size
+        elif test_size is None:
+            test_size = max(len(np.unique(lab)), int(round(0.25 * n)))
+        if (train_size or 0) + (test_size or 0) > n:
+            raise QbnnError(f"{source}: train_size + validation_size + test_size = {(train_size or 0) + (test_size or 0)} "
+                            f"exceeds the {n} samples available")
+        trv, te = stratified_split(lab, train_size, test_size, seed, source)
+        if validation_size >= len(trv):
+            raise QbnnError(f"{source}: validation_size {validation_size} leaves no training samples")
+        tr, va = stratified_split(lab[trv], None, validation_size, seed, source)
+        return trv[tr], trv[va], te
     if train_size is not None and test_size is not None and train_size + test_size > n:
         raise QbnnError(f"{source}: train_size + test_size = {train_size + test_size} exceeds the {n} samples available")
     if test_size is None and train_size is None:
@@ -253,14 +274,41 @@ def validate_config(cfg: Any) -> dict:
         raise QbnnError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")
     if not isinstance(cfg.get("balance", False), bool):
         raise QbnnError(f"balance must be true or false, got {cfg['balance']!r}")
+    encoding = cfg.get("encoding", "binary")
+    if encoding not in ENCODINGS:
+        raise QbnnError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    if cfg.get("scaling", "minmax") not in SCALINGS:
+        raise QbnnError(f"scaling must be one of {', '.join(SCALINGS)}, got {cfg['scaling']!r}")
+    if encoding == "real":
+        bad = {"threshold", "threshold_method", "threshold_value"} & set(cfg)
+        if bad:
+            raise QbnnError(f"{', '.join(sorted(bad))} given with encoding: real (real features are scaled, not thresholded)")
+    elif "scaling" in cfg:
+        raise QbnnError("scaling applies to encoding: real only (binary data is thresholded)")
     return cfg
+
+
+def fit_scaling(method: str, X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature ``(shift, scale)`` fitted on the training rows: ``(X - shift) / scale`` maps the
+    training range to [0, 1] (``minmax``) or to mean 0 / std 1 (``standard``); constant features
+    get scale 1 (they stay constant); ``none`` is the identity."""
+    d = X_train.shape[1]
+    if method == "none":
+        return np.zeros(d), np.ones(d)
+    if method == "minmax":
+        shift, scale = X_train.min(axis=0), X_train.max(axis=0) - X_train.min(axis=0)
+    else:
+        shift, scale = X_train.mean(axis=0), X_train.std(axis=0)
+    return shift, np.where(scale > 0, scale, 1.0)
 
 
 def binarise(config: dict) -> dict:
     """Build a binarised dataset from a settings mapping (see ``docs/data-format.md``).
 
     Returns ``{"X_train", "y_train", "X_test", "y_test", "index_train", "index_test",
-    "attrs"}``: X int8 ``(S, d)`` in ±1, y int8 (±1 for two classes, else class index),
+    "attrs"}`` (plus ``X_val``, ``y_val``, ``index_val`` with ``validation_size``): X int8
+    ``(S, d)`` in ±1 (``encoding: real``: float64, scaled by a rule fitted on the training
+    rows), y int8 (±1 for two classes, else class index),
     ``index_*`` the row numbers in the source, ``attrs`` the HDF5 root attributes.
     """
     cfg = validate_config(config)
@@ -289,17 +337,26 @@ def binarise(config: dict) -> dict:
     classes, idx, lab = select_classes(np.asarray(y), cfg.get("classes"), src)
     if cfg.get("balance", False):
         idx, lab = balance_classes(idx, lab, seed)
-    tr, te = stratified_split(lab, train_size, test_size, seed, src)
-    Xtr_raw, Xte_raw = X[idx[tr]], X[idx[te]]
-    threshold = fit_threshold(method, value, Xtr_raw)
+    validation_size = _size(cfg.get("validation_size"), "validation_size")
+    parts = stratified_split(lab, train_size, test_size, seed, src, validation_size)
+    tr, te = parts[0], parts[-1]
     C = len(classes)
-    if C == 2:
-        enc = np.array([-1, 1], dtype=np.int8)
-        ytr, yte = enc[lab[tr]], enc[lab[te]]
-    else:
-        ytr, yte = lab[tr].astype(np.int8), lab[te].astype(np.int8)
     if C > 127:
         raise QbnnError(f"{src}: at most 127 classes supported, got {C}")
+    enc = np.array([-1, 1], dtype=np.int8) if C == 2 else np.arange(C, dtype=np.int8)
+    real = cfg.get("encoding", "binary") == "real"
+    if real:  # scaled on the training rows only: validation/test never inform the transform
+        scaling = cfg.get("scaling", "minmax")
+        shift, scale = fit_scaling(scaling, X[idx[tr]])
+
+        def encode(rows):
+            return (X[idx[rows]] - shift) / scale
+        threshold = None
+    else:
+        threshold = fit_threshold(method, value, X[idx[tr]])
+
+        def encode(rows):
+            return to_pm1(X[idx[rows]], threshold)
     attrs: dict[str, Any] = {
         "format": "qbnn-data",
         "format_version": 1,
@@ -307,20 +364,27 @@ def binarise(config: dict) -> dict:
         "classes": json.dumps(classes),
         "n_classes": C,
         "label_encoding": "pm1" if C == 2 else "index",
-        "threshold": float(threshold),
-        "threshold_method": method,
+        "encoding": "real" if real else "binary",
         "seed": seed,
         "config_hash": stable_hash(config),
         "config": json.dumps(config, sort_keys=True, default=str),
     }
+    if real:
+        attrs.update(scaling=scaling, scale_shift=json.dumps(shift.tolist()), scale_factor=json.dumps(scale.tolist()))
+    else:
+        attrs.update(threshold=float(threshold), threshold_method=method)
     if image_shape is not None:
         attrs["image_shape"] = json.dumps([int(image_shape[0]), int(image_shape[1])])
-    return {
-        "X_train": to_pm1(Xtr_raw, threshold),
-        "y_train": ytr,
-        "X_test": to_pm1(Xte_raw, threshold),
-        "y_test": yte,
+    out = {
+        "X_train": encode(tr),
+        "y_train": enc[lab[tr]],
+        "X_test": encode(te),
+        "y_test": enc[lab[te]],
         "index_train": idx[tr].astype(np.int64),
         "index_test": idx[te].astype(np.int64),
         "attrs": attrs,
     }
+    if validation_size is not None:
+        va = parts[1]
+        out.update(X_val=encode(va), y_val=enc[lab[va]], index_val=idx[va].astype(np.int64))
+    return out

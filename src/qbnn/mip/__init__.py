@@ -31,9 +31,10 @@ class MIPNetwork:
     with objective, bound, gap, status, seconds, method, ...).
     """
 
-    def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=1.0,
+    def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=None,
                  eps=1e-3, time_limit=60.0, mip_gap=1e-4, seed=0, rho=0.0, iterations=6,
-                 max_splits=20, split_init="class", solve_limit=None, threads=1):
+                 max_splits=20, split_init="class", solve_limit=None, threads=1, weight_bound=1.0,
+                 reg_weight=0.0, kmeans_init=3, batch_size=None):
         if method not in METHODS:
             raise QbnnError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
         self.layers = [int(v) for v in layers]
@@ -42,13 +43,17 @@ class MIPNetwork:
         self.time_limit, self.mip_gap, self.seed, self.rho = time_limit, mip_gap, seed, rho
         self.iterations, self.max_splits = iterations, max_splits
         self.split_init, self.solve_limit, self.threads = split_init, solve_limit, threads
+        self.weight_bound, self.reg_weight = weight_bound, reg_weight
+        self.kmeans_init, self.batch_size = kmeans_init, batch_size
 
     def fit(self, X, y, X_val=None, y_val=None):
+        """Train on (X, y); split keeps the network with the best accuracy on (X_val, y_val)
+        (default: the training set)."""
         X = np.asarray(X, float)
         if X.shape[1] != self.layers[0]:
             raise QbnnError(f"network input width {self.layers[0]} != data width {X.shape[1]}")
         kw = dict(integer=self.integer, bias=self.bias, bias_bound=self.bias_bound, eps=self.eps,
-                  rho=self.rho)
+                  rho=self.rho, weight_bound=self.weight_bound, reg_weight=self.reg_weight)
         if self.method == "exact":
             r = solve_mip(X, y, self.layers, time_limit=self.time_limit, mip_gap=self.mip_gap,
                           seed=self.seed, threads=self.threads, **kw)
@@ -56,7 +61,7 @@ class MIPNetwork:
             self.info_ = {"objective": r.objective, "bound": r.bound, "mip_gap": r.gap,
                           "status": r.status, "seconds": r.seconds, "n_vars": r.n_vars,
                           "n_cons": r.n_cons, "n_binaries": r.n_binaries, "train_loss": r.train_loss,
-                          "build_seconds": r.build_seconds}
+                          "build_seconds": r.build_seconds, "bias_bounds": r.bias_bounds}
         elif self.method == "local":
             r = local_search(X, y, self.layers, iterations=self.iterations, seed=self.seed,
                              time_limit=self.time_limit, **kw)
@@ -67,13 +72,15 @@ class MIPNetwork:
             r = split_train(X, y, self.layers, max_splits=self.max_splits, seed=self.seed,
                             time_limit=self.time_limit, X_val=X_val, y_val=y_val,
                             mip_gap=self.mip_gap, init=self.split_init, solve_limit=self.solve_limit,
-                            threads=self.threads, **kw)
+                            threads=self.threads, kmeans_init=self.kmeans_init, batch_size=self.batch_size,
+                            **kw)
             self.weights_, self.biases_ = r["weights"], r["biases"]
             self.info_ = {"objective": float(loss(self.weights_, self.biases_, X, y)), "bound": None,
                           "mip_gap": r["history"][-1]["gap"] if r["history"] else None,
                           "status": "heuristic", "seconds": r["seconds"], "history": r["history"],
                           "n_binaries": max(e["n_binaries"] for e in r["history"]),
-                          "n_solves": len(r["history"])}
+                          "n_solves": len(r["history"]), "best_val": r["best_val"],
+                          "best_split": int(max(r["history"], key=lambda e: e["val_accuracy"])["split"])}
         self.info_["method"] = self.method
         return self
 
@@ -95,23 +102,40 @@ class MIPNetwork:
                 f.attrs["method"] = self.method
                 f.attrs["rho"] = float(self.rho)
                 f.attrs["integer"] = bool(self.integer)
-                info = {k: v for k, v in getattr(self, "info_", {}).items() if k not in ("history", "losses")}
+                f.attrs["weight_bound"] = float(self.weight_bound)
+                info = getattr(self, "info_", {})  # per-split history / per-iteration losses included
                 f.attrs["info"] = json.dumps(info, default=float)
                 for k, (W, b) in enumerate(zip(self.weights_, self.biases_)):
                     g = f.create_group(f"layer{k}")
                     g["weights"] = np.asarray(W, float)
                     g["bias"] = np.asarray(b, float)
 
+    def labels(self, y):
+        """Labels in this network's coding: ±1 for one output (two classes 0/1 -> ±1), else class index."""
+        y = np.asarray(y).astype(int).reshape(-1)
+        if self.layers[-1] == 1 and y.size and np.isin(y, (0, 1)).all():
+            return np.where(y == 1, 1, -1)
+        return y
+
     @classmethod
     def load(cls, path):
         from qbnn.io import open_h5
 
         with open_h5(path, "network file") as f:
-            layers = json.loads(f.attrs["layers"])
-            net = cls(layers, str(f.attrs["method"]), rho=float(f.attrs["rho"]),
-                      integer=bool(f.attrs["integer"]))
-            n = len(layers) - 1
-            net.weights_ = [f[f"layer{k}/weights"][()] for k in range(n)]
-            net.biases_ = [f[f"layer{k}/bias"][()] for k in range(n)]
-            net.info_ = json.loads(f.attrs["info"])
+            fmt = f.attrs.get("format")
+            if (fmt.decode() if isinstance(fmt, bytes) else fmt) != "qbnn-mip-network":
+                raise QbnnError(f"network file {path}: not a MIP network (format qbnn-mip-network)")
+            try:
+                layers = json.loads(f.attrs["layers"])
+                net = cls(layers, str(f.attrs["method"]), rho=float(f.attrs["rho"]),
+                          integer=bool(f.attrs["integer"]), weight_bound=float(f.attrs.get("weight_bound", 1.0)))
+                n = len(layers) - 1
+                net.weights_ = [np.asarray(f[f"layer{k}/weights"][()], float) for k in range(n)]
+                net.biases_ = [np.asarray(f[f"layer{k}/bias"][()], float) for k in range(n)]
+                net.info_ = json.loads(f.attrs["info"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise QbnnError(f"network file {path}: malformed MIP network ({exc.__class__.__name__}: {exc})") from None
+            shapes = [(layers[k + 1], layers[k]) for k in range(n)]
+            if [W.shape for W in net.weights_] != shapes or [b.shape for b in net.biases_] != [(s[0],) for s in shapes]:
+                raise QbnnError(f"network file {path}: weight shapes do not match layers {layers}")
         return net

@@ -11,24 +11,30 @@ import time
 
 import numpy as np
 
-from qbnn.mip.model import forward, loss, random_weights, solve_mip
+from qbnn.mip.model import bias_bounds, forward, loss, random_weights, solve_mip
 
 
 def local_search(X, y, layers, *, iterations=6, seed=0, time_limit=60.0, step_time=None,
-                 integer=False, bias=True, bias_bound=1.0, eps=1e-3, rho=0.0, init=None):
-    """Return dict with weights, biases, losses (per iteration, non-increasing), seconds."""
+                 integer=False, bias=True, bias_bound=None, eps=1e-3, rho=0.0, init=None,
+                 weight_bound=1.0, reg_weight=0.0):
+    """Return dict with weights, biases, losses (per iteration, non-increasing), seconds.
+
+    ``losses`` count training errors only; with ``reg_weight`` each step's MILP minimises
+    errors + penalty, and a step is kept when the errors do not increase."""
     t0 = time.perf_counter()
     L = len(layers) - 2
+    Bs = bias_bounds(layers, X, bias_bound, weight_bound, eps, rho, bias)
     if init is None:
-        Ws, bs = random_weights(layers, seed=seed, bias=bias, integer=integer)
-        if bias:
-            bs = [b * bias_bound for b in bs]
+        Ws, bs = random_weights(layers, seed=seed, bias=bias, integer=integer, weight_bound=weight_bound)
+        if bias:  # random biases in [-B_k / 2, B_k / 2]
+            bs = [b * B for b, B in zip(bs, Bs)]
     else:
         Ws, bs = [np.array(w, float) for w in init[0]], [np.array(b, float) for b in init[1]]
     best = loss(Ws, bs, X, y)
     losses = [best]
     step_time = step_time or max(time_limit / max(2 * iterations, 1), 0.5)
-    common = dict(integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, seed=seed, rho=rho)
+    common = dict(integer=integer, bias=bias, bias_bound=Bs, eps=eps, seed=seed, rho=rho,
+                  weight_bound=weight_bound, reg_weight=reg_weight)
     n_steps = 0
     for it in range(iterations):
         for mode in ("fix_output", "fix_pattern"):

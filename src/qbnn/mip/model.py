@@ -2,8 +2,12 @@
 
 Layer widths ``layers = [d, h1, ..., hL, C]``.  Hidden neurons use the step activation
 ``u = 1 if a >= 0 else 0``; the MILP enforces a margin: ``u=1 => a >= eps``, ``u=0 => a <= -eps``
-(big-M from data l1 norms and the weight/bias bounds).  Products ``W * u`` of a weight in
-[-1, 1] and a previous-layer bit are linearised exactly (McCormick).  Output layer:
+(big-M from data l1 norms and the weight/bias bounds).  Weights lie in [-P, P] (real, or
+integers with ``integer=True``; P = ``weight_bound``, default 1); products ``W * u`` of a
+weight and a previous-layer bit are linearised exactly (McCormick).  Biases lie in [-B, B];
+the default B (``bias_bound=None``) is per layer just large enough to be no restriction on
+the training data (see :func:`bias_bounds`).  ``reg_weight`` adds ``reg_weight * sum W**2``
+to the loss (exact for integer weights, a tangent envelope for real ones).  Output layer:
 one neuron (binary, ±1 labels, prediction ``sign``), else C neurons with Hamming loss to
 ±1 one-hot targets (prediction ``argmax``).  Loss = number of violated output targets.
 
@@ -91,17 +95,53 @@ def loss(weights, biases, X, y):
     return int(np.sum(np.where(a >= 0, 1, -1) != T))
 
 
-def random_weights(layers, seed=0, bias=True, integer=False):
+def random_weights(layers, seed=0, bias=True, integer=False, weight_bound=1):
     rng = np.random.default_rng(seed)
     Ws, bs = [], []
+    P = weight_bound
     for k in range(1, len(layers)):
         if integer:
-            W = rng.integers(-1, 2, size=(layers[k], layers[k - 1])).astype(float)
+            W = rng.integers(-int(P), int(P) + 1, size=(layers[k], layers[k - 1])).astype(float)
         else:
-            W = rng.uniform(-1, 1, size=(layers[k], layers[k - 1]))
+            W = rng.uniform(-P, P, size=(layers[k], layers[k - 1]))
         Ws.append(W)
         bs.append(rng.uniform(-0.5, 0.5, size=layers[k]) if bias else np.zeros(layers[k]))
     return Ws, bs
+
+
+def bias_bounds(layers, X, bias_bound=None, weight_bound=1.0, eps=1e-3, rho=0.0, bias=True):
+    """Per-layer bias bounds (list of floats, one per weight layer).
+
+    ``bias_bound`` a number: that bound everywhere.  ``None`` (the paper's setting, no
+    restriction): ``P * max ||x||_1 + rho * P * d + eps`` for the first layer and
+    ``P * h_{k-1} + eps`` for deeper ones -- any larger |b| gives a neuron with the same
+    (constant) sign on every training point as this bound does, so the bound changes no
+    attainable training loss.  Without biases: zeros.
+    """
+    n = len(layers) - 1
+    if not bias:
+        return [0.0] * n
+    if isinstance(bias_bound, (list, tuple, np.ndarray)):
+        if len(bias_bound) != n:
+            raise QbnnError(f"bias_bound: {len(bias_bound)} bounds for {n} weight layers")
+        return [float(b) for b in bias_bound]
+    if bias_bound is not None:
+        return [float(bias_bound)] * n
+    P = float(weight_bound)
+    x1 = float(np.abs(np.asarray(X, float)).sum(axis=1).max()) if len(X) else 0.0
+    return [P * x1 + rho * P * layers[0] + eps] + [P * layers[k - 1] + eps for k in range(2, n + 1)]
+
+
+def weight_penalty_cuts(weight_bound, integer):
+    """Linear cuts ``s >= a |w| - c`` (as (a, c) arrays) whose maximum is ``w**2``: exact at the
+    integers of [-P, P] for integer weights (chords of consecutive integers), and the tangent
+    envelope at 9 points of [0, P] for real weights (below ``w**2`` by at most (P/16)**2)."""
+    P = float(weight_bound)
+    if integer:
+        k = np.arange(int(P))
+        return 2 * k + 1.0, k * (k + 1.0)
+    t = np.linspace(0, P, 9)
+    return 2 * t, t ** 2
 
 
 # ---------------------------------------------------------------- model
@@ -124,14 +164,18 @@ class MIPResult:
     n_binaries: int = 0
     train_loss: float = float("nan")
     build_seconds: float = 0.0
+    bias_bounds: list = field(default_factory=list)
 
 
-def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-3,
-              time_limit=60.0, mip_gap=1e-4, seed=0, groups=None, rho=0.0,
-              fix_weights=None, fix_activations=None, warm=None, threads=1) -> MIPResult:
+def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e-3,
+              time_limit=60.0, mip_gap=1e-4, seed=0, groups=None, rho=0.0, weight_bound=1.0,
+              reg_weight=0.0, fix_weights=None, fix_activations=None, warm=None, threads=1) -> MIPResult:
     """Build and solve the training MILP.
 
     X: (S, d) float; y: (S,) ±1 (one output) or class index (C outputs).
+    weight_bound: P, weights in [-P, P] (integers with ``integer``).  bias_bound: a number,
+        a list per layer, or None (no restriction, :func:`bias_bounds`).  reg_weight: weight
+        of the ``sum W**2`` term added to the loss (the objective then includes it).
     groups: (S,) ids; points of a group share their hidden activation bits, so (with >= 1
         hidden layer) the group shares its output and its errors are aggregated: per (group,
         output) one error bit per target sign, weighted by the number of such points.
@@ -167,12 +211,26 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
         rep = np.sort(np.unique(np.column_stack([gid, X]), axis=0, return_index=True)[1])
     G = int(gid.max()) + 1
     Xr, R = X[rep], len(rep)
-    B = float(bias_bound) if bias else 0.0
+    P = float(weight_bound)
+    if not P > 0 or (integer and P != int(P)):
+        raise QbnnError(f"weight bound must be positive{' and whole for integer weights' if integer else ''}, got {weight_bound}")
+    Bs = bias_bounds(layers, X, bias_bound, P, eps, rho, bias)
     bld = Builder()
     Wv, bv, uv, zv, vv = [], [], [], {}, None
     for k in range(1, len(layers)):
-        Wv.append(bld.vars((layers[k], layers[k - 1]), -1, 1, integer=integer))
-        bv.append(bld.vars((layers[k],), -B, B))
+        Wv.append(bld.vars((layers[k], layers[k - 1]), -P, P, integer=integer))
+        bv.append(bld.vars((layers[k],), -Bs[k - 1], Bs[k - 1]))
+    sreg = []
+    if reg_weight > 0:  # s >= w**2 through linear cuts; minimising pulls s down onto the envelope
+        ca, cc = weight_penalty_cuts(P, integer)
+        for W in Wv:
+            sv = bld.vars(W.shape, 0, P * P, cost=float(reg_weight))
+            sreg.append(sv)
+            nc = len(ca)
+            cols = np.stack([np.repeat(sv.ravel(), nc), np.repeat(W.ravel(), nc)], 1)
+            a_rep = np.tile(ca, W.size)
+            bld.rows(cols, np.stack([np.ones_like(a_rep), -a_rep], 1), np.tile(-cc, W.size), np.inf)
+            bld.rows(cols, np.stack([np.ones_like(a_rep), a_rep], 1), np.tile(-cc, W.size), np.inf)
     for k in range(L):
         uv.append(bld.vars((G, layers[k + 1]), 0, 1, integer=True))
     # output units: groups (they share the last hidden pattern) or samples (no hidden layer)
@@ -191,26 +249,26 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
             cols = np.concatenate([np.broadcast_to(W[None], (R, h, p)),
                                    np.broadcast_to(bv[0][None, :, None], (R, h, 1))], axis=2)
             vals = np.concatenate([np.broadcast_to(Xr[:, None, :], (R, h, p)), np.ones((R, h, 1))], axis=2)
-            M = xnorm + B + eps
+            M = P * xnorm + Bs[0] + eps
             unit = gid[rep]  # a distinct input uses the bits of its group
             n_unit = R
         else:
             # McCormick z[g, j, i] = W[j, i] * u_prev[g, i]; pre-activation per group
             up = uv[k - 2]
-            z = bld.vars((G, h, p), -1, 1)
+            z = bld.vars((G, h, p), -P, P)
             zv[k] = z
             Wb = np.broadcast_to(W[None], (G, h, p)).ravel()
             ub_ = np.broadcast_to(up[:, None, :], (G, h, p)).ravel()
             zz = z.ravel()
             c2 = np.stack([zz, ub_], 1)
-            bld.rows(c2, np.array([1.0, -1.0]), -np.inf, 0)  # z <= u
-            bld.rows(c2, np.array([1.0, 1.0]), 0, np.inf)  # z >= -u
+            bld.rows(c2, np.array([1.0, -P]), -np.inf, 0)  # z <= P u
+            bld.rows(c2, np.array([1.0, P]), 0, np.inf)  # z >= -P u
             c3 = np.stack([zz, Wb, ub_], 1)
-            bld.rows(c3, np.array([1.0, -1.0, 1.0]), -np.inf, 1)  # z <= W + 1 - u
-            bld.rows(c3, np.array([1.0, -1.0, -1.0]), -1, np.inf)  # z >= W - 1 + u
+            bld.rows(c3, np.array([1.0, -1.0, P]), -np.inf, P)  # z <= W + P (1 - u)
+            bld.rows(c3, np.array([1.0, -1.0, -P]), -P, np.inf)  # z >= W - P (1 - u)
             cols = np.concatenate([z, np.broadcast_to(bv[k - 1][None, :, None], (G, h, 1))], axis=2)
             vals = np.ones(cols.shape)
-            M = np.full(G, p + B + eps)
+            M = np.full(G, P * p + Bs[k - 1] + eps)
             unit = np.arange(G)
             n_unit = G
         if k <= L:  # hidden: u=1 => a >= eps ; u=0 => a <= -eps
@@ -221,10 +279,10 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
             c_lo = c_hi = c1
             v_lo = v_hi = v1
             if k == 1 and rho > 0:  # robust: worst case over the l_inf ball, v >= |W|
-                vv = bld.vars((h, p), 0, 1)
+                vv = bld.vars((h, p), 0, P)
                 bld.rows(np.stack([vv.ravel(), W.ravel()], 1), np.array([1.0, -1.0]), 0, np.inf)
                 bld.rows(np.stack([vv.ravel(), W.ravel()], 1), np.array([1.0, 1.0]), 0, np.inf)
-                Mb = Mb + rho * p
+                Mb = Mb + rho * P * p
                 vcols = np.broadcast_to(vv[None], (n_unit, h, p))
                 c_lo = c_hi = np.concatenate([cols, vcols, u[:, :, None]], axis=2)
                 v_lo = np.concatenate([vals, np.full((n_unit, h, p), -rho), -Mb[:, :, None]], axis=2)
@@ -254,13 +312,13 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     for k in range(L):
         if fix_activations is not None and fix_activations[k] is not None:
             bld.fix(uv[k], fix_activations[k])
-    Mmax = float(np.max(xnorm)) + B + eps + rho * d + max(layers[1:-1] or [0])
+    Mmax = P * (float(np.max(xnorm)) + rho * d + max(layers[1:-1] or [0])) + max(Bs) + eps
     h = bld.highs({"time_limit": float(max(time_limit, 0.01)), "mip_rel_gap": float(mip_gap),
                    "random_seed": int(seed), "threads": int(threads),
                    # an integrality slack delta on u moves a by M*delta: keep it below the margin
                    "mip_feasibility_tolerance": float(min(1e-6, 0.1 * eps / Mmax))})
     if warm is not None:
-        _warm_start(h, bld.n, X, gid, G, layers, (Wv, bv, uv, zv, vv, ep, en), pos_gc, neg_gc, warm, eps)
+        _warm_start(h, bld.n, X, gid, G, layers, (Wv, bv, uv, zv, vv, ep, en, sreg), pos_gc, neg_gc, warm, eps)
     build = time.perf_counter() - t0
     if h.run() == highspy.HighsStatus.kError:
         raise QbnnError("HiGHS refused the training MILP (run with output_flag to see why)")
@@ -271,18 +329,19 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
     seconds = time.perf_counter() - t0
     n_bin = int(sum(int(i.sum()) for i in bld.integ))
     common = dict(seconds=seconds, n_vars=bld.n, n_cons=bld.m, n_binaries=n_bin, build_seconds=build)
+    common["bias_bounds"] = Bs
     if not has or len(sol) != bld.n:
         # no incumbent within the limit: fall back to the warm start (or a trivial network)
         if warm is not None:
             Ws, bs = [np.array(w, float) for w in warm[0]], [np.array(b, float) for b in warm[1]]
         else:
             Ws = [np.zeros((layers[k], layers[k - 1])) for k in range(1, len(layers))]
-            bs = [np.full(layers[k], -B) for k in range(1, len(layers))]
+            bs = [np.full(layers[k], -Bs[k - 1]) for k in range(1, len(layers))]
         obj = float(loss(Ws, bs, X, y))
         bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else 0.0
         gap = (obj - bound) / obj if obj > 0 else 0.0
         return MIPResult(Ws, bs, obj, bound, gap, status, has_solution=False, train_loss=obj, **common)
-    Ws = [np.clip(sol[w], -1, 1) for w in Wv]
+    Ws = [np.clip(sol[w], -P, P) for w in Wv]
     bs = [sol[b] for b in bv]
     if integer:
         Ws = [np.round(w) for w in Ws]
@@ -298,7 +357,7 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=1.0, eps=1e-
 
 def _warm_start(h, n, X, gid, G, layers, handles, pos_gc, neg_gc, warm, eps):
     """Hand HiGHS a complete solution derived from ``warm`` weights (group bits by majority)."""
-    Wv, bv, uv, zv, vv, ep, en = handles
+    Wv, bv, uv, zv, vv, ep, en, sreg = handles
     Ws = [np.asarray(w, float) for w in warm[0]]
     bs = [np.asarray(b, float) for b in warm[1]]
     val = np.zeros(n)
@@ -330,4 +389,6 @@ def _warm_start(h, n, X, gid, G, layers, handles, pos_gc, neg_gc, warm, eps):
     val[en] = a_out[neg_gc] > -eps + tol
     if vv is not None:
         val[vv] = np.abs(Ws[0])
+    for s, W in zip(sreg, Ws):
+        val[s] = W ** 2
     h.setSolution(n, np.arange(n, dtype=np.int32), val)

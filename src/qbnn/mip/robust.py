@@ -32,7 +32,7 @@ def random_sign_accuracy(Ws, bs, X, y, epsilons=EPSILONS, repeats=5, seed=0):
     rng = np.random.default_rng(seed)
     X = np.asarray(X, float)
     out = {}
-    for e in epsilons:
+    for e in epsilons:  # one draw sequence for every network: same seed, same perturbations
         accs = []
         for _ in range(repeats):
             s = rng.choice([-1.0, 1.0], size=X.shape)
@@ -45,3 +45,15 @@ def worst_case_first_layer_accuracy(Ws, bs, X, y, rho):
     """Fraction of points correctly classified and first-layer stable in the ball (certified)."""
     ok = predict(Ws, bs, X) == np.asarray(y)
     return float(np.mean(ok & first_layer_stable(Ws[0], bs[0], X, rho)))
+
+
+def robust_metrics(Ws, bs, X, y, epsilons=EPSILONS, repeats=5, seed=0):
+    """Flat metrics per attack size e: ``attack_accuracy_e{e}`` (random sign perturbations of
+    size e, mean over ``repeats`` draws) and ``certified_accuracy_e{e}`` (correct and every
+    first-layer activation constant on the whole l_inf ball: a lower bound on the accuracy
+    under any attack of that size, certified for the first layer only)."""
+    out = {f"attack_accuracy_e{e:g}": v
+           for e, v in random_sign_accuracy(Ws, bs, X, y, epsilons, repeats, seed).items()}
+    for e in epsilons:
+        out[f"certified_accuracy_e{float(e):g}"] = worst_case_first_layer_accuracy(Ws, bs, X, y, float(e))
+    return out

@@ -30,8 +30,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from qbnn.mip.builder import Builder
-from qbnn.mip.model import (distinct_rows, forward, irreducible_loss, predict, solve_mip, target_counts,
-                            targets)
+from qbnn.mip.model import (bias_bounds, distinct_rows, forward, irreducible_loss, predict, solve_mip,
+                            target_counts, targets)
 
 
 def _sample_errors(Ws, bs, X, y):
@@ -44,28 +44,28 @@ def _accuracy(Ws, bs, X, y):
     return float(np.mean(predict(Ws, bs, X) == np.asarray(y)))
 
 
-def _trivial_start(layers, y, B):
-    """A network feasible for every grouping: hidden units off (a = -B), constant output
+def _trivial_start(layers, y, Bs):
+    """A network feasible for every grouping: hidden units off (a = -B_k), constant output
     (the majority class for one output), so the first grouped solve cannot come back empty."""
     Ws = [np.zeros((layers[k], layers[k - 1])) for k in range(1, len(layers))]
-    bs = [np.full(layers[k], -float(B)) for k in range(1, len(layers))]
+    bs = [np.full(layers[k], -float(Bs[k - 1])) for k in range(1, len(layers))]
     if layers[-1] == 1:
-        bs[-1][:] = float(B) if np.mean(np.asarray(y) == 1) >= 0.5 else -float(B)
+        bs[-1][:] = float(Bs[-1]) if np.mean(np.asarray(y) == 1) >= 0.5 else -float(Bs[-1])
     return Ws, bs
 
 
-def _separating_network(X, y, layers, bias_bound, eps, rho):
+def _separating_network(X, y, layers, Bs, eps, rho):
     """Max-margin LP for the class-pure first split (one output, biases, continuous weights).
 
     Returns (weights, biases, margin, lp_info) with unit 0 of each hidden layer carrying the
     class (layer 1: separator ``a = X w + b`` with ``y a - rho |w|_1 >= margin``; deeper
-    layers copy it), other units off (``a = -bias_bound``), output ``u0 - 0.5``; or None when
+    layers copy it), other units off (``a = -B_k``), output ``u0 - 0.5``; or None when
     the LP fails.  ``margin < eps`` means the classes are not separable at the MILP's margin.
     """
     S, d = X.shape
     bld = Builder()
     w = bld.vars((d,), -1, 1)
-    b = bld.vars((1,), -bias_bound, bias_bound)
+    b = bld.vars((1,), -Bs[0], Bs[0])
     t = bld.vars((1,), -np.inf, np.inf, cost=-1.0)  # maximise the smallest (robust) margin
     cols = np.concatenate([np.broadcast_to(w, (S, d)), np.broadcast_to(b, (S, 1)),
                            np.broadcast_to(t, (S, 1))], axis=1)
@@ -83,7 +83,7 @@ def _separating_network(X, y, layers, bias_bound, eps, rho):
         return None
     sol = np.asarray(h.getSolution().col_value)
     Ws = [np.zeros((layers[k], layers[k - 1])) for k in range(1, len(layers))]
-    bs = [np.full(layers[k], -float(bias_bound)) for k in range(1, len(layers))]
+    bs = [np.full(layers[k], -float(Bs[k - 1])) for k in range(1, len(layers))]
     Ws[0][0], bs[0][0] = np.clip(sol[w], -1, 1), sol[b[0]]
     for k in range(1, len(Ws)):  # copy unit 0 forward: u0 - 0.5 is +-0.5 (>= eps in magnitude)
         Ws[k][0, 0], bs[k][0] = 1.0, -0.5
@@ -92,13 +92,18 @@ def _separating_network(X, y, layers, bias_bound, eps, rho):
 
 
 def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=None, y_val=None,
-                integer=False, bias=True, bias_bound=1.0, eps=1e-3, rho=0.0, mip_gap=1e-4,
-                init="class", solve_limit=None, threads=1):
+                integer=False, bias=True, bias_bound=None, eps=1e-3, rho=0.0, mip_gap=1e-4,
+                init="class", solve_limit=None, threads=1, weight_bound=1.0, reg_weight=0.0,
+                kmeans_init=3, batch_size=None):
     """Return dict: weights, biases, groups (final partition), history (per split), best_val, seconds.
 
     X: (S, d) float; y: (S,) labels.  init: "class" (one group per class, groups stay
     label-pure) or "one" (a single group).  solve_limit: seconds per grouped solve (default:
     half the remaining time); a solve stopped by it returns at least the warm start.
+    kmeans_init: k-means initialisations per split (the paper: 25).  batch_size: each grouped
+    MILP is solved on a fresh seeded random batch of that many training points (the paper:
+    64), not on all of them; the training loss of the whole set may then rise between
+    splits, and the best-validation network is kept.
     """
     from qbnn.errors import QbnnError
 
@@ -107,6 +112,9 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     y = np.asarray(y)
     if X_val is None:
         X_val, y_val = X, y
+    # one set of bias bounds for every solve (a batch's own bounds could exclude the warm start)
+    Bs = bias_bounds(layers, X, bias_bound, weight_bound, eps, rho, bias)
+    rng = np.random.default_rng([int(seed), 0x5B1])
     dist, first = distinct_rows(X)
     if init == "class":
         # by the majority label of each distinct input: copies of one input share their
@@ -123,16 +131,17 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     floor = irreducible_loss(X, y, layers[-1])  # per sample; its sum bounds any network's loss
     history = []
     best = None
-    warm = _trivial_start(layers, y, bias_bound) if bias else None
+    warm = _trivial_start(layers, y, Bs) if bias else None
     lp = None
     if (init == "class" and layers[-1] == 1 and len(layers) > 2 and bias and not integer
-            and bias_bound >= 0.5 + eps):  # copies/output use bias -0.5, idle units -bias_bound
+            and weight_bound >= 1 and reg_weight == 0
+            and min(Bs[1:]) >= 0.5 + eps):  # copies/output use bias -0.5, idle units -B_k
         ts = time.perf_counter()
         # majority label per distinct input; ties cost the same either way and are left out
         npos, nneg = target_counts(dist, targets(y, 1), len(first))
         t = (npos - nneg)[:, 0]
         keep = t != 0
-        lp = _separating_network(X[first][keep], np.sign(t[keep]), layers, bias_bound, eps, rho) \
+        lp = _separating_network(X[first][keep], np.sign(t[keep]), layers, Bs, eps, rho) \
             if keep.any() else None
         if lp is not None and lp[2] < eps:
             lp = None  # not separable at the margin: the grouped MILP decides the first step
@@ -146,9 +155,12 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
                         "status": "Optimal (separating LP)", "objective": float(floor.sum()), "gap": 0.0, "margin": margin}
         else:
             limit = 0.5 * left if solve_limit is None else min(solve_limit, left)
-            res = solve_mip(X, y, layers, groups=groups, warm=warm, time_limit=max(limit, 0.05),
-                            integer=integer, bias=bias, bias_bound=bias_bound, eps=eps, rho=rho, seed=seed,
-                            mip_gap=mip_gap, threads=threads)
+            batch = (np.sort(rng.choice(len(X), batch_size, replace=False))
+                     if batch_size is not None and batch_size < len(X) else slice(None))
+            res = solve_mip(X[batch], y[batch], layers, groups=groups[batch], warm=warm,
+                            time_limit=max(limit, 0.05), integer=integer, bias=bias, bias_bound=Bs, eps=eps,
+                            rho=rho, seed=seed, mip_gap=mip_gap, threads=threads, weight_bound=weight_bound,
+                            reg_weight=reg_weight)
             if not res.has_solution and warm is None:
                 break  # (with a warm start -- always, with biases -- the last weights come back)
             Ws, bs = res.weights, res.biases
@@ -175,7 +187,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
             ud, cnt_ud = np.unique(dist[members], return_counts=True)  # whole inputs move together
             if len(ud) < 2:
                 continue
-            side = KMeans(n_clusters=2, random_state=seed, n_init=3).fit_predict(X[first[ud]],
+            side = KMeans(n_clusters=2, random_state=seed, n_init=kmeans_init).fit_predict(X[first[ud]],
                                                                                  sample_weight=cnt_ud)
             if side.min() == side.max():
                 continue
