@@ -119,7 +119,11 @@ def test_solve_defaults_to_the_bnn_strategy_on_compiled_qubos(good, tmp_path, ca
     plain.save(tmp_path / "plain.h5")
     rc, out, _ = _run(["solve", tmp_path / "plain.h5", "--steps", "50", "--replicas", "4",
                        "--out", tmp_path / "p.h5"], capsys)
-    assert rc == 0 and json.loads(out.strip().splitlines()[-1])["solver"] == "sb"
+    s = json.loads(out.strip().splitlines()[-1])
+    # any other QUBO gets the generic solver fastest on the G-set benchmark, and it finds the brute-force minimum
+    assert rc == 0 and s["solver"] == "sa"
+    brute = min(plain.energy(np.array(x, dtype=np.float64)) for x in np.ndindex(2, 2, 2))
+    assert s["best_energy"] == pytest.approx(brute)
 
 
 def test_constant_predictors_are_flagged_in_every_json(good, tmp_path, capsys):

@@ -15,8 +15,9 @@ GENERIC_SOLVERS = ("sb", "dsb", "sa", "ma", "exhaustive")
 BNN_STRATEGIES = ("pt", "anneal-moves", "greedy-moves", "portfolio", "decode-reanneal", "ste-pt")
 SOLVER_CHOICES = ("auto",) + GENERIC_SOLVERS + BNN_STRATEGIES + ("exact",)  # exact: certified optimum (HiGHS MILP)
 #: --solver auto: the strategy benchmarks/bnn_solving.py shows best on compiled BNN QUBOs (docs/bnn-solving.md:
-#: generic Ising solvers decode to near-constant predictors there), and a generic Ising machine otherwise
-AUTO_BNN, AUTO_GENERIC = "ste-pt", "sb"
+#: generic Ising solvers decode to near-constant predictors there), and otherwise the generic Ising machine
+#: benchmarks/solvers.py shows fastest to target on G-set (sa; docs/solvers.md)
+AUTO_BNN, AUTO_GENERIC = "ste-pt", "sa"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
