@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qbnn.cli import COMMANDS, main
+from valid_files import FAST_SOLVE, build_valid_files
 
 BIN = Path(sys.executable).parent
 QBNN = shutil.which("qbnn", path=str(BIN)) or "qbnn"
-FAST_SOLVE = ["--solver", "sb", "--steps", "20", "--replicas", "2"]
 HYP = settings(max_examples=8, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -37,15 +37,8 @@ def _digest(path: Path) -> str:
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     """A small valid instance of every file kind."""
-    d = tmp_path_factory.mktemp("good")
+    d = build_valid_files(tmp_path_factory.mktemp("good"))
     ok = lambda argv: main([str(a) for a in argv]) == 0  # noqa: E731
-    assert ok(["binarise", "--source", "bars_and_stripes", "--size", "4", "--train-size", "16", "--test-size", "12",
-               "--seed", "0", "--out", d / "data.h5"])
-    (d / "net.yaml").write_text("layers: [16, 2, 1]\nbias: true\n")
-    assert ok(["compile", "--data", d / "data.h5", "--network", d / "net.yaml", "--out", d / "q.h5"])
-    assert ok(["solve", d / "q.h5", *FAST_SOLVE, "--out", d / "sol.h5"])
-    assert ok(["decode", d / "q.h5", "--sample", d / "sol.h5", "--out", d / "net.h5"])
-    assert ok(["evaluate", d / "net.h5", "--data", d / "data.h5", "--out", d / "m.json"])
     from qbnn.dropout_files import save_penalties
 
     save_penalties(d / "pen.h5", np.linspace(-1, 1, 37))

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qbnn.cli import main
+from valid_files import FAST_SOLVE, build_valid_files
 
-FAST_SOLVE = ["--solver", "sb", "--steps", "20", "--replicas", "2"]
 
 
 def _digest(path: Path) -> str:
@@ -43,16 +43,7 @@ def _refused(rc, err, culprit=None):
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    d = tmp_path_factory.mktemp("good")
-    ok = lambda argv: main([str(a) for a in argv]) == 0  # noqa: E731
-    assert ok(["binarise", "--source", "bars_and_stripes", "--size", "4", "--train-size", "16", "--test-size", "12",
-               "--seed", "0", "--out", d / "data.h5"])
-    (d / "net.yaml").write_text("layers: [16, 2, 1]\nbias: true\n")
-    assert ok(["compile", "--data", d / "data.h5", "--network", d / "net.yaml", "--out", d / "q.h5"])
-    assert ok(["solve", d / "q.h5", *FAST_SOLVE, "--out", d / "sol.h5"])
-    assert ok(["decode", d / "q.h5", "--sample", d / "sol.h5", "--out", d / "net.h5"])
-    assert ok(["evaluate", d / "net.h5", "--data", d / "data.h5", "--out", d / "m.json"])
-    return d
+    return build_valid_files(tmp_path_factory.mktemp("good"))
 
 
 # ------------------------------------------------------------------ kind 2: outputs vs inputs and devices

@@ -51,28 +51,29 @@ def finite(text: str) -> float:
     return _float(text)
 
 
+def _checked(v, ok: bool, expected: str, text: str):
+    """``v`` when ``ok``, else the argparse error saying what was expected."""
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return v
+
+
 def non_negative(text: str) -> float:
     """A finite number >= 0."""
     v = _float(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
+    return _checked(v, v >= 0, "a number >= 0", text)
 
 
 def positive(text: str) -> float:
     """A finite number > 0."""
     v = _float(text)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return v
+    return _checked(v, v > 0, "a number > 0", text)
 
 
 def probability(text: str) -> float:
     """A number in [0, 1]."""
     v = _float(text)
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return v
+    return _checked(v, 0.0 <= v <= 1.0, "a number in [0, 1]", text)
 
 
 def seconds(text: str) -> float | None:
@@ -85,25 +86,19 @@ def seconds(text: str) -> float | None:
 def count(text: str) -> int:
     """An integer >= 1."""
     v = _int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return v
+    return _checked(v, v >= 1, "an integer >= 1", text)
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0."""
     v = _int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
+    return _checked(v, v >= 0, "an integer >= 0", text)
 
 
 def seed(text: str) -> int:
     """A seed in 0..2**32-1."""
     v = _int(text)
-    if not 0 <= v <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"expected a seed in 0..{SEED_MAX}, got {text!r}")
-    return v
+    return _checked(v, 0 <= v <= SEED_MAX, f"a seed in 0..{SEED_MAX}", text)
 
 
 def check_number(name: str, value, *, minimum: float | None = None, strict: bool = False,
