@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qbnn.compiler import _layout, compile_bnn
+from qbnn.compiler import compile_bnn
+from qbnn.compiler.layout import neuron_layout
 from qbnn.topology import Topology
 
 GRID = [  # (layers, samples)
@@ -36,7 +37,7 @@ def pyqubo_model(topo, X, y, P):
     """The same formulation (λ = 0, h = 0) written as a PyQUBO expression."""
     from pyqubo import Binary
 
-    layout, stride = _layout(topo)
+    layout, stride = neuron_layout(topo)
     nw, S, d = topo.n_weights, X.shape[0], topo.n_inputs
     var = [Binary(f"v{i}") for i in range(nw + S * stride)]
     H = 0

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import qbnn.compiler.build
 from qbnn.compiler import compile_bnn, load_compiled, penalty_bound, save_compiled
 from qbnn.errors import QbnnError
 from qbnn.qubo import VAR_KINDS
@@ -109,20 +110,15 @@ def test_exhaustive_qubo_minimum_equals_brute_force(case, lam, hscale):
     assert _exhaustive_min(cb.qubo) == pytest.approx(Fmin, abs=1e-9)
 
 
-def test_penalty_below_bound_breaks_exactness_somewhere():
+def test_penalty_below_bound_breaks_exactness_somewhere(monkeypatch):
     """The bound is needed: a too-small penalty (bypassing the check) lets infeasible states win."""
     topo, S = list(_tiny_cases())[0]
     X = np.array([[1, 1], [1, 1], [-1, 1]])  # conflicting labels: min loss >= 1
     y = np.array([1, -1, 1])
     cb = compile_bnn(topo, X, y)
     assert cb.penalty == 1.0 == penalty_bound(topo, 0.0)
-    import qbnn.compiler as C
-    orig = C.penalty_bound
-    try:
-        C.penalty_bound = lambda t, m: 0.0
-        weak = compile_bnn(topo, X, y, penalty=0.25)
-    finally:
-        C.penalty_bound = orig
+    monkeypatch.setattr(qbnn.compiler.build, "penalty_bound", lambda t, m: 0.0)
+    weak = compile_bnn(topo, X, y, penalty=0.25)
     allw = np.array(list(itertools.product([-1, 1], repeat=topo.n_weights)))
     assert _exhaustive_min(weak.qubo) < cb.objective(allw).min() - 1e-9
 

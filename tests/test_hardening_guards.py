@@ -50,7 +50,7 @@ def test_huge_topologies_are_refused_before_they_are_built(spec, good, tmp_path,
 
 
 def test_steps_count_towards_the_solve_estimate(good, tmp_path, capsys, monkeypatch):
-    from qbnn.memory import BYTES_PER_STEP, solve_estimate
+    from qbnn.storage_layout import BYTES_PER_STEP, solve_estimate
 
     a, b = solve_estimate(100, 300, 4, steps=10), solve_estimate(100, 300, 4, steps=10 + 10**6)
     assert b["host_bytes"] - a["host_bytes"] == 10**6 * BYTES_PER_STEP

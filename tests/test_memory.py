@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from qbnn import memory
-from qbnn.compiler import compile_bnn
+from qbnn.compiler import compile_bnn, compile_estimate
 from qbnn.errors import QbnnError
+from qbnn.storage_layout import guard_solve
 from qbnn.topology import Topology
 
 BIN = Path(sys.executable).parent
@@ -66,7 +67,7 @@ def test_compile_estimate_counts_match_the_compiler():
         X = np.where(rng.random((S, layers[0])) < 0.5, 1, -1).astype(np.int8)
         y = rng.integers(0, layers[-1], S) if layers[-1] > 1 else np.where(rng.random(S) < 0.5, 1, -1)
         cb = compile_bnn(topo, X, y, margin=margin)
-        est = memory.compile_estimate(topo, S, margin)
+        est = compile_estimate(topo, S, margin)
         assert est["variables"] == cb.qubo.num_variables
         # raw terms before merging duplicates: an upper bound, and a tight one
         assert cb.qubo.num_interactions <= est["nonzeros"] <= 1.1 * cb.qubo.num_interactions + 10
@@ -76,7 +77,9 @@ _MEASURE = r"""
 import json, os, resource, sys
 import numpy as np, torch, h5py
 from qbnn.cli import main
-from qbnn.compiler import compile_bnn, save_compiled, load_training_data
+from qbnn.compiler import compile_bnn, save_compiled
+from qbnn.compiler.storage import load_training_data
+from qbnn.storage_layout import guard_solve
 from qbnn.topology import Topology
 from qbnn.solvers import IsingProblem
 def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -109,12 +112,12 @@ def test_estimates_track_measured_peak_memory(tmp_path):
     data, net = _data(tmp_path / "d.h5", 500, 64), _topo(tmp_path / "t.yaml", [64, 16, 1])
     q = tmp_path / "q.h5"
     measured = _measure("compile", str(data), str(net), str(q))
-    est = memory.compile_estimate(Topology.load(net, n_inputs=64), 500, 0.5)["bytes"]
+    est = compile_estimate(Topology.load(net, n_inputs=64), 500, 0.5)["bytes"]
     rows = [("compile", est, measured)]
     for solver in ("sb", "sa"):
         measured = _measure("solve", str(q), "--solver", solver, "--replicas", "16", "--steps", "3", "--device", "cpu",
                             "--no-polish", "--out", str(tmp_path / f"{solver}.h5"))
-        est = memory.guard_solve(q, 16, solver, "cpu")["host_bytes"]
+        est = guard_solve(q, 16, solver, "cpu")["host_bytes"]
         rows.append((f"solve {solver}", est, measured))
     print("\n" + "\n".join(f"{w:10s} estimate {e / 2**20:7.0f} MiB  measured {m / 2**20:7.0f} MiB  ratio {e / m:.2f}"
                            for w, e, m in rows))

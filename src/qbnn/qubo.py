@@ -14,15 +14,22 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import h5py
 import numpy as np
 import scipy.sparse as sp
 
 from qbnn.errors import QbnnError
+from qbnn.io import atomic_output, open_h5
+from qbnn.validate import int_attr, json_attr, reading, text_attr
 
 #: Variable kinds, in code order (the HDF5 stores codes and this list as an attribute).
 VAR_KINDS = ("weight", "activation", "product", "slack", "error", "aux")
 VARMAP_FIELDS = ("kind", "sample", "neuron", "edge", "bit")
 QUBO_FORMAT_VERSION = 1
+# memory estimate of a QUBO in memory: rows, cols int64 + values float64 per nonzero; linear + varmap
+# fields per variable
+QUBO_BYTES_PER_NNZ = 24
+QUBO_BYTES_PER_VAR = 8 + 5 * 4
 
 
 @dataclass
@@ -129,10 +136,6 @@ class QUBO:
 
         ``extra`` maps dataset paths (e.g. ``"topology/weights"``) to arrays stored beside it.
         """
-        import h5py
-
-        from qbnn.io import atomic_output
-
         with atomic_output(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = "qbnn-qubo"
@@ -155,9 +158,6 @@ class QUBO:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "QUBO":
         """Read a QUBO HDF5 written by :meth:`save`; any malformed part is one QbnnError naming the file."""
-        from qbnn.io import open_h5
-        from qbnn.validate import int_attr, json_attr, reading, text_attr
-
         with open_h5(path, "QUBO file") as f, reading(path, "QUBO file"):
             if text_attr(f.attrs.get("format")) != "qbnn-qubo":
                 raise QbnnError(f"{path} is not a qbnn QUBO file (format attribute missing)")
@@ -203,3 +203,55 @@ class QUBO:
                 varmap={v: arrays[f"varmap/{v}"] for v in VARMAP_FIELDS},
                 attrs=attrs,
             )
+
+
+def qubo_file_shape(path) -> tuple[int, int]:
+    """(variables, nonzeros) of a qbnn QUBO HDF5 file, read from dataset shapes only."""
+    with open_h5(path, "QUBO file") as f:
+        try:
+            return int(f["qubo/linear"].shape[0]), int(f["qubo/values"].shape[0])
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+            return 0, 0  # malformed (e.g. a group where a dataset belongs): QUBO.load reports the actual problem
+
+
+
+# ---------------------------------------------------------------- exporters
+def bqm_serializable(q: QUBO) -> dict:
+    """dimod ``BinaryQuadraticModel.to_serializable()`` dict (schema 3.0.0, BINARY), built without dimod."""
+    return {
+        "type": "BinaryQuadraticModel",
+        "version": {"bqm_schema": "3.0.0"},
+        "use_bytes": False,
+        "index_type": "int64",
+        "bias_type": "float64",
+        "num_variables": q.num_variables,
+        "num_interactions": q.num_interactions,
+        "variable_labels": list(range(q.num_variables)),
+        "variable_type": "BINARY",
+        "offset": q.offset,
+        "info": {},
+        "linear_biases": q.linear.tolist(),
+        "quadratic_biases": q.values.tolist(),
+        "quadratic_head": q.rows.tolist(),
+        "quadratic_tail": q.cols.tolist(),
+    }
+
+
+def export_bqm_json(q: QUBO, path: str | os.PathLike) -> None:
+    """Write dimod-loadable BQM JSON atomically."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(bqm_serializable(q), f)
+
+
+def export_coo(q: QUBO, path: str | os.PathLike) -> None:
+    """Write ``# offset=...`` header then ``i j value`` lines (``i == j``: linear term; ``i < j``: quadratic)."""
+    nz = np.flatnonzero(q.linear)
+    rows = np.concatenate([nz, q.rows])
+    cols = np.concatenate([nz, q.cols])
+    vals = np.concatenate([q.linear[nz], q.values])
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(f"# qbnn QUBO (binary x): E = offset + sum value*x_i*x_j over lines; i==j lines are linear terms\n")
+            f.write(f"# num_variables={q.num_variables}\n# offset={q.offset!r}\n")
+            np.savetxt(f, np.column_stack([rows, cols, vals]), fmt=["%d", "%d", "%.17g"], delimiter=" ")

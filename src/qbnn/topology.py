@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.topology_size import guard_topology
 
 #: neuron names: identifiers that survive every file kind (HDF5 byte labels, C headers, weight labels "a->b")
 NEURON_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -116,8 +117,6 @@ class Topology:
         if not isinstance(spec, dict):
             raise QbnnError("topology must be a mapping (layers: [...] or inputs/neurons/outputs)")
         try:
-            from qbnn.memory import guard_topology
-
             guard_topology(spec)  # from sizes alone, before building anything
             if "receptive_field" in spec:
                 spec = _receptive_field_spec(spec, n_inputs)

@@ -35,14 +35,14 @@ def _train_size(dataset):
 
 @functools.lru_cache(maxsize=None)
 def problem_estimate(dataset, topology, with_margin):
-    """qbnn.memory.compile_estimate (variables, nonzeros, bytes) of the full training QUBO, or None."""
+    """qbnn.compiler.compile_estimate (variables, nonzeros, bytes) of the full training QUBO, or None."""
     samples = _train_size(dataset)
     path = resolve_config_path(config["topologies"][topology])
     if samples is None or path is None:
         return None
     try:
         from qbnn.errors import QbnnError
-        from qbnn.memory import compile_estimate
+        from qbnn.compiler import compile_estimate
         from qbnn.topology import Topology
     except ImportError:  # Snakemake runs without qbnn (e.g. in its own env): the job's own guard decides
         return None
@@ -53,8 +53,9 @@ def problem_estimate(dataset, topology, with_margin):
 
 
 def _solve_bytes(est, solver):
-    """Host bytes qbnn.memory.guard_solve checks for this QUBO (nonzeros: the raw, pre-merge upper bound)."""
-    from qbnn.memory import QUBO_BYTES_PER_NNZ, QUBO_BYTES_PER_VAR, solve_estimate
+    """Host bytes qbnn.storage_layout.guard_solve checks for this QUBO (nonzeros: the raw, pre-merge upper bound)."""
+    from qbnn.qubo import QUBO_BYTES_PER_NNZ, QUBO_BYTES_PER_VAR
+    from qbnn.storage_layout import solve_estimate
 
     n, nnz = est["variables"], est["nonzeros"]
     replicas = solver_settings_for(solver)["replicas"]
@@ -82,7 +83,7 @@ def problem_bytes(kind, wildcards):
     if kind == "compile":
         return est["bytes"]
     if kind == "qubo":  # decode: loads the QUBO once
-        from qbnn.memory import QUBO_BYTES_PER_NNZ, QUBO_BYTES_PER_VAR
+        from qbnn.qubo import QUBO_BYTES_PER_NNZ, QUBO_BYTES_PER_VAR
 
         return est["nonzeros"] * QUBO_BYTES_PER_NNZ + est["variables"] * QUBO_BYTES_PER_VAR
     solver = wildcards.solver if kind == "solve" else showcase_solver(wildcards.exp) if kind == "round" else "sa"

@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.compiler import compile_bnn, load_training_data, load_weight_penalties, save_compiled
+    from qbnn.compiler import compile_bnn, load_weight_penalties, save_compiled
+    from qbnn.compiler.storage import load_training_data
     from qbnn.topology import Topology
 
     X, y = load_training_data(args.data)

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.compiler import export_bqm_json, export_coo
+    from qbnn.qubo import export_bqm_json, export_coo
     from qbnn.qubo import QUBO
 
     q = QUBO.load(args.qubo)

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.memory import guard_maxcut
+    from qbnn.solvers.maxcut import guard_maxcut
     from qbnn.solvers import resolve_device
     from qbnn.solvers.maxcut import solve_maxcut
 

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.io import atomic_output
     from qbnn.qubo import QUBO
-    from qbnn.memory import guard_solve
+    from qbnn.storage_layout import guard_solve
     from qbnn.solvers import IsingProblem, resolve_device, solve
 
     dev = resolve_device(args.device)

@@ -13,7 +13,8 @@ from qbnn.solvers.ma import momentum_annealing
 from qbnn.solvers.maxcut import cut_value, energy_for_cut, solve_maxcut
 from qbnn.solvers.polish import greedy_polish
 from qbnn.solvers.problem import IsingProblem, SolveResult, bits_to_spins, resolve_device, spins_to_bits
-from qbnn.solvers.sa import greedy_coloring, sa_schedule, simulated_annealing
+from qbnn.solvers.coloring import greedy_coloring
+from qbnn.solvers.sa import sa_schedule, simulated_annealing
 from qbnn.solvers.sb import ballistic_sb, discrete_sb, simulated_bifurcation
 
 #: solver name -> function(problem, **options) -> SolveResult

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.memory import check_fits
 from qbnn.solvers.problem import IsingProblem
 from qbnn.solvers.sa import sa_schedule
+from qbnn.storage_layout import solve_estimate
 
 
 def weight_sum(problem: IsingProblem) -> float:
@@ -43,3 +45,31 @@ def solve_maxcut(path, solver: str = DEFAULT_MAXCUT_SOLVER, target_cut: float | 
     target = None if target_cut is None else energy_for_cut(prob, target_cut)
     res = solve(prob, solver=solver, target_energy=target, **kw)
     return prob, res, float(cut_value(prob, res.best_state))
+
+
+def gset_shape(path) -> tuple[int, int]:
+    """(nodes, edges) from the header line of a G-set graph file ((0, 0) if unreadable: the reader says why)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.readline(256).split()
+        return max(0, int(head[0])), max(0, int(head[1]))
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+
+
+def guard_maxcut(path, replicas: int, solver: str, device, steps: int = 0) -> dict:
+    """Refuse (QbnnError) a MaxCut solve that would not fit: the edge list as read by ``np.loadtxt``
+    (three float64 columns plus Python's per-row parsing) and the Ising machine on ``n`` nodes."""
+    n, m = gset_shape(path)
+    dev = str(device)
+    est = solve_estimate(n, m, replicas, solver, dev, steps=steps)
+    est["host_bytes"] += m * GSET_BYTES_PER_EDGE
+    what = f"MaxCut on {path} ({n:,} nodes, {m:,} edges, {replicas} replicas)"
+    check_fits(est["host_bytes"], what)
+    if est["device_bytes"]:
+        check_fits(est["device_bytes"], what + " on " + dev, dev)
+    return {"nodes": n, "edges": m, **est}
+
+
+# np.loadtxt's float64 (m, 3) array, its parse buffers, and the COO -> CSR copies of the edges
+GSET_BYTES_PER_EDGE = 3 * 8 * 3

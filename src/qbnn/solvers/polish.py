@@ -14,20 +14,8 @@ import time
 
 import numpy as np
 
+from qbnn.solvers.coloring import colour_classes
 from qbnn.solvers.problem import IsingProblem
-
-
-def colour_classes(problem: IsingProblem) -> list[np.ndarray]:
-    """Spin indices of each colour class of ``greedy_coloring(problem.J)``, cached on the problem."""
-    cached = problem.__dict__.get("_colour_classes")
-    if cached is None:
-        from qbnn.solvers.sa import greedy_coloring  # sa imports this module (via base)
-
-        color = greedy_coloring(problem.J)
-        order = np.argsort(color, kind="stable")
-        cached = np.split(order, np.cumsum(np.bincount(color))[:-1])
-        problem.__dict__["_colour_classes"] = cached
-    return cached
 
 
 def _past(deadline: float | None) -> bool:

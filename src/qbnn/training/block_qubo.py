@@ -116,9 +116,9 @@ def _edge_source_neuron(topology) -> np.ndarray:
 
 def block_qubo_size(topology, block: np.ndarray, n_samples: int) -> int:
     """Variables of the block QUBO over ``n_samples`` samples (from sizes alone, nothing built)."""
-    from qbnn.compiler import _layout
+    from qbnn.compiler.layout import neuron_layout
 
-    layout, _ = _layout(topology)
+    layout, _ = neuron_layout(topology)
     block = np.unique(np.asarray(block, dtype=np.int64))
     affected = affected_neurons(topology, block)
     src = _edge_source_neuron(topology)

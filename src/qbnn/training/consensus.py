@@ -38,9 +38,9 @@ def batch_size_for_spins(topology, max_spins: int | None, n_samples: int, defaul
     """Largest batch whose QUBO (``n_w + B·stride`` variables) has at most ``max_spins`` variables."""
     if max_spins is None:
         return min(n_samples, default)
-    from qbnn.compiler import _layout
+    from qbnn.compiler.layout import neuron_layout
 
-    stride = _layout(topology)[1]
+    stride = neuron_layout(topology)[1]
     B = (int(max_spins) - topology.n_weights) // max(stride, 1)
     if B < 1:
         from qbnn.errors import QbnnError
