@@ -37,7 +37,8 @@ import torch
 
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
-from qbnn.solvers import IsingProblem, cut_value, energy_for_cut, simulated_annealing, solve
+from qbnn.solvers import IsingProblem, simulated_annealing, solve
+from qbnn.solvers.maxcut import cut_value, energy_for_cut
 from qbnn.solvers.sa import sa_schedule
 
 GSET = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "gset"

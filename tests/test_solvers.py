@@ -11,8 +11,9 @@ import torch
 
 from qbnn.errors import QbnnError
 from qbnn.qubo import QUBO
-from qbnn.solvers import (IsingProblem, SOLVERS, bits_to_spins, cut_value, exhaustive_search, greedy_coloring,
+from qbnn.solvers import (IsingProblem, SOLVERS, bits_to_spins, exhaustive_search, greedy_coloring,
                           greedy_polish, resolve_device, solve)
+from qbnn.solvers.maxcut import cut_value
 
 SOLVER_NAMES = ["sb", "dsb", "sa", "ma"]
 

@@ -11,6 +11,8 @@ Core data types (everything else speaks these):
 imported on first use, so ``import qbnn`` (and every ``qbnn`` command that does not train) stays free of
 scikit-learn and torch.
 """
+import importlib
+
 from qbnn.errors import QbnnError
 
 __version__ = "0.1.0"
@@ -21,8 +23,6 @@ _LAZY = {"QuboBNNClassifier": "qbnn.estimator"}
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value

@@ -28,6 +28,7 @@ from qbnn.dropout_files import (PENALTIES_FORMAT, SUBNETWORK_FORMAT, load_penalt
                                 load_subnetwork, save_penalties, save_subnetwork)
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
+from qbnn.qubo import QUBO
 
 UNITS = ("neuron", "edge")
 #: β per round: constant; increasing β·(r+1)/R (trust later, better-informed rounds more);
@@ -190,8 +191,6 @@ def apply_penalties_to_qubo(qubo: Any, h: np.ndarray, weight_vars: np.ndarray | 
     ``weight_vars``: QUBO variable index of weight bit ``w`` (default: the ``"weight"``
     variables in index order, which the compiler lays out in canonical weight order).
     """
-    from qbnn.qubo import QUBO
-
     h = np.asarray(h, dtype=np.float64)
     idx = qubo.indices("weight") if weight_vars is None else np.asarray(weight_vars, dtype=np.int64)
     if len(idx) != len(h):

@@ -1,23 +1,21 @@
 """Files of the dropout scheme: per-round penalties and per-job subnetwork solutions."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.io import atomic_output, file_hash, open_h5, stable_hash
+from qbnn.validate import reading, text_attr
 
 PENALTIES_FORMAT = "qbnn-penalties"
 
 
 def save_penalties(path, h: np.ndarray, attrs: dict[str, Any] | None = None, extra: dict[str, np.ndarray] | None = None) -> None:
     """Write ``/h`` (float64 ``(n_weights,)``) plus attributes, atomically."""
-    import json
-
-    import h5py
-
-    from qbnn.io import atomic_output
-
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = PENALTIES_FORMAT
@@ -35,10 +33,6 @@ SUBNETWORK_FORMAT = "qbnn-dropout-subnetwork"
 def save_subnetwork(path, sol: Any, attrs: dict[str, Any] | None = None) -> None:
     """Write one solved subnetwork (``/map`` int64, ``/weights`` int8, attrs ``k``, ``errors``,
     plus ``attrs``: round, seed, n_weights, ...), atomically."""
-    import h5py
-
-    from qbnn.io import atomic_output
-
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = SUBNETWORK_FORMAT
@@ -52,9 +46,6 @@ def save_subnetwork(path, sol: Any, attrs: dict[str, Any] | None = None) -> None
 
 def load_subnetwork(path, n_weights: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``(map, weights, attrs)`` of a solved-subnetwork file, checked against ``n_weights``."""
-    from qbnn.io import open_h5
-    from qbnn.validate import reading, text_attr
-
     with open_h5(path, "subnetwork file") as f, reading(path, "subnetwork file"):
         if text_attr(f.attrs.get("format")) != SUBNETWORK_FORMAT or "map" not in f or "weights" not in f:
             raise QbnnError(f"{path}: not a dropout subnetwork file (qbnn dropout-subnetwork writes them)")
@@ -88,8 +79,6 @@ def _numeric(node, path, name: str) -> np.ndarray:
 def round_identity(topology, args) -> dict[str, Any]:
     """What a subnetwork file must share with the round that combines it: the topology, the round,
     seed and dropout setting, and the previous round's penalties (by content)."""
-    from qbnn.io import file_hash, stable_hash
-
     return {"topology_hash": stable_hash(topology.to_spec()), "round": int(args.round), "seed": int(args.seed),
             "p": float(args.p), "unit": str(args.unit), "margin": float(args.margin),
             "previous_hash": file_hash(args.previous) if args.previous else ""}
@@ -108,9 +97,6 @@ def check_round_identity(path, attrs: dict[str, Any], want: dict[str, Any]) -> N
 
 def load_penalties(path, n_weights: int | None = None) -> np.ndarray:
     """Read ``/h`` from a penalties HDF5 (checks its length against ``n_weights`` if given)."""
-    from qbnn.io import open_h5
-    from qbnn.validate import reading
-
     with open_h5(path, "penalties file") as f, reading(path, "penalties file"):
         if "h" not in f:
             raise QbnnError(f"{path} has no /h dataset (not a penalties file)")

@@ -14,7 +14,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from qbnn.dropout import make_solve_fn, run_dropout
+from qbnn.errors import QbnnError
 from qbnn.topology import Topology
+from qbnn.training import DEFAULT_STRATEGY, train
 
 
 def binarise_pm1(X: np.ndarray) -> np.ndarray:
@@ -70,8 +73,6 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _build_topology(self, d: int, n_out: int) -> Topology:
-        from qbnn.errors import QbnnError
-
         t = self.topology
         try:
             if t is None:
@@ -99,8 +100,6 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------------- API
     def fit(self, X, y):
-        from qbnn.dropout import make_solve_fn, run_dropout
-
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
@@ -134,9 +133,6 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
             h = rounds[-1].penalties
         self.penalties_ = h
         if self.solver in ("auto", "train") and not self.margin:
-            from qbnn.errors import QbnnError
-            from qbnn.training import DEFAULT_STRATEGY, train
-
             try:
                 res = train(topo, Xb, yt, strategy=self.strategy or DEFAULT_STRATEGY, warm_start=self.warm_start,
                             time_limit=self.time_limit, seed=seed, weight_penalties=h)

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
-from qbnn.topology import Network
+from qbnn.topology import Network, Topology
 
 MARGIN_BINS = np.linspace(0.0, 1.0, 11)
 
@@ -39,8 +40,6 @@ def load_task(data_path, network_path, real: bool = False):
     """``(topology, Xtr, ytr, Xte, yte)``: a dataset file and a topology YAML read together, the labels
     checked against the topology's outputs (QbnnError naming the dataset otherwise); ``real``: accept
     real-valued (``encoding: real``) features."""
-    from qbnn.topology import Topology
-
     Xtr, ytr, Xte, yte, _ = load_data(data_path, real=real)
     topo = Topology.load(network_path, n_inputs=Xtr.shape[1])
     try:
@@ -131,15 +130,9 @@ def evaluate_network(
 
 # ------------------------------------------------------------------ data files
 def load_data(path: str | Path, real: bool = False):
-    """``(Xtr, ytr, Xte, yte, attrs)`` from a dataset HDF5 (``qbnn.data.load_dataset`` if available);
+    """``(Xtr, ytr, Xte, yte, attrs)`` from a dataset HDF5 (``qbnn.data.load_dataset``);
     ``real``: accept real-valued (``encoding: real``) features."""
-    try:
-        from qbnn.data import load_dataset  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        load_dataset = None
-    if load_dataset is not None:
-        return load_dataset(path, real=real)
-    return _read_dataset(path)
+    return load_dataset(path, real=real)
 
 
 def evaluate_mip_network(net, Xtr, ytr, Xte=None, yte=None, attack=None, seed=0) -> dict[str, Any]:
@@ -159,24 +152,3 @@ def evaluate_mip_network(net, Xtr, ytr, Xte=None, yte=None, attack=None, seed=0)
         if attack:
             res.update(robust_metrics(net.weights_, net.biases_, Xte, yte, attack, seed=seed))
     return res
-
-
-def _read_dataset(path: str | Path):
-    from qbnn.io import open_h5
-
-    with open_h5(path, "dataset file") as f:
-        arrays = {}
-        for split in ("train", "test"):
-            for key in ("X", "y"):
-                name = f"{split}/{key}"
-                if name not in f:
-                    raise QbnnError(f"dataset file {path} lacks /{name}")
-                arrays[name] = f[name][()]
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    Xtr, ytr, Xte, yte = arrays["train/X"], arrays["train/y"], arrays["test/X"], arrays["test/y"]
-    for name, X in (("train", Xtr), ("test", Xte)):
-        if X.ndim != 2 or (X.size and not np.isin(X, (-1, 1)).all()):
-            raise QbnnError(f"dataset file {path}: /{name}/X must be a 2-D ±1 array")
-    if len(ytr) != len(Xtr) or len(yte) != len(Xte):
-        raise QbnnError(f"dataset file {path}: X and y lengths differ")
-    return Xtr, ytr.reshape(-1), Xte, yte.reshape(-1), attrs

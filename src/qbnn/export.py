@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.io import stable_hash
+from qbnn.io import atomic_output, stable_hash
 from qbnn.topology import Network
 
 PACKED_FORMAT_VERSION = 1
@@ -160,8 +160,6 @@ def predict_packed(packed: Mapping[str, Any] | str | os.PathLike, X: np.ndarray)
 
 # ------------------------------------------------------------------ writers
 def export_npz(net: Network, path: str | os.PathLike) -> dict[str, Any]:
-    from qbnn.io import atomic_output
-
     P = pack_network(net)
     with atomic_output(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **P)
@@ -276,8 +274,6 @@ static inline int qbnn_predict(const int8_t *x)
 
 
 def export_c_header(net: Network, path: str | os.PathLike, prefix: str = "qbnn") -> None:
-    from qbnn.io import atomic_output
-
     text = c_header(net, prefix)
     with atomic_output(path) as tmp:
         tmp.write_text(text)

@@ -16,7 +16,11 @@ import numpy as np
 import pandas as pd
 
 from qbnn.errors import QbnnError
+from qbnn.evaluate import forward_parts
 from qbnn.io import atomic_output
+from qbnn.records import read_metrics_json, read_solution
+from qbnn.report import MIN_RUNS_FOR_INTERVAL, accuracy_stats, clipped_yerr
+from qbnn.topology import Network
 
 # {qname}_{solver}_s{seed} with qname = m{margin}[_dropout-{exp}-s{seed}]; networks carry a qubo_ prefix.
 _RUN = re.compile(r"^(?:qubo_)?m(?P<margin>[0-9.]+)(?:_dropout-(?P<exp>[A-Za-z0-9_]+)-s\d+)?_(?P<solver>[a-z-]+)_s(?P<seed>\d+)$")
@@ -71,8 +75,6 @@ def load_trace(path: str | os.PathLike) -> dict[str, Any]:
     Generic Ising solvers record the raw QUBO energy of improving states; the BNN strategies record
     the objective ``F(w) = E(repair(w))`` -- the same units, so both share one axis.
     """
-    from qbnn.records import read_solution
-
     sol = read_solution(path, need_trace=True)
     tr, attrs = sol["trace"], sol["attrs"]
     total = float(attrs.get("seconds", tr[-1, 1] if len(tr) else 0.0))
@@ -167,8 +169,6 @@ def plot_weight_images(paths: list[str | os.PathLike], out: str | os.PathLike,
     ``data_attrs`` maps dataset name -> dataset attributes (for ``image_shape``). Returns per network
     ``label``, ``names``, ``images`` and ``biases`` as drawn.
     """
-    from qbnn.topology import Network
-
     rows = []
     for p in paths:
         net = Network.load(p)
@@ -202,8 +202,6 @@ def plot_weight_images(paths: list[str | os.PathLike], out: str | os.PathLike,
 # ------------------------------------------------------------------ margin histograms
 def normalised_margins(network, X: np.ndarray) -> dict[str, np.ndarray]:
     """``|z_j| / fan_in(j)`` on samples ``X``: ``hidden`` ``(S, H)`` and ``output`` ``(S, O)`` float64."""
-    from qbnn.evaluate import forward_parts
-
     Z, _, fan, hidden, out = forward_parts(network, X)
     M = np.abs(Z) / fan[None, :]
     return {"hidden": M[:, hidden], "output": M[:, out]}
@@ -218,8 +216,6 @@ def plot_margin_histograms(paths: list[str | os.PathLike], out: str | os.PathLik
     Returns the raw counts: columns ``dataset, topology, dropout, margin, layer, networks, bin_lo,
     bin_hi, count`` (each group's counts sum to samples × neurons × networks).
     """
-    from qbnn.topology import Network
-
     recs = []
     for p in paths:
         info = parse_run(p)
@@ -278,8 +274,6 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
 
     ``metrics`` is :func:`qbnn.report.load_metrics`'s table; ``n_rounds`` maps experiment -> R.
     """
-    from qbnn.records import read_metrics_json
-
     cols = ["exp", "dataset", "topology", "solver", "margin", "seed", "rounds", "train_accuracy", "test_accuracy"]
     rows = []
     solver_of: dict[str, str] = {}
@@ -318,8 +312,6 @@ def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataF
     """Test (solid) and train (dashed) accuracy vs dropout rounds, mean ± 95% CI over seeds (clipped to [0, 1];
     with fewer than MIN_RUNS_FOR_INTERVAL seeds the test accuracies of the seeds as points instead), one panel
     per experiment, one colour per λ. Returns the plotted means (``exp, margin, rounds, n, *_mean, *_ci95``)."""
-    from qbnn.report import MIN_RUNS_FOR_INTERVAL, accuracy_stats, clipped_yerr
-
     if table.empty:
         _placeholder(out, "no dropout runs")
         return table

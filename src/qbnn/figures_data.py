@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from qbnn.data import load_dataset
 from qbnn.figures import image_shape_of
 from qbnn.io import atomic_output
 
@@ -18,8 +19,6 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from qbnn.data import load_dataset
 
     Xtr, ytr, _, _, attrs = load_dataset(data_path, real=True)
     real = attrs.get("encoding") == "real"

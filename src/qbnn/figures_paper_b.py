@@ -13,14 +13,17 @@ run identity comes from the records (``dataset``, ``topology``, ``method``, ``se
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
-from qbnn.report import ci95
+from qbnn.mip import MIPNetwork
+from qbnn.paired import ci95
 
 DNN = "dnn"
 
@@ -221,11 +224,6 @@ def plot_robust(df: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
 def split_histories(paths) -> pd.DataFrame:
     """Per-split records of MIP split networks: dataset/topology/variant from the metrics JSON
     next to each network (same stem), seed and history from the network file."""
-    import json
-    from pathlib import Path
-
-    from qbnn.mip import MIPNetwork
-
     rows = []
     for p in map(Path, paths):
         net = MIPNetwork.load(p)

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
@@ -247,8 +248,6 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
 
 def open_h5(path: str | os.PathLike, what: str = "HDF5 file"):
     """Open an HDF5 file read-only, turning unreadable/truncated files into QbnnError."""
-    import h5py
-
     p = require_file(path, what)
     try:
         return h5py.File(p, "r")

@@ -4,7 +4,7 @@ Unpaired intervals of per-variant means over a few seeds cannot resolve 1–2 po
 (and its seed) moves every variant together. Pairing removes that shared variance: per (group, seed)
 the difference ``Δ = acc(variant) − acc(reference)``, then
 
-* the mean Δ with a Student-t 95 % interval (``qbnn.report.ci95``);
+* the mean Δ with a Student-t 95 % interval (:func:`ci95`);
 * a two-sided Wilcoxon signed-rank p-value (``scipy.stats.wilcoxon``; 1.0 when every Δ is 0) and a
   two-sided sign-test p-value (``scipy.stats.binomtest`` on wins vs losses, ties dropped);
 * a verdict per comparison: ``helps`` / ``hurts`` when the 95 % interval excludes 0 *and* the Wilcoxon
@@ -23,7 +23,17 @@ import pandas as pd
 
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
-from qbnn.report import ci95
+
+
+def ci95(std, count):
+    """Half-width of the 95% confidence interval of a mean: Student t with ``count - 1`` degrees of
+    freedom (few seeds make the normal 1.96 too narrow); 0 for a single run."""
+    from scipy.stats import t
+
+    n = np.asarray(count, dtype=np.float64)
+    s = np.nan_to_num(np.asarray(std, dtype=np.float64))
+    q = t.ppf(0.975, np.maximum(n - 1, 1))
+    return np.where(n > 1, q * s / np.sqrt(np.maximum(n, 1)), 0.0)
 
 
 def wilcoxon_p(d: np.ndarray) -> float:

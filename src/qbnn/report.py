@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qbnn.cli.solve import GENERIC_SOLVERS
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output
+from qbnn.paired import ci95, paired_table
 from qbnn.records import read_metrics_json
 
 _QUBO_RUN = re.compile(r"^qubo_m([0-9.]+)(_dropout-.+-s\d+)?_([a-z-]+)$")
@@ -52,17 +54,6 @@ def load_metrics(paths: list[str | os.PathLike]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     front = [c for c in COLUMNS if c in df.columns]
     return df[front + [c for c in df.columns if c not in front]]
-
-
-def ci95(std, count):
-    """Half-width of the 95% confidence interval of a mean: Student t with ``count - 1`` degrees of
-    freedom (few seeds make the normal 1.96 too narrow); 0 for a single run."""
-    from scipy.stats import t
-
-    n = np.asarray(count, dtype=np.float64)
-    s = np.nan_to_num(np.asarray(std, dtype=np.float64))
-    q = t.ppf(0.975, np.maximum(n - 1, 1))
-    return np.where(n > 1, q * s / np.sqrt(np.maximum(n, 1)), 0.0)
 
 
 def accuracy_stats(g) -> pd.DataFrame:
@@ -118,8 +109,6 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
 
 def generic_solvers() -> tuple[str, ...]:
     """Generic Ising solvers: on BNN QUBOs they usually decode to constant predictors (reference rows)."""
-    from qbnn.cli.solve import GENERIC_SOLVERS
-
     return GENERIC_SOLVERS
 
 
@@ -245,8 +234,6 @@ def paired_variants(df: pd.DataFrame) -> pd.DataFrame:
     (dataset, topology) (:func:`qbnn.paired.paired_table`; reference ``QUBO plain`` of ``ste-pt`` when
     present, else of the first solver). Variant labels are :func:`variant_label`'s. Without plain QUBO
     runs (or nothing else) the table is empty."""
-    from qbnn.paired import paired_table
-
     d = df.copy()
     d["variant"] = [variant(r) for r in d.to_dict("records")]
     if "solver" not in d:

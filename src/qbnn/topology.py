@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
+import yaml
 
 from qbnn.errors import QbnnError
+from qbnn.io import atomic_output, open_h5
 from qbnn.topology_size import guard_topology
+from qbnn.validate import int_attr, json_attr, reading, text_attr
 
 #: neuron names: identifiers that survive every file kind (HDF5 byte labels, C headers, weight labels "a->b")
 NEURON_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -139,8 +143,6 @@ class Topology:
     @classmethod
     def load(cls, path: str | os.PathLike, n_inputs: int | None = None) -> "Topology":
         """Load a topology YAML (or JSON) file."""
-        import yaml
-
         p = Path(path)
         if not p.is_file():
             raise QbnnError(f"topology file not found: {p}")
@@ -269,10 +271,6 @@ class Network:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the network HDF5 (``/weights`` int8 ±1; attrs ``topology`` JSON, ``format``)."""
-        import h5py
-
-        from qbnn.io import atomic_output
-
         with atomic_output(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = "qbnn-network"
@@ -286,9 +284,6 @@ class Network:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
         """Read a network HDF5; any malformed part is one QbnnError naming the file."""
-        from qbnn.io import open_h5
-        from qbnn.validate import int_attr, json_attr, reading, text_attr
-
         with open_h5(path, "network file") as f, reading(path, "network file"):
             if text_attr(f.attrs.get("format")) != "qbnn-network" or "weights" not in f:
                 raise QbnnError(f"{path} is not a qbnn network file (missing format attribute or /weights)")

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import stat
+import zipfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -246,8 +247,6 @@ def check_outputs(outputs: Iterable[tuple[str, str]], inputs: Iterable[tuple[str
 
 def is_checkpoint_file(path: Path) -> bool:
     """Whether ``path`` holds a qbnn solver checkpoint (read with torch's weights-only loader)."""
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return False
     try:

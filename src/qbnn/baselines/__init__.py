@@ -17,8 +17,10 @@ import time
 
 import numpy as np
 
+from qbnn.baselines.greedy import greedy_flip
 from qbnn.errors import QbnnError
-from qbnn.topology import Topology
+from qbnn.evaluate import align_labels, evaluate_network
+from qbnn.topology import Network, Topology
 
 METHODS = ("ste", "greedy", "ste_greedy", "mlp", "logreg", "dnn")
 BNN_METHODS = ("ste", "greedy", "ste_greedy")
@@ -39,8 +41,6 @@ def run_baseline(
     **kwargs,
 ) -> dict:
     """Run one baseline; BNN methods are scored by :func:`qbnn.evaluate.evaluate_network`."""
-    from qbnn.evaluate import align_labels
-
     t0 = time.perf_counter()
     ytr = align_labels(topology, ytr)
     yte = None if yte is None else align_labels(topology, yte)
@@ -56,13 +56,10 @@ def run_baseline(
             kw["lr"] = lr
         res = train_ste(topology, Xtr, ytr, **kw)
         if method == "ste_greedy":  # polish the STE solution by exact bit-flip descent
-            from qbnn.baselines.greedy import greedy_flip
 
             pol = greedy_flip(topology, Xtr, ytr, restarts=1, seed=seed, init=res["weights"])
             res.update(ste_train_errors=res["train_errors"], weights=pol["weights"], train_errors=pol["train_errors"])
     elif method == "greedy":
-        from qbnn.baselines.greedy import greedy_flip
-
         kw = dict(seed=seed, **kwargs)
         if restarts is not None:
             kw["restarts"] = restarts
@@ -94,9 +91,6 @@ def run_baseline(
     else:
         raise QbnnError(f"unknown baseline method {method!r} (choose from {', '.join(METHODS)})")
     if method in BNN_METHODS:
-        from qbnn.evaluate import evaluate_network
-        from qbnn.topology import Network
-
         metrics = evaluate_network(Network(topology, res["weights"]), Xtr, ytr, Xte, yte)
         assert metrics["train_errors"] == res["train_errors"]
         res.update(metrics)

@@ -46,9 +46,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qbnn.compiler import load_compiled
 from qbnn.errors import QbnnError
 from qbnn.margins import MarginProblem, MarginSpec
-from qbnn.mip.builder import Builder
+from qbnn.mip.builder import Builder, new_highs
+from qbnn.solvers.problem import SolveResult
 from qbnn.topology import Topology
 
 #: absolute tolerance of "proven optimal" on fractional objectives (λ > 0 or weight penalties)
@@ -315,8 +317,6 @@ def canonical_weights(topology: Topology, w: np.ndarray) -> np.ndarray:
 
 
 def _highs(lp, time_limit: float, threads: int, seed: int, integral: bool = True):
-    from qbnn.mip.builder import new_highs
-
     h = new_highs({"time_limit": float(time_limit), "threads": int(threads), "random_seed": int(seed),
                    "mip_rel_gap": 0.0,  # an integer objective may stop 0.99 short; a fractional one may not
                    "mip_abs_gap": 0.99 if integral else GAP_TOL})
@@ -368,9 +368,6 @@ def solve_exact_qubo_file(path: str, time_limit: float | None = 60.0, seed: int 
     Returns a ``qbnn.solvers.SolveResult`` holding ``repair(w*)`` (its QUBO energy equals F(w*)),
     with ``info["certificate"] = {proven_optimal, objective, bound, gap, status, milp_seconds}``.
     No time limit means an hour (HiGHS needs a number)."""
-    from qbnn.compiler import load_compiled
-    from qbnn.solvers.problem import SolveResult
-
     cb = load_compiled(path)
     r = solve_exact(cb, time_limit=3600.0 if time_limit is None else float(time_limit), seed=seed, threads=threads)
     if r.weights is None:

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from qbnn.margins import MarginSpec, reward
 from qbnn.topology import Topology
 
 Objective = Callable[[np.ndarray], np.ndarray]
@@ -105,8 +106,6 @@ class MoveState:
         self.margin = float(margin)
         # margin variant (qbnn.margins.MarginSpec.arrays): reward weight_j·min(f_sj, cap_j); default |z|/fan_in
         if margin_arrays is None:
-            from qbnn.margins import MarginSpec
-
             margin_arrays = MarginSpec().arrays(topology, y)
         self.margin_np = tuple(np.asarray(a, dtype=np.float64) for a in margin_arrays)
         self.m_weight, self.m_sign, self.m_cap = (torch.as_tensor(a, dtype=torch.float64, device=self.device)
@@ -167,8 +166,6 @@ class MoveState:
                                                       self._y_np()), dtype=np.float64).reshape(-1)
             F = loss + self.residual.c + W.astype(np.float64) @ self.residual.h
             if self.margin:
-                from qbnn.margins import reward
-
                 Z, _ = self.topo.forward(W, self.X.cpu().numpy().astype(np.int32))
                 F = F - self.margin * reward(Z, *self.margin_np)
         return torch.as_tensor(F, dtype=torch.float64, device=self.device)

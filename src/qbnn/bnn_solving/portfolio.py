@@ -13,8 +13,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from qbnn.baselines.greedy import greedy_flip
+from qbnn.baselines.ste import train_ste
 from qbnn.bnn_solving.moves import AffineResidual, MoveState, fit_affine_residual
 from qbnn.bnn_solving.tempering import SearchResult, anneal_moves, greedy_descent, parallel_tempering
+from qbnn.compiler import load_compiled
+from qbnn.solvers import IsingProblem, solve
+from qbnn.solvers.problem import SolveResult
 from qbnn.topology import Topology
 
 
@@ -106,12 +111,8 @@ def warm_starts(compiled: Any, seed: int = 0, time_limit: float | None = 2.0,
     for name in methods:
         try:
             if name == "ste":
-                from qbnn.baselines.ste import train_ste
-
                 res = train_ste(topo, X, y, seed=seed, seeds=1)
             elif name == "greedy":
-                from qbnn.baselines.greedy import greedy_flip
-
                 res = greedy_flip(topo, X, y, seed=seed, restarts=5,
                                   time_limit=None if time_limit is None else 0.5 * time_limit)
             else:
@@ -219,8 +220,6 @@ def _run_decode_reanneal(compiled, replicas, steps, time_limit, seed, device, W0
     W = random_weights(np.random.default_rng(seed), replicas, topo.n_weights) if W0 is None else W0
     if qubo is not None and decode is not None:
         try:
-            from qbnn.solvers import IsingProblem, solve
-
             gen = solve(IsingProblem.from_qubo(qubo), solver, replicas=replicas, steps=max(steps // 2, 10),
                         time_limit=None if time_limit is None else 0.3 * time_limit, seed=seed, device=device,
                         check_every=20, polish=False)  # decoding repairs anyway; the polish overran budgets
@@ -258,8 +257,6 @@ def _run_ste_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, ta
             w0 = np.atleast_2d(W0)
         else:
             try:
-                from qbnn.baselines.ste import train_ste
-
                 w0 = np.asarray(train_ste(topo, X, y, seed=seed * 100 + k, seeds=1, epochs=epochs)["weights"])[None]
             except ImportError:
                 w0 = random_weights(rng, 1, topo.n_weights)
@@ -353,8 +350,6 @@ def _solve_bnn(compiled, strategy, replicas, steps, time_limit, seed, device, in
 def as_solve_result(r: BNNSolveResult):
     """The result as a ``qbnn.solvers.SolveResult`` (spins of ``repair(weights)``), so code written
     for the generic Ising solvers (e.g. ``qbnn solve``) can store it unchanged."""
-    from qbnn.solvers.problem import SolveResult
-
     if r.state is None or r.energy is None:
         raise ValueError("the problem has no QUBO / repair(): nothing to express as a QUBO solution")
     spins = (2 * np.asarray(r.state, dtype=np.int8) - 1).astype(np.int8)
@@ -370,6 +365,4 @@ def as_solve_result(r: BNNSolveResult):
 def solve_bnn_qubo_file(path: str, strategy: str = "portfolio", **kw):
     """Load a compiled BNN QUBO file (``qbnn.compiler.load_compiled``), solve it with ``strategy``
     and return a ``qbnn.solvers.SolveResult`` (see :func:`as_solve_result`)."""
-    from qbnn.compiler import load_compiled
-
     return as_solve_result(solve_bnn(load_compiled(path), strategy, **kw))

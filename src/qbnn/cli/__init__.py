@@ -18,7 +18,10 @@ import importlib.util
 import sys
 import warnings
 
+from qbnn import __version__
 from qbnn.errors import QbnnError
+from qbnn.io import output_transaction, print_summary
+from qbnn.validate import check_outputs
 
 # command name -> module under qbnn.cli (modules that do not exist are skipped).
 COMMANDS: dict[str, str] = {
@@ -56,8 +59,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qbnn import __version__
-
     parser = _Parser(prog="qbnn", description="Exact training of binary neural networks.")
     parser.add_argument("--version", action="version", version=f"qbnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -92,8 +93,6 @@ def _paths(value) -> list[str]:
 
 def check_paths(args: argparse.Namespace) -> list[str]:
     """Run :func:`qbnn.validate.check_outputs` on a parsed command line; returns the output paths."""
-    from qbnn.validate import check_outputs
-
     outs = [(f"--{d.replace('_', '-')}", getattr(args, d, None)) for d in args._outputs]
     skip = set(args._outputs) | {"command", "_run", "_outputs", "checkpoint", "debug"}
     ins = [(k.replace("_", "-"), p) for k, v in vars(args).items() if k not in skip for p in _paths(v)]
@@ -102,8 +101,6 @@ def check_paths(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from qbnn.io import output_transaction, print_summary
-
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     parser = build_parser()

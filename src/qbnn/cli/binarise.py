@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import yaml
 
 from qbnn import validate as V
-from pathlib import Path
+from qbnn.errors import QbnnError
+from qbnn.io import require_file
 
 HELP = "binarise a dataset (digits, bars_and_stripes, idx, npz, csv) into a ±1 HDF5 file"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -70,11 +74,6 @@ def _number(s: str):
 
 def load_settings(config: str | None, dataset: str | None) -> dict:
     """The settings mapping of ``dataset`` in the YAML file ``config``."""
-    import yaml
-
-    from qbnn.errors import QbnnError
-    from qbnn.io import require_file
-
     if config is None:
         if dataset is not None:
             raise QbnnError("--dataset needs --config")

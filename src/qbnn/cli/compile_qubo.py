@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import time
+
+import numpy as np
 
 from qbnn import validate as V
-import time
 
 HELP = "compile exact BNN training on a dataset into a QUBO HDF5 file"
 
@@ -49,8 +51,6 @@ def run(args: argparse.Namespace) -> dict:
 
 def adapt_labels(topo, y):
     """Two-class ±1 labels for a two-output network become class indices 0/1 (−1 -> 0)."""
-    import numpy as np
-
     y = np.asarray(y)
     if topo.n_outputs > 1 and y.size and set(np.unique(y).tolist()) <= {-1, 1} and y.min() < 0:
         return ((y + 1) // 2).astype(np.int64)

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from qbnn import validate as V
+from qbnn.data import load_dataset
+from qbnn.errors import QbnnError
 
 
 HELP = "one dropout round: solve K sampled subnetworks and write per-weight linear penalties h"
@@ -36,23 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_train(path: str):
-    """``(X, y)`` of the training split (``qbnn.data.load_dataset`` when available)."""
-    import numpy as np
-
-    from qbnn.errors import QbnnError
-    from qbnn.io import open_h5
-
-    try:
-        from qbnn.data import load_dataset
-    except Exception:  # pragma: no cover - data package absent
-        load_dataset = None
-    if load_dataset is not None:
-        Xtr, ytr, *_ = load_dataset(path)
-        return np.asarray(Xtr), np.asarray(ytr)
-    with open_h5(path, "dataset file") as f:  # pragma: no cover
-        if "train/X" not in f or "train/y" not in f:
-            raise QbnnError(f"dataset {path}: missing /train/X or /train/y")
-        return np.asarray(f["train/X"][()]), np.asarray(f["train/y"][()])
+    """``(X, y)`` of the training split (``qbnn.data.load_dataset``)."""
+    Xtr, ytr, *_ = load_dataset(path)
+    return np.asarray(Xtr), np.asarray(ytr)
 
 
 def run(args: argparse.Namespace) -> dict:

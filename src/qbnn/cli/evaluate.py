@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+import h5py
+
+from qbnn.errors import QbnnError
 
 HELP = "evaluate a trained network on a dataset (accuracy, exact loss, margins)"
 
@@ -15,8 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_labels(items: list[str]) -> dict:
-    from qbnn.errors import QbnnError
-
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -30,8 +33,6 @@ def parse_labels(items: list[str]) -> dict:
 
 def _label_value(value: str):
     """An int, a finite float, or the text itself ("nan"/"inf" stay text: JSON has no NaN)."""
-    import math
-
     try:
         return int(value)
     except ValueError:
@@ -46,8 +47,6 @@ def _label_value(value: str):
 def _is_mip_network(path) -> bool:
     """True iff ``path`` is a ``qbnn train-mip`` network file (without importing the MIP stack: HiGHS
     is not in the core env that evaluates QUBO networks)."""
-    import h5py
-
     try:
         with h5py.File(path, "r") as f:
             fmt = f.attrs.get("format")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from qbnn.errors import QbnnError
+
 HELP = "draw energy traces, first-layer weight images, margin histograms and dropout-rounds accuracy"
 #: options naming files this command writes (checked before work, committed all or none)
 OUTPUTS = ("energy_out", "weights_out", "margins_out", "margins_table", "rounds_out", "rounds_table")
@@ -24,8 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _rounds_by_exp(items: list[str]) -> dict[str, int]:
-    from qbnn.errors import QbnnError
-
     out = {}
     for item in items:
         exp, sep, r = item.partition("=")

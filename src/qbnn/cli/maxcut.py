@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+import numpy as np
 
 from qbnn import validate as V
+from qbnn.errors import QbnnError
+from qbnn.validate import reading
 
 HELP = "MaxCut on a G-set format graph with an Ising machine; stops early at --target"
 
@@ -52,13 +57,7 @@ def run(args: argparse.Namespace) -> dict:
 def check_graph(path) -> None:
     """Validate a G-set graph file: UTF-8 text, ``N E`` header, E rows ``i j [w]`` of 1-based indices
     and finite weights (the solver's reader then gets only files it handles)."""
-    import math
-
-    import numpy as np
-
-    from qbnn.errors import QbnnError
     from qbnn.solvers.problem import IsingProblem
-    from qbnn.validate import reading
 
     with reading(path, "graph file"):
         with open(path, "rb") as f:

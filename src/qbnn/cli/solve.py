@@ -7,6 +7,8 @@ import json
 import numpy as np
 
 from qbnn import validate as V
+from qbnn.compiler import load_compiled
+from qbnn.errors import QbnnError
 
 HELP = "solve a QUBO file with an Ising machine (sb, dsb, sa, ma) or a BNN strategy, and write the solution HDF5"
 
@@ -48,12 +50,6 @@ seconds_or_none = V.seconds
 
 def _bnn_report(path: str, best_x: np.ndarray) -> dict:
     """repaired_energy / train_errors when the QUBO came from the BNN compiler (else {})."""
-    try:
-        from qbnn.compiler import load_compiled
-    except ImportError:
-        return {}
-    from qbnn.errors import QbnnError
-
     try:
         cb = load_compiled(path)
     except (QbnnError, KeyError, ValueError, TypeError):

@@ -6,9 +6,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from qbnn import validate as V
+from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
+from qbnn.io import open_h5, require_file
+from qbnn.validate import reading, text_attr
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -62,10 +66,6 @@ def _load_data(path):
     """``(Xtr, ytr, Xte, yte, validation or None)``: a qbnn dataset (binary or real) through its validator,
     with its validation split if it has one; any other HDF5 with plain /train and /test groups of finite
     numeric arrays (real-valued features are what MIP training takes)."""
-    from qbnn.data import load_dataset
-    from qbnn.io import open_h5
-    from qbnn.validate import reading, text_attr
-
     with open_h5(path, "dataset file") as f:
         fmt = text_attr(f.attrs.get("format"))
     if fmt == "qbnn-data":
@@ -95,9 +95,6 @@ def _layers(path, d, n_out):
     """-> (layers, bias) from a layered topology YAML (``layers: [...]``, optional ``bias``)."""
     if path is None:
         return [d, 3, n_out], True
-    import yaml
-
-    from qbnn.io import require_file
 
     p = require_file(path, "network file")
     try:

@@ -13,7 +13,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.io import stable_hash
-
+from qbnn.validate import SEED_MAX
 from .sources import SOURCE_KEYS, load_source
 
 COMMON_KEYS = {
@@ -268,7 +268,6 @@ def validate_config(cfg: Any) -> dict:
     if unknown:
         raise QbnnError(f"unknown key(s) for source {src}: {', '.join(sorted(map(str, unknown)))}")
     seed = cfg.get("seed", 0)
-    from qbnn.validate import SEED_MAX
 
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
         raise QbnnError(f"seed must be an integer in 0..{SEED_MAX}, got {seed!r}")

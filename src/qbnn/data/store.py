@@ -18,10 +18,12 @@ import json
 import os
 from typing import Any
 
+import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output, open_h5
+from qbnn.validate import reading
 
 FORMAT = "qbnn-data"
 FORMAT_VERSION = 1
@@ -44,8 +46,6 @@ def write_dataset(
     Either ``write_dataset(path, binarise(cfg))`` or
     ``write_dataset(path, X_train, y_train, X_test, y_test, attrs)``.
     """
-    import h5py
-
     arrays = {}
     if isinstance(X_train, dict):
         d = X_train
@@ -106,8 +106,6 @@ def load_dataset(path: str | os.PathLike, real: bool = False) -> tuple[np.ndarra
     validation split, ``attrs["validation"] = (X_val, y_val)``.
     Any deviation from the format raises :class:`QbnnError` naming the file and the part.
     """
-    from qbnn.validate import reading
-
     with reading(path, "dataset file"):
         return _load_dataset(path, real)
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 
+import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.io import atomic_output, open_h5
 from qbnn.mip.local_search import local_search
 from qbnn.mip.model import MIPResult, forward, loss, predict, random_weights, solve_mip
 from qbnn.mip.splitting import split_train
@@ -91,10 +93,6 @@ class MIPNetwork:
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def save(self, path):
-        import h5py
-
-        from qbnn.io import atomic_output
-
         with atomic_output(path, suffix=".h5") as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = "qbnn-mip-network"
@@ -119,8 +117,6 @@ class MIPNetwork:
 
     @classmethod
     def load(cls, path):
-        from qbnn.io import open_h5
-
         with open_h5(path, "network file") as f:
             fmt = f.attrs.get("format")
             if (fmt.decode() if isinstance(fmt, bytes) else fmt) != "qbnn-mip-network":

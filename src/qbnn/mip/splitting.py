@@ -29,6 +29,7 @@ import time
 import numpy as np
 from sklearn.cluster import KMeans
 
+from qbnn.errors import QbnnError
 from qbnn.mip.builder import Builder
 from qbnn.mip.model import (bias_bounds, distinct_rows, forward, irreducible_loss, predict, solve_mip,
                             target_counts, targets)
@@ -105,8 +106,6 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
     64), not on all of them; the training loss of the whole set may then rise between
     splits, and the best-validation network is kept.
     """
-    from qbnn.errors import QbnnError
-
     t0 = time.perf_counter()
     X = np.asarray(X, float)
     y = np.asarray(y)

@@ -8,12 +8,11 @@ polish, best_only, check_every, progress`` and return a :class:`SolveResult`.
 from __future__ import annotations
 
 from qbnn.errors import QbnnError
+from qbnn.solvers.coloring import greedy_coloring
 from qbnn.solvers.exhaustive import MAX_EXHAUSTIVE, exhaustive_search
 from qbnn.solvers.ma import momentum_annealing
-from qbnn.solvers.maxcut import cut_value, energy_for_cut, solve_maxcut
 from qbnn.solvers.polish import greedy_polish
 from qbnn.solvers.problem import IsingProblem, SolveResult, bits_to_spins, resolve_device, spins_to_bits
-from qbnn.solvers.coloring import greedy_coloring
 from qbnn.solvers.sa import sa_schedule, simulated_annealing
 from qbnn.solvers.sb import ballistic_sb, discrete_sb, simulated_bifurcation
 
@@ -38,5 +37,5 @@ def solve(problem: IsingProblem, solver: str = "sb", **options) -> SolveResult:
 
 __all__ = ["IsingProblem", "SolveResult", "SOLVERS", "solve", "ballistic_sb", "discrete_sb",
            "simulated_bifurcation", "simulated_annealing", "momentum_annealing", "greedy_polish",
-           "exhaustive_search", "MAX_EXHAUSTIVE", "greedy_coloring", "sa_schedule", "cut_value", "energy_for_cut", "solve_maxcut",
+           "exhaustive_search", "MAX_EXHAUSTIVE", "greedy_coloring", "sa_schedule",
            "resolve_device", "spins_to_bits", "bits_to_spins"]

@@ -1,16 +1,18 @@
 """Shared machinery: best tracking, trace, early stop, restarts, progress, result assembly."""
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from qbnn.errors import QbnnError
-from qbnn.solvers.problem import IsingProblem, SolveResult, resolve_device
 from qbnn.solvers.polish import greedy_polish
+from qbnn.solvers.problem import IsingProblem, SolveResult, resolve_device
 
 
 def auto_threads(fn):
@@ -20,8 +22,6 @@ def auto_threads(fn):
     it saves (measured 0.12 ms vs 5.8 ms per G1 sparse matmul with 1 vs 2 threads under load).
     Pass ``threads=k`` to force k threads; the previous setting is restored afterwards.
     """
-    import functools
-
     @functools.wraps(fn)
     def wrapper(problem, *args, threads: int | None = None, **kw):
         dev = kw.get("device", "auto")
@@ -81,7 +81,6 @@ class Tracker:
             progress = sys.stderr.isatty() and problem.n * steps >= 10 ** 6
         self.bar = None
         if progress:
-            from tqdm import tqdm
             self.bar = tqdm(total=steps if time_limit is None else None, desc=solver, unit="step", leave=False)
 
     def elapsed(self) -> float:

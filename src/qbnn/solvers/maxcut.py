@@ -5,6 +5,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.memory import check_fits
+from qbnn.solvers import solve
 from qbnn.solvers.problem import IsingProblem
 from qbnn.solvers.sa import sa_schedule
 from qbnn.storage_layout import solve_estimate
@@ -37,8 +38,6 @@ def solve_maxcut(path, solver: str = DEFAULT_MAXCUT_SOLVER, target_cut: float | 
     """Load a G-set graph and solve; returns (problem, result, best_cut).
 
     SA fills options not given from :func:`sa_schedule`."""
-    from qbnn.solvers import solve
-
     prob = IsingProblem.from_gset(path)
     if solver == "sa":
         kw = {**sa_schedule(prob, kw.get("time_limit")), **{k: v for k, v in kw.items() if v is not None}}

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
-
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +28,7 @@ from qbnn.storage_layout import (  # noqa: F401  (re-exported: the solvers' stor
     DENSE_SLOPE,
     dense_layout,
 )
+from scipy.sparse.linalg import eigsh
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -193,7 +193,6 @@ class IsingProblem:
             elif self.n <= 512:
                 self._lmax = float(np.linalg.eigvalsh(self.J.toarray())[-1])
             else:
-                from scipy.sparse.linalg import eigsh
                 try:
                     self._lmax = float(eigsh(self.J, k=1, which="LA", return_eigenvectors=False, tol=1e-3)[0])
                 except Exception:  # noqa: BLE001 - fall back to the Gershgorin bound

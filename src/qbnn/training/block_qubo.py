@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qbnn.compiler import compile_bnn
+from qbnn.compiler.layout import neuron_layout
 from qbnn.qubo import QUBO, VAR_KINDS
 from qbnn.training.objective import TrainingProblem
 
@@ -80,8 +82,6 @@ def affected_neurons(topology, block: np.ndarray) -> np.ndarray:
 
 def build_block_qubo(problem: TrainingProblem, w: np.ndarray, block: np.ndarray, samples: np.ndarray) -> BlockQUBO:
     """Compile the batch ``samples`` (with the problem's weight penalties) and restrict it to ``block``."""
-    from qbnn.compiler import compile_bnn
-
     block = np.unique(np.asarray(block, dtype=np.int64))
     samples = np.asarray(samples, dtype=np.int64)
     cb = compile_bnn(problem.topology, problem.X[samples], problem.y[samples],
@@ -116,8 +116,6 @@ def _edge_source_neuron(topology) -> np.ndarray:
 
 def block_qubo_size(topology, block: np.ndarray, n_samples: int) -> int:
     """Variables of the block QUBO over ``n_samples`` samples (from sizes alone, nothing built)."""
-    from qbnn.compiler.layout import neuron_layout
-
     layout, _ = neuron_layout(topology)
     block = np.unique(np.asarray(block, dtype=np.int64))
     affected = affected_neurons(topology, block)

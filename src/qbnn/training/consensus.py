@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qbnn.compiler.layout import neuron_layout
+from qbnn.errors import QbnnError
 from qbnn.training.lns import lns
 from qbnn.training.objective import NetState, TrainingProblem
 
@@ -38,13 +40,10 @@ def batch_size_for_spins(topology, max_spins: int | None, n_samples: int, defaul
     """Largest batch whose QUBO (``n_w + B·stride`` variables) has at most ``max_spins`` variables."""
     if max_spins is None:
         return min(n_samples, default)
-    from qbnn.compiler.layout import neuron_layout
 
     stride = neuron_layout(topology)[1]
     B = (int(max_spins) - topology.n_weights) // max(stride, 1)
     if B < 1:
-        from qbnn.errors import QbnnError
-
         raise QbnnError(f"--max-spins {max_spins} cannot hold one sample's QUBO ({topology.n_weights} weight bits "
                         f"+ {stride} bits per sample)")
     return min(n_samples, B)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qbnn.baselines.greedy import _descendants
 from qbnn.topology import Topology
 
 LOSS = {1: "errors: #samples with a_out != y", 2: "hamming: sum over samples and outputs of [a_o != onehot_pm1(y)_o]"}
@@ -75,7 +76,6 @@ class NetState:
         self.d, self.N = topo.n_inputs, topo.n_neurons
         self.out = np.asarray(topo.outputs, dtype=np.int64)
         self.out_pos = {int(o): i for i, o in enumerate(topo.outputs)}
-        from qbnn.baselines.greedy import _descendants
 
         self.downstream = _descendants(topo)  # per neuron: the neurons reading it, transitively
         self.set_weights(w)

@@ -22,8 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from qbnn.baselines.greedy import greedy_flip
+from qbnn.baselines.ste import train_ste
+from qbnn.bnn_solving import solve_bnn
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
+from qbnn.training.block_qubo import block_qubo_size
+from qbnn.training.consensus import batch_size_for_spins, consensus
+from qbnn.training.lns import lns
+from qbnn.training.memory import guard_train
 from qbnn.training.objective import TrainingProblem, loss_name, prediction_rule
 
 STRATEGIES = ("lns", "lns-pt", "lns-milp", "consensus", "pt")
@@ -59,12 +66,8 @@ def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.nda
     if kind == "none":
         return np.random.default_rng(seed).choice(np.array([-1, 1], dtype=np.int8), size=topo.n_weights)
     if kind == "ste":
-        from qbnn.baselines.ste import train_ste
-
         return np.asarray(train_ste(topo, problem.X, problem.y, seed=seed, seeds=1)["weights"], dtype=np.int8)
     if kind == "greedy":
-        from qbnn.baselines.greedy import greedy_flip
-
         return np.asarray(greedy_flip(topo, problem.X, problem.y, seed=seed, restarts=1)["weights"], dtype=np.int8)
     raise QbnnError(f"unknown warm start {kind!r} (choose {', '.join(WARM_STARTS)})")
 
@@ -72,8 +75,6 @@ def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.nda
 def _largest_block_qubo(topology: Topology, n_samples: int, block_size: int | None) -> int:
     """Variables of the largest block QUBO the LNS solves (first ``block_size`` weights of each neuron,
     whole neurons for ``None``) over all samples: what an Ising machine would need per block."""
-    from qbnn.training.block_qubo import block_qubo_size
-
     sizes = []
     for j in range(topology.n_neurons):
         sl = topology.weight_slice(j)
@@ -83,8 +84,6 @@ def _largest_block_qubo(topology: Topology, n_samples: int, block_size: int | No
 
 
 def _pt(problem, w, steps, time_limit, seed, device):
-    from qbnn.bnn_solving import solve_bnn
-
     res = solve_bnn(problem, "pt", replicas=PT_REPLICAS, steps=steps if steps is not None else 10**9,
                     time_limit=time_limit, seed=seed, device=device, init_weights=w[None],
                     target=-float(np.abs(problem.weight_penalties).sum()))  # stop at the lower bound
@@ -96,10 +95,6 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
           device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
           block_size: int = 12, batch_size: int | None = None) -> TrainResult:
     """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring)."""
-    from qbnn.training.consensus import batch_size_for_spins, consensus
-    from qbnn.training.lns import lns
-    from qbnn.training.memory import guard_train
-
     if strategy not in STRATEGIES:
         raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     if warm_start not in WARM_STARTS:
