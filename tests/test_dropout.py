@@ -229,8 +229,8 @@ def test_cli_two_rounds(tmp_path, data, capsys):
     dpath = tmp_path / "data.h5"
     _write_data(dpath, X, y)
     try:
-        from qbnn.cli.dropout_penalties import load_train
-        load_train(str(dpath))
+        from qbnn.data import load_dataset
+        load_dataset(str(dpath))
     except QbnnError as exc:
         pytest.skip(f"dataset format differs from this test's writer: {exc}")
     net = tmp_path / "net.yaml"

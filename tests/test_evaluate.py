@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from qbnn.cli import main
-from qbnn.evaluate import evaluate_network, load_data
+from qbnn.data import load_dataset
+from qbnn.evaluate import evaluate_network
 from qbnn.topology import Network, Topology
 
 X4 = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]], dtype=np.int8)
@@ -59,7 +60,15 @@ def test_bad_labels():
     from qbnn.errors import QbnnError
 
     with pytest.raises(QbnnError, match="±1"):
-        evaluate_network(and_net(), X4, np.array([0, 1, 0, 1]))
+        evaluate_network(and_net(), X4, np.array([0, 1, 2, 1]))
+    with pytest.raises(QbnnError, match="class indices"):
+        evaluate_network(Network(Topology.layered([2, 2]), np.ones(6, dtype=np.int8)), X4, np.array([0, 1, 2, 1]))
+
+
+def test_two_class_labels_are_coded_once_for_the_network():
+    """0/1 labels score a one-output network exactly as ±1 labels do (the one label coding)."""
+    pm1 = np.array([1, -1, -1, -1])
+    assert evaluate_network(and_net(), X4, (pm1 + 1) // 2) == evaluate_network(and_net(), X4, pm1)
 
 
 def test_evaluate_cli(tmp_path, capsys):
@@ -73,7 +82,7 @@ def test_evaluate_cli(tmp_path, capsys):
     assert summary["train_accuracy"] == 0.75 and summary["test_accuracy"] == 1.0
     rec = json.loads(out.read_text())
     assert rec["method"] == "qubo_sa" and rec["seed"] == 3 and rec["test_errors"] == 0
-    assert load_data(data)[0].shape == (4, 2)
+    assert load_dataset(data)[0].shape == (4, 2)
 
 
 @pytest.mark.parametrize("case", ["width", "missing", "garbage", "label"])

@@ -78,7 +78,7 @@ import json, os, resource, sys
 import numpy as np, torch, h5py
 from qbnn.cli import main
 from qbnn.compiler import compile_bnn, save_compiled
-from qbnn.compiler.storage import load_training_data
+from qbnn.data import load_dataset
 from qbnn.storage_layout import guard_solve
 from qbnn.topology import Topology
 from qbnn.solvers import IsingProblem
@@ -86,7 +86,7 @@ def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('
 def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 mode, args = sys.argv[1], sys.argv[2:]
 if mode == "compile":
-    X, y = load_training_data(args[0]); topo = Topology.load(args[1], n_inputs=X.shape[1])
+    X, y = load_dataset(args[0])[:2]; topo = Topology.load(args[1], n_inputs=X.shape[1])
     base = rss(); save_compiled(compile_bnn(topo, X, y, margin=0.5), args[2])
 else:
     base = rss(); main(["solve", *args])

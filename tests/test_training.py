@@ -187,9 +187,9 @@ def test_cli_train_writes_network_and_json(tmp_path, capsys):
                 "loss", "prediction", "block_solves"):
         assert key in summary
     trained = Network.load(out)
-    from qbnn.evaluate import load_data
+    from qbnn.data import load_dataset
 
-    Xtr, ytr, Xte, yte, _ = load_data(data)
+    Xtr, ytr, Xte, yte, _ = load_dataset(data)
     assert summary["training_loss"] == trained.topology.training_loss(trained.weights, Xtr, ytr)
     assert summary["test_accuracy"] == pytest.approx(trained.accuracy(Xte, yte))
     assert main(["evaluate", str(out), "--data", str(data)]) == 0

@@ -1,52 +1,15 @@
 """Evaluate a trained BNN by an independent forward pass: accuracies, exact losses, margins."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
-from qbnn.topology import Network, Topology
+from qbnn.task import check_labels
+from qbnn.topology import Network
 
 MARGIN_BINS = np.linspace(0.0, 1.0, 11)
-
-
-def align_labels(topology, y: np.ndarray) -> np.ndarray:
-    """Labels in the topology's convention: ±1 for one output, class index for several.
-
-    Two-class ±1 labels given to a two-output topology become class indices (-1 -> 0, +1 -> 1).
-    """
-    y = np.asarray(y).reshape(-1)
-    if topology.n_outputs > 1 and y.size and np.isin(y, (-1, 1)).all() and (y == -1).any():
-        return (y > 0).astype(np.int64)
-    return y
-
-
-def check_labels(topology, y: np.ndarray, what: str = "training") -> np.ndarray:
-    """Aligned labels (:func:`align_labels`), or QbnnError if they do not fit the outputs."""
-    t = topology
-    y = align_labels(t, y)
-    if t.n_outputs == 1:
-        if not np.isin(y, (-1, 1)).all():
-            raise QbnnError(f"{what} labels must be ±1 for a network with one output (got values {np.unique(y)[:5].tolist()})")
-    elif y.size and (y.min() < 0 or y.max() >= t.n_outputs):
-        raise QbnnError(f"{what} labels must be class indices 0..{t.n_outputs - 1} for {t.n_outputs} outputs")
-    return y
-
-
-def load_task(data_path, network_path, real: bool = False):
-    """``(topology, Xtr, ytr, Xte, yte)``: a dataset file and a topology YAML read together, the labels
-    checked against the topology's outputs (QbnnError naming the dataset otherwise); ``real``: accept
-    real-valued (``encoding: real``) features."""
-    Xtr, ytr, Xte, yte, _ = load_data(data_path, real=real)
-    topo = Topology.load(network_path, n_inputs=Xtr.shape[1])
-    try:
-        ytr, yte = check_labels(topo, ytr, "training"), check_labels(topo, yte, "test")
-    except QbnnError as exc:
-        raise QbnnError(f"{data_path}: {exc}") from None
-    return topo, Xtr, ytr, Xte, yte
 
 
 def forward_parts(network: Network, X: np.ndarray):
@@ -105,7 +68,7 @@ def evaluate_network(
     """
     t = network.topology
     t.check_inputs(np.asarray(Xtr).shape[1])
-    ytr = check_labels(network.topology, ytr, "training")
+    ytr = check_labels(network.topology.n_outputs, ytr, "training")
     res: dict[str, Any] = {
         "n_train": int(len(ytr)),
         "n_weights": int(t.n_weights),
@@ -117,7 +80,7 @@ def evaluate_network(
     }
     if Xte is not None and yte is not None and len(yte):
         t.check_inputs(np.asarray(Xte).shape[1])
-        yte = check_labels(network.topology, yte, "test")
+        yte = check_labels(network.topology.n_outputs, yte, "test")
         res.update(
             n_test=int(len(yte)),
             test_accuracy=network.accuracy(Xte, yte),
@@ -126,13 +89,6 @@ def evaluate_network(
     res["constant_predictor"] = constant_predictor(t, network.weights, Xtr, Xte)
     res.update(margin_stats(network, Xtr))
     return res
-
-
-# ------------------------------------------------------------------ data files
-def load_data(path: str | Path, real: bool = False):
-    """``(Xtr, ytr, Xte, yte, attrs)`` from a dataset HDF5 (``qbnn.data.load_dataset``);
-    ``real``: accept real-valued (``encoding: real``) features."""
-    return load_dataset(path, real=real)
 
 
 def evaluate_mip_network(net, Xtr, ytr, Xte=None, yte=None, attack=None, seed=0) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import numpy as np
 
 from qbnn.baselines.greedy import greedy_flip
 from qbnn.errors import QbnnError
-from qbnn.evaluate import align_labels, evaluate_network
+from qbnn.evaluate import evaluate_network
+from qbnn.task import code_labels
 from qbnn.topology import Network, Topology
 
 METHODS = ("ste", "greedy", "ste_greedy", "mlp", "logreg", "dnn")
@@ -42,8 +43,8 @@ def run_baseline(
 ) -> dict:
     """Run one baseline; BNN methods are scored by :func:`qbnn.evaluate.evaluate_network`."""
     t0 = time.perf_counter()
-    ytr = align_labels(topology, ytr)
-    yte = None if yte is None else align_labels(topology, yte)
+    ytr = code_labels(ytr, topology.n_outputs)
+    yte = None if yte is None else code_labels(yte, topology.n_outputs)
     if method in ("ste", "ste_greedy"):
         from qbnn.baselines.ste import train_ste
 

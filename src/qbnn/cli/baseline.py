@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from qbnn.baselines import BNN_METHODS, run_baseline
     from qbnn.errors import QbnnError
-    from qbnn.evaluate import load_task
+    from qbnn.task import load_task
     from qbnn.io import write_json
     from qbnn.topology import Network
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from qbnn import validate as V
 
 HELP = "compile exact BNN training on a dataset into a QUBO HDF5 file"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="dataset HDF5 (/train/X int8 ±1, /train/y)")
+    p.add_argument("--data", required=True, help="dataset HDF5 (qbnn binarise, or a plain /train/X ±1, /train/y)")
     p.add_argument("--network", required=True, help="topology YAML")
     p.add_argument("--out", required=True, help="output QUBO HDF5")
     p.add_argument("--margin", type=V.non_negative, default=0.0, help="margin-regulariser weight λ >= 0 (default 0)")
@@ -24,12 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.compiler import compile_bnn, load_weight_penalties, save_compiled
-    from qbnn.compiler.storage import load_training_data
-    from qbnn.topology import Topology
+    from qbnn.task import load_task
 
-    X, y = load_training_data(args.data)
-    topo = Topology.load(args.network, n_inputs=X.shape[1])
-    y = adapt_labels(topo, y)
+    topo, X, y, _, _ = load_task(args.data, args.network)
     h = load_weight_penalties(args.weight_penalties) if args.weight_penalties else None
     t0 = time.perf_counter()
     cb = compile_bnn(topo, X, y, margin=args.margin, weight_penalties=h, penalty=args.penalty)
@@ -47,11 +42,3 @@ def run(args: argparse.Namespace) -> dict:
         "margin": cb.margin,
         "compile_seconds": round(seconds, 4),
     }
-
-
-def adapt_labels(topo, y):
-    """Two-class ±1 labels for a two-output network become class indices 0/1 (−1 -> 0)."""
-    y = np.asarray(y)
-    if topo.n_outputs > 1 and y.size and set(np.unique(y).tolist()) <= {-1, 1} and y.min() < 0:
-        return ((y + 1) // 2).astype(np.int64)
-    return y

@@ -6,7 +6,6 @@ import argparse
 import numpy as np
 
 from qbnn import validate as V
-from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
 
 
@@ -39,23 +38,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output penalties HDF5 (/h float64 (n_weights,))")
 
 
-def load_train(path: str):
-    """``(X, y)`` of the training split (``qbnn.data.load_dataset``)."""
-    Xtr, ytr, *_ = load_dataset(path)
-    return np.asarray(Xtr), np.asarray(ytr)
-
-
 def run(args: argparse.Namespace) -> dict:
-    import numpy as np
-
     from qbnn.dropout import (DropoutRound, dropout_round, load_penalties, load_subnetwork, make_solve_fn,
                               penalties_from_solutions, save_penalties)
     from qbnn.dropout_files import check_round_identity, round_identity
-    from qbnn.errors import QbnnError
-    from qbnn.topology import Topology
+    from qbnn.task import load_task
 
-    X, y = load_train(args.data)
-    topo = Topology.load(args.network, n_inputs=X.shape[1])
+    topo, X, y, _, _ = load_task(args.data, args.network)
     if args.subnetworks:  # the workflow: K subnetwork jobs ran already, combine their solutions
         maps, sols, errs, ks = [], [], [], set()
         identity = round_identity(topo, args)

@@ -5,7 +5,7 @@ import argparse
 
 from qbnn import validate as V
 
-from qbnn.cli.dropout_penalties import add_round_arguments, load_train
+from qbnn.cli.dropout_penalties import add_round_arguments
 
 HELP = "solve one sampled subnetwork k of a dropout round; qbnn dropout-penalties --subnetworks combines them"
 
@@ -19,10 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from qbnn.dropout import load_penalties, make_solve_fn, save_subnetwork, solve_subnetwork
     from qbnn.dropout_files import round_identity
-    from qbnn.topology import Topology
+    from qbnn.task import load_task
 
-    X, y = load_train(args.data)
-    topo = Topology.load(args.network, n_inputs=X.shape[1])
+    topo, X, y, _, _ = load_task(args.data, args.network)
     prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
     sol = solve_subnetwork(topo, X, y, prev, k=args.k, p=args.p, unit=args.unit, seed=args.seed,
                            round_index=args.round, margin=args.margin,

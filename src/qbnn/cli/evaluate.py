@@ -5,6 +5,7 @@ import argparse
 import math
 
 import h5py
+import numpy as np
 
 from qbnn.errors import QbnnError
 
@@ -57,7 +58,9 @@ def _is_mip_network(path) -> bool:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
-    from qbnn.evaluate import evaluate_network, load_data
+    from qbnn.data import load_dataset
+    from qbnn.evaluate import evaluate_network
+    from qbnn.task import code_labels
     from qbnn.io import write_json
     from qbnn.topology import Network
 
@@ -68,15 +71,16 @@ def run(args: argparse.Namespace) -> dict:
         from qbnn.mip.robust import EPSILONS
 
         net = MIPNetwork.load(args.network)
-        Xtr, ytr, Xte, yte, _ = load_data(args.data, real=True)
+        Xtr, ytr, Xte, yte, _ = load_dataset(args.data, real=True)
         if Xtr.shape[1] != net.layers[0]:
             raise QbnnError(f"{args.data}: {Xtr.shape[1]} features but network {args.network} takes {net.layers[0]}")
-        ytr, yte = net.labels(ytr), net.labels(yte)
+        n_out = net.layers[-1]
+        ytr, yte = (code_labels(np.asarray(v).astype(int), n_out) for v in (ytr, yte))
         metrics = evaluate_mip_network(net, Xtr, ytr, Xte, yte, attack=EPSILONS)
         metrics["method"] = f"mip_{net.method}"
     else:
         net = Network.load(args.network)
-        Xtr, ytr, Xte, yte, _ = load_data(args.data)
+        Xtr, ytr, Xte, yte, _ = load_dataset(args.data)
         metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
     metrics["network"] = str(args.network)
     metrics["data"] = str(args.data)

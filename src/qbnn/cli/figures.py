@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from qbnn import figures
     from qbnn.errors import QbnnError
-    from qbnn.evaluate import load_data
+    from qbnn.data import load_dataset
     from qbnn.records import read_metrics_csv
     from qbnn.report import write_table
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> dict:
         summary["energy"] = {"out": args.energy_out, "traces": len(traces),
                              "solvers": sorted({t["solver"] for t in traces})}
     if args.weights_out or args.margins_out:
-        loaded = {Path(p).stem: load_data(p) for p in args.data}
+        loaded = {Path(p).stem: load_dataset(p) for p in args.data}
         if args.weights_out:
             rows = figures.plot_weight_images(args.networks, args.weights_out, {k: v[4] for k, v in loaded.items()})
             summary["weights"] = {"out": args.weights_out, "networks": len(rows),

@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
-    from qbnn.evaluate import load_task
+    from qbnn.task import load_task
     from qbnn.io import write_json
     from qbnn.topology import Network
     from qbnn.training import train

@@ -11,8 +11,8 @@ import yaml
 from qbnn import validate as V
 from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
-from qbnn.io import open_h5, require_file
-from qbnn.validate import reading, text_attr
+from qbnn.io import require_file
+from qbnn.task import code_labels, outputs_for_labels
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -60,35 +60,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-test", type=V.count, default=200, help="test size for --dataset")
     p.add_argument("--out", required=True, help="output network HDF5")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
-
-
-def _load_data(path):
-    """``(Xtr, ytr, Xte, yte, validation or None)``: a qbnn dataset (binary or real) through its validator,
-    with its validation split if it has one; any other HDF5 with plain /train and /test groups of finite
-    numeric arrays (real-valued features are what MIP training takes)."""
-    with open_h5(path, "dataset file") as f:
-        fmt = text_attr(f.attrs.get("format"))
-    if fmt == "qbnn-data":
-        Xtr, ytr, Xte, yte, attrs = load_dataset(path, real=True)  # its errors stand: no silent second reading
-        return Xtr, ytr, Xte, yte, attrs.get("validation")
-    out = []
-    with open_h5(path, "dataset file") as f, reading(path, "dataset file"):
-        for k in ("train/X", "train/y", "test/X", "test/y"):
-            if k not in f or not hasattr(f[k], "dtype"):
-                raise QbnnError(f"dataset {path}: missing dataset /{k}")
-            a = np.asarray(f[k][()])
-            if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a) or not np.isfinite(a).all():
-                raise QbnnError(f"dataset {path}: /{k} must hold finite real numbers")
-            out.append(a)
-    Xtr, ytr, Xte, yte = out
-    for part, X, y in (("train", Xtr, ytr), ("test", Xte, yte)):
-        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-            raise QbnnError(f"dataset {path}: /{part}/X must be (samples, features) and /{part}/y (samples,)")
-        if not np.array_equal(y, np.round(y)):
-            raise QbnnError(f"dataset {path}: /{part}/y must hold integer class labels")
-    if Xtr.shape[1] != Xte.shape[1] or len(Xtr) == 0:
-        raise QbnnError(f"dataset {path}: train and test widths differ or the training set is empty")
-    return Xtr, ytr, Xte, yte, None
 
 
 def _layers(path, d, n_out):
@@ -173,7 +144,8 @@ def run(args: argparse.Namespace) -> dict:
     integer, batch_size = _check(args)
     val = None
     if args.data is not None:
-        Xtr, ytr, Xte, yte, val = _load_data(args.data)
+        Xtr, ytr, Xte, yte, attrs = load_dataset(args.data, real=True)  # MIP training takes real features
+        val = attrs.get("validation")
     else:
         from qbnn.mip.datasets import load
 
@@ -182,20 +154,15 @@ def run(args: argparse.Namespace) -> dict:
         Xtr, ytr, Xte, yte = load(args.dataset, args.n_train, args.n_test, seed=args.seed, layers=planted_layers)
     Xtr, Xte = np.asarray(Xtr, float), np.asarray(Xte, float)
     ytr, yte = np.asarray(ytr).astype(int), np.asarray(yte).astype(int)
-    pm1 = set(np.unique(np.concatenate([ytr, yte]))) <= {-1, 1}
-    if not pm1 and min(ytr.min(), yte.min() if len(yte) else 0) < 0:
-        raise QbnnError("labels must be ±1 (two classes) or class indices 0..C-1")
-    n_out = 1 if pm1 and ytr.min() < 0 else int(max(ytr.max(), yte.max() if len(yte) else 0) + 1)
-    if n_out == 2:
-        n_out = 1
-        ytr, yte = np.where(ytr == 1, 1, -1), np.where(yte == 1, 1, -1)
+    n_out = outputs_for_labels(ytr, yte)
+    ytr, yte = code_labels(ytr, n_out), code_labels(yte, n_out)
     layers, bias = _layers(args.network, Xtr.shape[1], n_out)
     net = MIPNetwork(layers, args.method, integer=integer, bias=bias, bias_bound=args.bias_bound,
                      weight_bound=args.weight_bound, reg_weight=args.reg_weight, time_limit=args.time_limit,
                      mip_gap=args.mip_gap, seed=args.seed, rho=args.robust, split_init=args.split_init,
                      max_splits=args.max_splits, kmeans_init=args.kmeans_init, batch_size=batch_size,
                      iterations=args.iterations, threads=args.threads, solve_limit=args.solve_limit)
-    Xval, yval = (np.asarray(val[0], float), np.asarray(val[1]).astype(int)) if val is not None else (None, None)
+    Xval, yval = (np.asarray(val[0], float), code_labels(np.asarray(val[1]).astype(int), n_out)) if val is not None else (None, None)
     net.fit(Xtr, ytr, Xval, yval)
     info = net.info_
     summary = {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),

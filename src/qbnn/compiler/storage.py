@@ -7,14 +7,13 @@ import os
 import numpy as np
 
 from qbnn.compiler.compiled import CompiledBNN
-from qbnn.data.store import load_dataset
 from qbnn.compiler.layout import FORMULATION, FORMULATION_VERSION, neuron_layout
 from qbnn.errors import QbnnError
 from qbnn.io import open_h5, require_file
 from qbnn.margins import MarginSpec
 from qbnn.qubo import QUBO
 from qbnn.topology import Topology
-from qbnn.validate import check_number, reading, text_attr
+from qbnn.validate import check_number, reading
 
 
 def save_compiled(cb: CompiledBNN, path: str | os.PathLike) -> None:
@@ -62,22 +61,6 @@ def _load_compiled(path) -> CompiledBNN:
     penalty_min = check_number("attribute penalty_min", q.attrs.get("penalty_min"), minimum=0)
     return CompiledBNN(topo, X.astype(np.int8), y.astype(np.int64), margin, h.astype(np.float64),
                        penalty, penalty_min, q, layout, stride, MarginSpec.from_attrs(q.attrs))
-
-
-def load_training_data(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """``(X_train, y_train)`` from a dataset HDF5.
-
-    Files with ``format="qbnn-data"`` go through :func:`qbnn.data.store.load_dataset` (full
-    validation); other HDF5 files only need ``/train/X`` (±1) and ``/train/y``.
-    """
-    with open_h5(path, "dataset file") as f:
-        if text_attr(f.attrs.get("format")) != "qbnn-data":  # any other attribute value: a foreign file
-            for name in ("train/X", "train/y"):
-                if name not in f:
-                    raise QbnnError(f"dataset {path}: missing dataset /{name}")
-            return f["train/X"][()], f["train/y"][()]
-    Xtr, ytr = load_dataset(path)[:2]
-    return Xtr, ytr
 
 
 def load_weight_penalties(path: str | os.PathLike) -> np.ndarray:

@@ -105,6 +105,11 @@ def load_dataset(path: str | os.PathLike, real: bool = False) -> tuple[np.ndarra
     decoded (``classes`` list, ``image_shape`` list or None) and, when the file has a
     validation split, ``attrs["validation"] = (X_val, y_val)``.
     Any deviation from the format raises :class:`QbnnError` naming the file and the part.
+
+    This is the one dataset reader of QUBO and MIP training, the baselines and evaluation. An HDF5
+    file without a ``format`` attribute (written by another tool) is read as plain arrays:
+    ``/train/X`` and ``/train/y``, ``/test/X`` and ``/test/y`` if it has a ``test`` group (else an
+    empty test split); X ±1 (any finite numbers with ``real=True``), y integer labels.
     """
     with reading(path, "dataset file"):
         return _load_dataset(path, real)
@@ -114,6 +119,8 @@ def _load_dataset(path, real=False):
     where = f"dataset {path}"
     with open_h5(path, "dataset file") as f:
         fmt = _attr(f.attrs.get("format"))
+        if fmt is None:
+            return _load_plain(f, where, real)
         if not (isinstance(fmt, str) and fmt == FORMAT):
             raise QbnnError(f"{where}: not a qbnn dataset (format attribute {fmt!r}, expected {FORMAT!r})")
         version = _attr(f.attrs.get("format_version"))
@@ -171,3 +178,33 @@ def _load_dataset(path, real=False):
                               or shape[0] * shape[1] != Xtr.shape[1]):
         raise QbnnError(f"{where}: image_shape {shape} does not match {Xtr.shape[1]} pixels")
     return Xtr, ytr, Xte, yte, attrs
+
+
+def _load_plain(f: h5py.File, where: str, real: bool):
+    """A plain HDF5 dataset (no format attribute): see :func:`load_dataset`."""
+    parts = ("train", "test") if "test" in f else ("train",)
+    out = []
+    for part in parts:
+        for name in ("X", "y"):
+            key = f"{part}/{name}"
+            if key not in f or not hasattr(f[key], "dtype"):
+                raise QbnnError(f"{where}: missing dataset /{key}")
+            a = f[key][()]
+            if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
+                raise QbnnError(f"{where}: /{key} must hold real numbers, got {a.dtype}")
+            out.append(a)
+    if len(parts) == 1:
+        width = out[0].shape[1] if out[0].ndim == 2 else 0
+        out += [np.zeros((0, width), out[0].dtype), np.zeros(0, np.int64)]
+    for part, X, y in zip(("train", "test"), out[0::2], out[1::2]):
+        _check_arrays(X, y, part, where, real)
+        if y.size and not (np.isfinite(y).all() and np.array_equal(y, np.round(y))):
+            raise QbnnError(f"{where}: /{part}/y must hold integer class labels")
+    Xtr, ytr, Xte, yte = out
+    if Xtr.shape[1] != Xte.shape[1]:
+        raise QbnnError(f"{where}: train has {Xtr.shape[1]} features but test has {Xte.shape[1]}")
+    if len(Xtr) == 0:
+        raise QbnnError(f"{where}: empty training set")
+    xtype = np.float64 if real else np.int8
+    return (Xtr.astype(xtype), ytr.astype(np.int64), Xte.astype(xtype), yte.astype(np.int64),
+            {"image_shape": None})

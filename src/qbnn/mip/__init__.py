@@ -108,13 +108,6 @@ class MIPNetwork:
                     g["weights"] = np.asarray(W, float)
                     g["bias"] = np.asarray(b, float)
 
-    def labels(self, y):
-        """Labels in this network's coding: ±1 for one output (two classes 0/1 -> ±1), else class index."""
-        y = np.asarray(y).astype(int).reshape(-1)
-        if self.layers[-1] == 1 and y.size and np.isin(y, (0, 1)).all():
-            return np.where(y == 1, 1, -1)
-        return y
-
     @classmethod
     def load(cls, path):
         with open_h5(path, "network file") as f:
