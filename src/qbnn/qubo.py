@@ -121,11 +121,7 @@ class QUBO:
     # ----------------------------------------------------------------- energy
     def energy(self, x: np.ndarray) -> np.ndarray | float:
         """Energy of one state ``(n,)`` or a batch ``(R, n)`` of 0/1 states (float64)."""
-        X = np.asarray(x)
-        single = X.ndim == 1
-        X = np.atleast_2d(X).astype(np.float64)
-        if X.shape[1] != self.num_variables:
-            raise QbnnError(f"state has {X.shape[1]} variables, QUBO has {self.num_variables}")
+        X, single = state_batch(x, self.num_variables, np.float64)
         quad = np.asarray((self.upper_csr().T @ X.T).T * X).sum(axis=1)  # Σ_{i<j} Q_ij x_i x_j
         E = self.offset + X @ self.linear + quad
         return float(E[0]) if single else E
@@ -213,6 +209,16 @@ def qubo_file_shape(path) -> tuple[int, int]:
         except (KeyError, IndexError, TypeError, AttributeError, ValueError):
             return 0, 0  # malformed (e.g. a group where a dataset belongs): QUBO.load reports the actual problem
 
+
+
+def state_batch(x, n: int, dtype, what: str = "state") -> tuple[np.ndarray, bool]:
+    """``(states (R, n) as dtype, whether x was a single state)``; QbnnError if x has not n variables."""
+    X = np.asarray(x)
+    single = X.ndim == 1
+    X = np.atleast_2d(X).astype(dtype)
+    if X.shape[1] != n:
+        raise QbnnError(f"{what} has {X.shape[1]} variables, QUBO has {n}")
+    return X, single
 
 
 # ---------------------------------------------------------------- exporters

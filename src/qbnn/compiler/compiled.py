@@ -15,7 +15,7 @@ import numpy as np
 from qbnn.compiler.layout import NeuronLayout, encode_slack
 from qbnn.errors import QbnnError
 from qbnn.margins import MarginSpec, reward
-from qbnn.qubo import QUBO
+from qbnn.qubo import QUBO, state_batch
 from qbnn.topology import Topology
 
 
@@ -121,11 +121,7 @@ class CompiledBNN:
 
     def violations(self, x: np.ndarray) -> np.ndarray | int:
         """Number of violated constraints (sign equalities + product definitions) of raw 0/1 states."""
-        x = np.asarray(x)
-        single = x.ndim == 1
-        x = np.atleast_2d(x).astype(np.int64)
-        if x.shape[1] != self.num_variables:
-            raise QbnnError(f"sample has {x.shape[1]} variables, QUBO has {self.num_variables}")
+        x, single = state_batch(x, self.num_variables, np.int64, "sample")
         R, S = x.shape[0], self.n_samples
         u = x[:, : self.n_weights]
         blk = x[:, self.n_weights:].reshape(R, S, self.stride)
