@@ -27,6 +27,7 @@ import numpy as np
 from qbnn.dropout_files import (PENALTIES_FORMAT, SUBNETWORK_FORMAT, load_penalties,  # noqa: F401 (API)
                                 load_subnetwork, save_penalties, save_subnetwork)
 from qbnn.errors import QbnnError
+from qbnn.solver_registry import SUBNETWORK_DEFAULTS
 from qbnn.topology import Topology
 from qbnn.qubo import QUBO
 
@@ -244,8 +245,9 @@ def greedy_objective(
     return best_w.astype(np.int8)
 
 
-def make_solve_fn(solver: str = "auto", *, time_limit: float | None = 2.0, strategy: str = "portfolio",
-                  replicas: int = 16, steps: int = 500, device: str = "cpu") -> SolveFn:
+def make_solve_fn(solver: str = "auto", *, time_limit: float | None = 2.0,
+                  strategy: str = SUBNETWORK_DEFAULTS["solver"], replicas: int = SUBNETWORK_DEFAULTS["replicas"],
+                  steps: int = SUBNETWORK_DEFAULTS["steps"], device: str = "cpu") -> SolveFn:
     """A solve function ``(topology, X, y, *, penalties, margin, seed) -> ±1 weights``.
 
     * ``"auto"``: :func:`qbnn.bnn_solving.solve_bnn` when importable, else ``"greedy"``.

@@ -18,8 +18,9 @@ import pandas as pd
 from qbnn.errors import QbnnError
 from qbnn.evaluate import forward_parts
 from qbnn.io import atomic_output
-from qbnn.records import read_metrics_json, read_solution
+from qbnn.records import read_metrics_json
 from qbnn.report import MIN_RUNS_FOR_INTERVAL, accuracy_stats, clipped_yerr
+from qbnn.solution import read_solution
 from qbnn.topology import Network
 
 # {qname}_{solver}_s{seed} with qname = m{margin}[_dropout-{exp}-s{seed}]; networks carry a qubo_ prefix.

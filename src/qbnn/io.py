@@ -246,10 +246,59 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     return p
 
 
+_SHARED_H5: dict[str, Any] = {}  # absolute path -> the handle shared_h5 holds open
+
+
+class _BorrowedH5:
+    """A handle :func:`shared_h5` lent to an :func:`open_h5` caller: closing it leaves the file open."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def __enter__(self):
+        return self._f
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __getitem__(self, key):
+        return self._f[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._f
+
+
 def open_h5(path: str | os.PathLike, what: str = "HDF5 file"):
-    """Open an HDF5 file read-only, turning unreadable/truncated files into QbnnError."""
+    """Open an HDF5 file read-only, turning unreadable/truncated files into QbnnError (inside
+    :func:`shared_h5` of the same path: its one handle)."""
     p = require_file(path, what)
+    shared = _SHARED_H5.get(os.path.abspath(p))
+    if shared is not None:
+        return _BorrowedH5(shared)
     try:
         return h5py.File(p, "r")
     except OSError as exc:
         raise QbnnError(f"{what} {path} is not a readable HDF5 file ({exc.__class__.__name__})") from None
+
+
+@contextlib.contextmanager
+def shared_h5(path: str | os.PathLike, what: str = "HDF5 file") -> Iterator[Any]:
+    """Open ``path`` once for the block: every :func:`open_h5` of it inside reuses this handle (the
+    readers of one command -- memory guard, QUBO, compiled problem -- then open the file once)."""
+    f = open_h5(path, what)
+    key = os.path.abspath(require_file(path, what))
+    owner = key not in _SHARED_H5
+    if owner:
+        _SHARED_H5[key] = f
+    try:
+        yield f
+    finally:
+        if owner:
+            del _SHARED_H5[key]
+            f.close()

@@ -1,6 +1,5 @@
 """Validating readers of the result files that later commands read back.
 
-* solution HDF5 (``qbnn solve``): ``/best_x`` 0/1, ``/trace`` (T, 3) finite, attributes;
 * metrics JSON (``qbnn evaluate`` / ``baseline`` / ``train-mip``): one object whose accuracies are
   numbers in [0, 1];
 * metrics CSV (``qbnn aggregate``): a non-empty table with a ``method`` column and accuracies.
@@ -15,48 +14,8 @@ import math
 import os
 from typing import Any
 
-import numpy as np
-
 from qbnn.errors import QbnnError
-from qbnn.io import open_h5, require_file
-from qbnn.validate import reading, text_attr
-
-SOLUTION_FORMAT = "qbnn-solution"
-
-
-def read_solution(path: str | os.PathLike, need_trace: bool = False) -> dict[str, Any]:
-    """``best_x`` (int8 0/1 ``(n,)``), ``trace`` (float64 ``(T, 3)``: step, seconds, energy) and ``attrs``."""
-    with open_h5(path, "solution file") as f, reading(path, "solution file"):
-        fmt = f.attrs.get("format")
-        if fmt is not None and text_attr(fmt) != SOLUTION_FORMAT:
-            raise QbnnError(f"solution file {path} has format {fmt!r}, expected {SOLUTION_FORMAT!r}")
-        if "best_x" not in f or not hasattr(f["best_x"], "dtype"):
-            raise QbnnError(f"solution file {path} lacks dataset /best_x")
-        x = np.asarray(f["best_x"][()])
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-            raise QbnnError(f"solution file {path}: /best_x must be numeric 0/1, got {x.dtype}")
-        x = x.reshape(-1)
-        if not np.isin(x, (0, 1)).all():
-            raise QbnnError(f"solution file {path}: /best_x must contain only 0/1 values")
-        trace = np.zeros((0, 3))
-        if "trace" in f or need_trace:
-            if "trace" not in f or not hasattr(f["trace"], "dtype"):
-                raise QbnnError(f"solution file {path} lacks dataset /trace")
-            trace = np.asarray(f["trace"][()], dtype=np.float64)
-            if trace.size % 3 or not np.isfinite(trace).all():
-                raise QbnnError(f"solution file {path}: /trace must be finite (step, seconds, energy) rows")
-            trace = trace.reshape(-1, 3)
-            if need_trace and not len(trace):
-                raise QbnnError(f"solution file {path}: /trace is empty (a solve records at least its first state)")
-        attrs = {}
-        for k, v in f.attrs.items():
-            v = v.decode() if isinstance(v, bytes) else v
-            attrs[k] = v.item() if isinstance(v, np.generic) else v
-        for k in ("seconds", "best_energy"):
-            if k in attrs and not _finite_number(attrs[k]):
-                raise QbnnError(f"solution file {path}: attribute {k} must be a finite number, got {attrs[k]!r}")
-    return {"best_x": x.astype(np.int8), "trace": trace, "attrs": attrs}
-
+from qbnn.io import require_file
 
 def _finite_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -108,4 +67,4 @@ def read_metrics_csv(path: str | os.PathLike):
     return df
 
 
-__all__ = ["read_solution", "read_metrics_json", "read_metrics_csv", "SOLUTION_FORMAT"]
+__all__ = ["read_metrics_json", "read_metrics_csv"]

@@ -1,5 +1,6 @@
 # Helpers shared by the rules: expand the experiment grid into result paths.
 import itertools
+import json
 from pathlib import Path
 
 
@@ -10,7 +11,7 @@ wildcard_constraints:
     method=r"[a-z-]+",
     margin=r"[0-9]+\.[0-9]+",
     qname=r"m[0-9]+\.[0-9]+(_dropout-[A-Za-z0-9_]+-s\d+)?",
-    solver=r"[a-z-]+",
+    solver=r"[a-z-]+|dimod:[A-Za-z0-9_.]+",
     seed=r"\d+",
     r=r"\d+",
     k=r"\d+",
@@ -162,26 +163,47 @@ def topology_file(wildcards):
     return resolve_config_path(config["topologies"][wildcards.topology])
 
 
-# Generic Ising solvers: on BNN QUBOs they decode to constant predictors (benchmarks/bnn_solving.py).
-GENERIC_SOLVERS = {"sb", "dsb", "sa", "ma"}
+def _solver_registry():
+    """qbnn.solver_registry: solver names, kinds and defaults (from the file beside this workflow when
+    Snakemake runs without qbnn; it imports nothing else)."""
+    try:
+        from qbnn import solver_registry
+    except ImportError:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("qbnn_solver_registry", WORKFLOW_ROOT / "src/qbnn/solver_registry.py")
+        solver_registry = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(solver_registry)
+    return solver_registry
+
+
+SOLVER_REGISTRY = _solver_registry()
 
 
 def showcase_solver(exp):
-    """The experiment's first training-grade strategy (else its first solver): the one whose networks
-    the weight images and per-round dropout curves show."""
+    """The experiment's first training-grade (BNN-aware) strategy (else its first solver): the one whose
+    networks the weight images and per-round dropout curves show. Generic Ising solvers decode to
+    constant predictors on BNN QUBOs (benchmarks/bnn_solving.py)."""
     solvers = config["experiments"][exp]["solvers"]
-    return next((s for s in solvers if s not in GENERIC_SOLVERS), solvers[0])
+    bnn = set(SOLVER_REGISTRY.names("bnn"))
+    return next((s for s in solvers if s in bnn), solvers[0])
 
 
 # GPUs per solving job (solve, dropout_subnetwork, dropout_round_eval): the SLURM plugin turns this into --gpus.
 SOLVER_GPUS = 1 if config.get("gpu", False) else 0
 
-SOLVER_DEFAULTS = {"replicas": 32, "steps": 1000, "time_limit": 60, "threads": 1}
-
 
 def solver_settings_for(solver):
-    """The config's settings for ``solver`` over SOLVER_DEFAULTS."""
-    return {**SOLVER_DEFAULTS, **config.get("solver_settings", {}).get(solver, {})}
+    """The config's settings for ``solver`` over the registry's defaults (qbnn.solver_registry)."""
+    return {**SOLVER_REGISTRY.workflow_defaults(solver), **config.get("solver_settings", {}).get(solver, {})}
+
+
+def sampler_args(wildcards):
+    """``--sampler-arg NAME=VALUE`` options of a dimod solver (solver_settings: sampler_args), flat."""
+    out = []
+    for key, value in solver_settings_for(wildcards.solver).get("sampler_args", {}).items():
+        out += ["--sampler-arg", f"{key}={json.dumps(value)}"]
+    return out
 
 
 def solver_setting(key):

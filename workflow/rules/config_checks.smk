@@ -108,3 +108,6 @@ def check_config(cfg):
         _check_margins(name, exp.get("margins", [0.0]))
     for name, path in cfg["topologies"].items():
         _check_topology_path(name, path)
+    for solver, settings in cfg.get("solver_settings", {}).items():
+        if settings.get("sampler_args") and not solver.startswith("dimod:"):
+            raise WorkflowError(f"solver_settings.{solver}.sampler_args: only dimod:MODULE.CLASS solvers take sampler_args")

@@ -34,8 +34,9 @@ rule dropout_subnetwork:
         "qbnn dropout-subnetwork --data {input.data:q} "
         "--network {input.network:q} --round {wildcards.r:q} --k {wildcards.k:q} {params.previous:q} "
         "--p {params.settings[p]:q} --unit {params.settings[unit]:q} "
-        "--time-limit {params.settings[time_limit]:q} --margin {wildcards.margin:q} --seed {wildcards.seed:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "--time-limit {params.settings[time_limit]:q} --strategy {params.settings[solver]:q} "
+        "--replicas {params.settings[replicas]:q} --steps {params.settings[steps]:q} "
+        "--margin {wildcards.margin:q} --seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule dropout_penalties:

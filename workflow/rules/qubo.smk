@@ -51,13 +51,14 @@ rule solve:
         device=config.get("device", "auto"),
         # not an output: a killed solve resumes from it when rerun; `qbnn solve` removes it on success
         checkpoint=solve_checkpoint,
+        sampler_args=sampler_args,
     shell:
         "OMP_NUM_THREADS={threads} QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
         "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn solve {input:q} "
         "--solver {wildcards.solver:q} --replicas {params.replicas:q} --steps {params.steps:q} "
         "--time-limit {params.time_limit:q} --device {params.device:q} --seed {wildcards.seed:q} "
-        "--checkpoint {params.checkpoint:q} --out {output:q} > {log:q} 2>&1"
+        "--checkpoint {params.checkpoint:q} {params.sampler_args:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule decode:

@@ -41,6 +41,7 @@ are never flipped) but not ``h·w``: with nonzero weight penalties symmetry brea
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -49,7 +50,9 @@ import numpy as np
 from qbnn.compiler import load_compiled
 from qbnn.errors import QbnnError
 from qbnn.margins import MarginProblem, MarginSpec
+from qbnn.io import require_file
 from qbnn.mip.builder import Builder, new_highs
+from qbnn.mip.builder import write_model as write_highs_model
 from qbnn.solvers.problem import SolveResult
 from qbnn.topology import Topology
 
@@ -213,11 +216,12 @@ def build_milp(topology: Topology, X: np.ndarray, y: np.ndarray, symmetry: bool 
 def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limit: float = 60.0,
                      warm_weights: np.ndarray | None = None, threads: int = 1, seed: int = 0,
                      symmetry: bool = True, margin: float = 0.0, margin_spec: MarginSpec | None = None,
-                     weight_penalties: np.ndarray | None = None) -> MILPResult:
+                     weight_penalties: np.ndarray | None = None, write_model=None) -> MILPResult:
     """Minimum of ``loss + λ·R + h·w`` by HiGHS (λ = ``margin``, R of ``margin_spec``, h =
     ``weight_penalties``); ``warm_weights`` (±1 ``(n_w,)``) seeds the incumbent (mapped onto the
     symmetry-reduced set first, see :func:`canonical_weights`).  At the time limit the result is
-    the incumbent with its proven bound (``optimal`` False, ``gap`` > 0)."""
+    the incumbent with its proven bound (``optimal`` False, ``gap`` > 0). ``write_model``: also write the
+    MILP to this .mps / .lp file (for Gurobi, CPLEX, SCIP; the constant ``c0`` is the objective offset)."""
     t0 = time.perf_counter()
     A, lo, hi, c, c0, lay = build_milp(topology, X, y, symmetry=symmetry, margin=margin, margin_spec=margin_spec,
                                        weight_penalties=weight_penalties)
@@ -226,6 +230,8 @@ def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limi
     integral = (not margin) and np.allclose(prob.weight_penalties, np.round(prob.weight_penalties))
     lp = _lp(A, lo, hi, c, c0, lay)
     h = _highs(lp, time_limit, threads, seed, integral)
+    if write_model is not None:
+        write_highs_model(h, write_model)
     if warm_weights is not None:
         ww = canonical_weights(topology, np.asarray(warm_weights)) if symmetry else np.asarray(warm_weights)
         h.setSolution(_full_solution(topology, X, ww, lay, A.shape[1]))
@@ -250,13 +256,63 @@ def solve_exact_milp(topology: Topology, X: np.ndarray, y: np.ndarray, time_limi
 
 
 def solve_exact(problem, time_limit: float = 60.0, warm_weights: np.ndarray | None = None, threads: int = 1,
-                seed: int = 0, symmetry: bool = True) -> MILPResult:
+                seed: int = 0, symmetry: bool = True, write_model=None) -> MILPResult:
     """:func:`solve_exact_milp` on a problem object: :class:`qbnn.margins.MarginProblem` or the
     compiler's ``CompiledBNN`` (its λ, margin variant and weight penalties)."""
     return solve_exact_milp(problem.topology, problem.X, problem.y, time_limit=time_limit, warm_weights=warm_weights,
                             threads=threads, seed=seed, symmetry=symmetry, margin=float(problem.margin),
                             margin_spec=getattr(problem, "margin_spec", None) or getattr(problem, "spec", None),
-                            weight_penalties=problem.weight_penalties)
+                            weight_penalties=problem.weight_penalties, write_model=write_model)
+
+
+def read_solution_file(path, n_cols: int) -> np.ndarray:
+    """Column values of a MIP solution file for a model ``--write-model`` wrote (HiGHS names c0, c1, ...):
+    Gurobi ``.sol``, SCIP, CBC and HiGHS (raw) files all list ``[index] NAME VALUE`` lines; other lines
+    (headers, objective, rows ``r..``) are skipped, the first value of a name counts (HiGHS lists duals
+    after the primal values) and an unlisted column is 0 (SCIP omits zeros)."""
+    p = require_file(path, "solution file")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise QbnnError(f"solution file {path} is not UTF-8 text") from None
+    x = np.zeros(n_cols)
+    seen = set()
+    for line in text.splitlines():
+        m = re.match(r"^\s*(?:\d+\s+)?c(\d+)\s+([-+0-9.eE]+|[-+]?inf)\b", line)
+        if not m or int(m.group(1)) in seen:
+            continue
+        j = int(m.group(1))
+        try:
+            v = float(m.group(2))
+        except ValueError:
+            raise QbnnError(f"solution file {path}: value {m.group(2)!r} of column c{j} is not a number") from None
+        if j >= n_cols or not np.isfinite(v):
+            raise QbnnError(f"solution file {path}: column c{j} = {v} does not belong to the {n_cols}-column model")
+        seen.add(j)
+        x[j] = v
+    if not seen:
+        raise QbnnError(f"solution file {path} lists no column values (expected lines 'c0 1', 'c1 0', ...)")
+    return x
+
+
+def exact_from_solution_file(cb, path, symmetry: bool = True):
+    """A ``SolveResult`` from an outside solver's solution of the MILP ``solve_exact_compiled(...,
+    write_model=...)`` wrote for ``cb``: its weight bits, repaired and evaluated afresh (the model is
+    rebuilt to find the columns; the objective is F(w) by a forward pass, never the file's)."""
+    t0 = time.perf_counter()
+    A, _, _, _, _, lay = build_milp(cb.topology, cb.X, cb.y, symmetry=symmetry, margin=float(cb.margin),
+                                    margin_spec=getattr(cb, "margin_spec", None) or getattr(cb, "spec", None),
+                                    weight_penalties=cb.weight_penalties)
+    x = read_solution_file(path, A.shape[1])
+    w = np.where(x[lay["beta"]] > 0.5, 1, -1).astype(np.int8)
+    state = cb.repair(w)
+    spins = (2 * state.astype(np.int8) - 1).astype(np.int8)
+    energy = float(cb.energy(state))
+    sec = time.perf_counter() - t0
+    cert = {"objective": float(lay["problem"].objective(w)), "solution_file": str(path)}
+    return SolveResult(solver="exact-milp", states=spins[None], energies=np.array([energy]), best_state=spins,
+                       best_energy=energy, seconds=sec, seconds_to_best=sec, trace=[(0.0, sec, energy)],
+                       info={"certificate": cert, "device": "cpu"})
 
 
 def _lp(A, lo, hi, c, c0, lay):
@@ -368,10 +424,16 @@ def solve_exact_qubo_file(path: str, time_limit: float | None = 60.0, seed: int 
     Returns a ``qbnn.solvers.SolveResult`` holding ``repair(w*)`` (its QUBO energy equals F(w*)),
     with ``info["certificate"] = {proven_optimal, objective, bound, gap, status, milp_seconds}``.
     No time limit means an hour (HiGHS needs a number)."""
-    cb = load_compiled(path)
-    r = solve_exact(cb, time_limit=3600.0 if time_limit is None else float(time_limit), seed=seed, threads=threads)
+    return solve_exact_compiled(load_compiled(path), time_limit=time_limit, seed=seed, threads=threads, name=path)
+
+
+def solve_exact_compiled(cb, time_limit: float | None = 60.0, seed: int = 0, threads: int = 1, name: str = "the QUBO",
+                         write_model=None):
+    """:func:`solve_exact_qubo_file` on a loaded ``CompiledBNN`` (``write_model``: also write the MILP)."""
+    r = solve_exact(cb, time_limit=3600.0 if time_limit is None else float(time_limit), seed=seed, threads=threads,
+                    write_model=write_model)
     if r.weights is None:
-        raise QbnnError(f"exact MILP found no network within {time_limit} s for {path} (status {r.status})")
+        raise QbnnError(f"exact MILP found no network within {time_limit} s for {name} (status {r.status})")
     spins = (2 * cb.repair(r.weights).astype(np.int8) - 1).astype(np.int8)
     energy = float(cb.energy(cb.repair(r.weights)))
     cert = {"proven_optimal": r.optimal, "objective": r.objective, "bound": r.bound, "gap": r.gap,

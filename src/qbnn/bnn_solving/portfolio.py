@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from qbnn import solver_registry
 from qbnn.baselines.greedy import greedy_flip
 from qbnn.baselines.ste import train_ste
 from qbnn.bnn_solving.moves import AffineResidual, MoveState, fit_affine_residual
@@ -281,14 +282,10 @@ def _run_ste_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, ta
     return best
 
 
+#: strategy name -> function, for the registry's BNN-aware solvers (qbnn.solver_registry, kind "bnn")
 STRATEGIES: dict[str, Callable[..., SearchResult]] = {
-    "decode-reanneal": _run_decode_reanneal,
-    "pt": _run_pt,
-    "anneal-moves": _run_anneal,
-    "greedy-moves": _run_greedy_moves,
-    "portfolio": _run_portfolio,
-    "ste-pt": _run_ste_pt,
-}
+    spec.name: globals()[spec.function_name] for spec in solver_registry.SOLVERS.values() if spec.kind == "bnn"}
+
 
 def solve_bnn(compiled: Any, strategy: str = "portfolio", replicas: int = 32, steps: int = 2000,
               time_limit: float | None = None, seed: int = 0, device: str = "cpu",

@@ -5,6 +5,7 @@ import argparse
 
 import numpy as np
 
+from qbnn import solver_registry as registry
 from qbnn import validate as V
 from qbnn.errors import QbnnError
 
@@ -24,6 +25,12 @@ def add_round_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=V.non_negative, default=0.0, help="margin passed to the compiler (default 0)")
     p.add_argument("--solver", choices=("auto", "bnn", "greedy"), default="auto",
                    help="subnetwork solver: auto (qbnn.bnn_solving if installed, else greedy), bnn, greedy")
+    p.add_argument("--strategy", choices=registry.names("bnn"), default=registry.SUBNETWORK_DEFAULTS["solver"],
+                   help="BNN strategy of the bnn solver (default %(default)s; config dropout.solver)")
+    p.add_argument("--replicas", type=V.count, default=registry.SUBNETWORK_DEFAULTS["replicas"],
+                   help="replicas of the bnn solver (default %(default)s)")
+    p.add_argument("--steps", type=V.count, default=registry.SUBNETWORK_DEFAULTS["steps"],
+                   help="steps of the bnn solver (default %(default)s)")
     p.add_argument("--time-limit", type=V.seconds, default=5.0,
                    help="seconds per subnetwork (default 5); 'none': a fixed step budget, bit-reproducible per seed")
     p.add_argument("--device", default="cpu", help="torch device for the bnn solver (cpu, cuda)")
@@ -60,7 +67,8 @@ def run(args: argparse.Namespace) -> dict:
         K = len(sols)
     else:
         prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
-        solve_fn = make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device)
+        solve_fn = make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device, strategy=args.strategy,
+                                 replicas=args.replicas, steps=args.steps)
         rd = dropout_round(topo, X, y, prev, K=args.K, p=args.p, beta=args.beta, unit=args.unit,
                            seed=args.seed, solve_fn=solve_fn, margin=args.margin, round_index=args.round)
         K = args.K

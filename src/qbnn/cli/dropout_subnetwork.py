@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> dict:
     prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
     sol = solve_subnetwork(topo, X, y, prev, k=args.k, p=args.p, unit=args.unit, seed=args.seed,
                            round_index=args.round, margin=args.margin,
-                           solve_fn=make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device))
+                           solve_fn=make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device,
+                                                  strategy=args.strategy, replicas=args.replicas, steps=args.steps))
     save_subnetwork(args.out, sol, {**round_identity(topo, args), "n_weights": topo.n_weights,
                                     "previous": args.previous or ""})
     return {"out": args.out, "round": args.round, "k": args.k, "sub_weights": int(sol.weights.size),

@@ -6,24 +6,30 @@ import math
 
 import numpy as np
 
+from qbnn import solver_registry as registry
 from qbnn import validate as V
 from qbnn.errors import QbnnError
 from qbnn.validate import reading
+
+#: generic Ising machines and the exhaustive reference (BNN strategies need a compiled BNN QUBO)
+MAXCUT_SOLVERS = registry.names("ising") + ("exhaustive",)
 
 HELP = "MaxCut on a G-set format graph with an Ising machine; stops early at --target"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("graph", help="graph file: 'N E' then 'i j w' per edge (1-indexed)")
-    p.add_argument("--solver", default="sa", choices=("sa", "sb", "dsb", "ma", "exhaustive"),
-                   help="default sa: the fastest of ours on the G-set benchmark (docs/solvers.md)")
+    p.add_argument("--solver", default=registry.AUTO_GENERIC, choices=MAXCUT_SOLVERS,
+                   help=f"default {registry.AUTO_GENERIC}: the fastest of ours on the G-set benchmark (docs/solvers.md)")
     p.add_argument("--time-limit", type=V.seconds, default=None, help="seconds (restarts until spent)")
     p.add_argument("--target", type=V.finite, default=None, help="stop once a cut of this weight is found")
     p.add_argument("--seed", type=V.seed, default=0)
     p.add_argument("--replicas", type=V.count, default=None,
-                   help="default: sa from the graph size (qbnn.solvers.sa_schedule), others 64")
+                   help="default: sa from the graph size (qbnn.solvers.sa_schedule), others the registry's "
+                        f"({registry.REPLICAS})")
     p.add_argument("--steps", type=V.count, default=None,
-                   help="sweeps/steps per anneal; default: sa 100, doubling per restart; others 1000")
+                   help="sweeps/steps per anneal; default: sa 100, doubling per restart; others the registry's "
+                        f"({registry.STEPS})")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
 
 
@@ -33,17 +39,17 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.solvers.maxcut import solve_maxcut
 
     dev = resolve_device(args.device)
-    # before reading the edges; without --replicas/--steps: the non-SA defaults, an upper bound of
-    # SA's rule (<= 32 replicas; its schedule arrays are per anneal and small)
-    guard_maxcut(args.graph, 64 if args.replicas is None else args.replicas, args.solver, dev,
-                 steps=1000 if args.steps is None else args.steps)
+    spec = registry.get(args.solver)
+    # without --replicas/--steps: the registry's defaults (sa: its schedule rule, which stays below them)
+    replicas = spec.replicas if args.replicas is None else args.replicas
+    steps = spec.steps if args.steps is None else args.steps
+    guard_maxcut(args.graph, replicas or 1, args.solver, dev, steps=steps or 0)  # before reading the edges
     opts = {}
-    if args.solver != "exhaustive":
+    if spec.replicas is not None:
         opts = dict(replicas=args.replicas, steps=args.steps, time_limit=args.time_limit, seed=args.seed,
                     device=args.device)
         if args.solver != "sa":  # sa fills these from its schedule rule
-            opts.update(replicas=64 if args.replicas is None else args.replicas,
-                        steps=1000 if args.steps is None else args.steps)
+            opts.update(replicas=replicas, steps=steps)
     check_graph(args.graph)  # garbage, binary or inconsistent files are refused here, with the file's name
     prob, res, cut = solve_maxcut(args.graph, args.solver, target_cut=args.target, **opts)
     out = {"graph": str(args.graph), "solver": args.solver, "best_cut": cut, "seconds_to_best": res.seconds_to_best,

@@ -16,7 +16,7 @@ from qbnn.task import code_labels, outputs_for_labels
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
 #: options naming files this command writes (checked before work, committed all or none)
-OUTPUTS = ("out", "metrics")
+OUTPUTS = ("out", "metrics", "write_model")
 
 PAPER_BATCH = 64  # `--batch-size paper`: Kurtz & Bah re-solve each split on 64 random points
 
@@ -60,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-test", type=V.count, default=200, help="test size for --dataset")
     p.add_argument("--out", required=True, help="output network HDF5")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
+    p.add_argument("--write-model", metavar="MODEL.mps",
+                   help="--method exact: also write the training MILP (.mps or .lp, HiGHS writeModel) for Gurobi, "
+                        "CPLEX or SCIP")
 
 
 def _layers(path, d, n_out):
@@ -142,6 +145,12 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.mip.robust import EPSILONS, robust_metrics
 
     integer, batch_size = _check(args)
+    if args.write_model is not None:
+        from qbnn.mip.builder import check_model_path
+
+        if args.method != "exact":
+            raise QbnnError(f"--write-model needs --method exact (one MILP), not {args.method}")
+        check_model_path(args.write_model)
     val = None
     if args.data is not None:
         Xtr, ytr, Xte, yte, attrs = load_dataset(args.data, real=True)  # MIP training takes real features
@@ -161,7 +170,8 @@ def run(args: argparse.Namespace) -> dict:
                      weight_bound=args.weight_bound, reg_weight=args.reg_weight, time_limit=args.time_limit,
                      mip_gap=args.mip_gap, seed=args.seed, rho=args.robust, split_init=args.split_init,
                      max_splits=args.max_splits, kmeans_init=args.kmeans_init, batch_size=batch_size,
-                     iterations=args.iterations, threads=args.threads, solve_limit=args.solve_limit)
+                     iterations=args.iterations, threads=args.threads, solve_limit=args.solve_limit,
+                     write_model=args.write_model)
     Xval, yval = (np.asarray(val[0], float), code_labels(np.asarray(val[1]).astype(int), n_out)) if val is not None else (None, None)
     net.fit(Xtr, ytr, Xval, yval)
     info = net.info_
@@ -172,7 +182,7 @@ def run(args: argparse.Namespace) -> dict:
                "objective": info["objective"], "status": info.get("status"), "layers": layers,
                "weights": "integer" if integer else "continuous", "weight_bound": args.weight_bound,
                "bias_bound": args.bias_bound, "robust": args.robust, "n_train": int(len(ytr)),
-               "out": str(args.out)}
+               "out": str(args.out), **({"model": str(args.write_model)} if args.write_model else {})}
     # a network that gives every test point the same class says so (time limits often end there)
     summary["constant_predictor"] = bool(len(np.unique(net.predict(Xte))) == 1) if len(yte) else None
     attack = args.attack if args.attack is not None else (EPSILONS if args.robust > 0 else None)

@@ -36,7 +36,7 @@ class MIPNetwork:
     def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=None,
                  eps=1e-3, time_limit=60.0, mip_gap=1e-4, seed=0, rho=0.0, iterations=6,
                  max_splits=20, split_init="class", solve_limit=None, threads=1, weight_bound=1.0,
-                 reg_weight=0.0, kmeans_init=3, batch_size=None):
+                 reg_weight=0.0, kmeans_init=3, batch_size=None, write_model=None):
         if method not in METHODS:
             raise QbnnError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
         self.layers = [int(v) for v in layers]
@@ -47,6 +47,7 @@ class MIPNetwork:
         self.split_init, self.solve_limit, self.threads = split_init, solve_limit, threads
         self.weight_bound, self.reg_weight = weight_bound, reg_weight
         self.kmeans_init, self.batch_size = kmeans_init, batch_size
+        self.write_model = write_model  # exact: also write the MILP (.mps / .lp) for an outside solver
 
     def fit(self, X, y, X_val=None, y_val=None):
         """Train on (X, y); split keeps the network with the best accuracy on (X_val, y_val)
@@ -58,7 +59,7 @@ class MIPNetwork:
                   rho=self.rho, weight_bound=self.weight_bound, reg_weight=self.reg_weight)
         if self.method == "exact":
             r = solve_mip(X, y, self.layers, time_limit=self.time_limit, mip_gap=self.mip_gap,
-                          seed=self.seed, threads=self.threads, **kw)
+                          seed=self.seed, threads=self.threads, write_model=self.write_model, **kw)
             self.weights_, self.biases_ = r.weights, r.biases
             self.info_ = {"objective": r.objective, "bound": r.bound, "mip_gap": r.gap,
                           "status": r.status, "seconds": r.seconds, "n_vars": r.n_vars,

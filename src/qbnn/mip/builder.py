@@ -2,9 +2,14 @@
 ``Highs.passModel`` call (no per-row or per-variable Python calls into highspy)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import highspy
 import numpy as np
 import scipy.sparse as sp
+
+from qbnn.errors import QbnnError
+from qbnn.io import atomic_output
 
 
 def new_highs(options=None):
@@ -27,6 +32,24 @@ def new_highs(options=None):
 
 
 _scheduler_threads = None
+
+#: model files HiGHS writes (by extension) and Gurobi, CPLEX and SCIP read
+MODEL_SUFFIXES = (".mps", ".lp")
+
+
+def check_model_path(path) -> None:
+    """Refuse (QbnnError) a ``--write-model`` path HiGHS cannot write (before any work)."""
+    if Path(path).suffix.lower() not in MODEL_SUFFIXES:
+        raise QbnnError(f"--write-model {path}: the file name must end in {' or '.join(MODEL_SUFFIXES)}")
+
+
+def write_model(h, path) -> None:
+    """Write the model held by ``h`` (``highspy.Highs``) to ``path`` (MPS or LP, by extension), atomically,
+    so Gurobi, CPLEX or SCIP can solve it."""
+    check_model_path(path)
+    with atomic_output(path, suffix=Path(path).suffix.lower()) as tmp:
+        if h.writeModel(str(tmp)) == highspy.HighsStatus.kError:  # kWarning: default names c0, r0, ...
+            raise QbnnError(f"HiGHS could not write the model to {path}")
 
 
 class Builder:

@@ -25,6 +25,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.mip.builder import Builder
+from qbnn.mip.builder import write_model as write_highs_model
 
 
 # ---------------------------------------------------------------- forward pass
@@ -169,7 +170,8 @@ class MIPResult:
 
 def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e-3,
               time_limit=60.0, mip_gap=1e-4, seed=0, groups=None, rho=0.0, weight_bound=1.0,
-              reg_weight=0.0, fix_weights=None, fix_activations=None, warm=None, threads=1) -> MIPResult:
+              reg_weight=0.0, fix_weights=None, fix_activations=None, warm=None, threads=1,
+              write_model=None) -> MIPResult:
     """Build and solve the training MILP.
 
     X: (S, d) float; y: (S,) ±1 (one output) or class index (C outputs).
@@ -188,6 +190,7 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e
         when ``groups`` is None (rows of identical inputs must agree), else (n_groups, width).
     warm: (weights, biases): a complete start (activations/products/errors derived from it)
         handed to HiGHS, so a time limit returns at least this network.
+    write_model: also write the MILP to this .mps / .lp file (for Gurobi, CPLEX, SCIP).
     """
     t0 = time.perf_counter()
     X = np.asarray(X, float)
@@ -319,6 +322,8 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e
                    "mip_feasibility_tolerance": float(min(1e-6, 0.1 * eps / Mmax))})
     if warm is not None:
         _warm_start(h, bld.n, X, gid, G, layers, (Wv, bv, uv, zv, vv, ep, en, sreg), pos_gc, neg_gc, warm, eps)
+    if write_model is not None:
+        write_highs_model(h, write_model)
     build = time.perf_counter() - t0
     if h.run() == highspy.HighsStatus.kError:
         raise QbnnError("HiGHS refused the training MILP (run with output_flag to see why)")

@@ -7,6 +7,7 @@ polish, best_only, check_every, progress`` and return a :class:`SolveResult`.
 """
 from __future__ import annotations
 
+from qbnn import solver_registry as _registry
 from qbnn.errors import QbnnError
 from qbnn.solvers.coloring import greedy_coloring
 from qbnn.solvers.exhaustive import MAX_EXHAUSTIVE, exhaustive_search
@@ -16,14 +17,10 @@ from qbnn.solvers.problem import IsingProblem, SolveResult, bits_to_spins, resol
 from qbnn.solvers.sa import sa_schedule, simulated_annealing
 from qbnn.solvers.sb import ballistic_sb, discrete_sb, simulated_bifurcation
 
-#: solver name -> function(problem, **options) -> SolveResult
-SOLVERS = {
-    "sb": ballistic_sb,
-    "bsb": ballistic_sb,
-    "dsb": discrete_sb,
-    "sa": simulated_annealing,
-    "ma": momentum_annealing,
-}
+#: solver name -> function(problem, **options) -> SolveResult: the registry's generic Ising machines
+#: (qbnn.solver_registry, aliases included)
+SOLVERS = {name: spec.load() for spec in _registry.SOLVERS.values() if spec.kind == "ising"
+           for name in (spec.name, *spec.aliases)}
 
 
 def solve(problem: IsingProblem, solver: str = "sb", **options) -> SolveResult:

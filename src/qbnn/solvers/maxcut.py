@@ -5,6 +5,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.memory import check_fits
+from qbnn.solver_registry import AUTO_GENERIC
 from qbnn.solvers import solve
 from qbnn.solvers.problem import IsingProblem
 from qbnn.solvers.sa import sa_schedule
@@ -30,8 +31,8 @@ def energy_for_cut(problem: IsingProblem, cut: float) -> float:
     return weight_sum(problem) - 2.0 * float(cut)
 
 
-#: solver of ``qbnn maxcut``: SA, our fastest on every G-set graph (sb/dsb/ma: docs/solvers.md)
-DEFAULT_MAXCUT_SOLVER = "sa"
+#: solver of ``qbnn maxcut``: the registry's generic choice (SA, our fastest on every G-set graph; docs/solvers.md)
+DEFAULT_MAXCUT_SOLVER = AUTO_GENERIC
 
 
 def solve_maxcut(path, solver: str = DEFAULT_MAXCUT_SOLVER, target_cut: float | None = None, **kw):
