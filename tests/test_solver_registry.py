@@ -1,7 +1,7 @@
 """qbnn.solver_registry is the one list of solvers: CLI choices, dispatch tables, config schema, workflow
 defaults, dropout-subnetwork defaults and the docs table all agree with it."""
-import importlib.util
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -69,16 +69,20 @@ def test_docs_table_is_the_registry_table():
     assert registry.markdown_table() in (ROOT / "docs/solvers.md").read_text()
 
 
-def test_workflow_reads_defaults_from_the_registry_without_qbnn_installed():
-    """common.smk's fallback: the registry file loads on its own (no qbnn import) and gives the defaults."""
-    spec = importlib.util.spec_from_file_location("lone_registry", ROOT / "src/qbnn/solver_registry.py")
-    code = (ROOT / "src/qbnn/solver_registry.py").read_text()
-    assert not re.search(r"^\s*(from qbnn\.(?!errors)|import torch)", code, re.M)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.workflow_defaults("sa") == {"replicas": 64, "steps": 1000, "time_limit": None, "threads": 1}
+def test_workflow_reads_defaults_from_the_registry_without_qbnn_installed(tmp_path):
+    """common.smk's fallback: in a Python without qbnn on its path, _solver_registry() loads the registry
+    file beside the workflow and gives the defaults."""
     smk = (ROOT / "workflow/rules/common.smk").read_text()
     assert "SOLVER_REGISTRY.workflow_defaults(solver)" in smk and "SOLVER_DEFAULTS" not in smk
+    fallback = smk[smk.index("def _solver_registry():"):smk.index("SOLVER_REGISTRY = _solver_registry()")]
+    script = tmp_path / "probe.py"
+    script.write_text("import sys\nfrom pathlib import Path\n"
+                      f"WORKFLOW_ROOT = Path({str(ROOT)!r})\n" + fallback +
+                      "r = _solver_registry()\nimport json\n"
+                      "print(json.dumps([r.workflow_defaults('sa'), 'qbnn' in sys.modules]))\n")
+    out = subprocess.run([sys.executable, "-S", "-I", str(script)], capture_output=True, text=True, check=True).stdout
+    defaults, imported_qbnn = json.loads(out)
+    assert defaults == {"replicas": 64, "steps": 1000, "time_limit": None, "threads": 1} and not imported_qbnn
 
 
 def test_lookup():

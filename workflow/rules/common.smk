@@ -170,9 +170,11 @@ def _solver_registry():
         from qbnn import solver_registry
     except ImportError:
         import importlib.util
+        import sys
 
         spec = importlib.util.spec_from_file_location("qbnn_solver_registry", WORKFLOW_ROOT / "src/qbnn/solver_registry.py")
         solver_registry = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = solver_registry  # its dataclasses look their module up
         spec.loader.exec_module(solver_registry)
     return solver_registry
 
