@@ -55,6 +55,8 @@ def _write(path, **parts):
     ({"best_x": np.zeros(3), "trace": np.array([np.nan, 0, 0])}, "/trace"),
     ({"best_x": np.zeros(3), "attrs": {"provenance": "[1]"}}, "provenance"),
     ({"best_x": np.zeros(3), "attrs": {"seconds": "soon"}}, "seconds"),
+    ({"best_x": np.zeros(3), "attrs": {"seed": "garbage {"}}, "seed"),
+    ({"best_x": np.zeros(3), "attrs": {"solver": 3}}, "solver"),
 ])
 def test_malformed_solution_files_are_one_error(tmp_path, parts, culprit):
     _write(tmp_path / "s.h5", **parts)

@@ -29,7 +29,7 @@ import numpy as np
 from qbnn import __version__
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output, dumps, open_h5, require_file
-from qbnn.validate import reading, text_attr
+from qbnn.validate import int_attr, reading, text_attr
 
 SOLUTION_FORMAT = "qbnn-solution"
 
@@ -150,15 +150,18 @@ class Solution:
             for k, v in f.attrs.items():
                 v = v.decode() if isinstance(v, bytes) else v
                 attrs[k] = v.item() if isinstance(v, np.generic) else v
-        for k in ("seconds", "best_energy", "seconds_to_best"):
-            if k in attrs and not _finite_number(attrs[k]):
-                raise QbnnError(f"{what}: attribute {k} must be a finite number, got {attrs[k]!r}")
-        info = _json_attr(attrs, "info", what)
-        prov = _json_attr(attrs, "provenance", what)
-        seed = attrs.get("seed")
+            for k in ("seconds", "best_energy", "seconds_to_best"):
+                if k in attrs and not _finite_number(attrs[k]):
+                    raise QbnnError(f"{what}: attribute {k} must be a finite number, got {attrs[k]!r}")
+            info = _json_attr(attrs, "info", what)
+            prov = _json_attr(attrs, "provenance", what)
+            seed = None if attrs.get("seed") is None else int_attr(attrs["seed"], "seed")
+            solver = text_attr(attrs.get("solver", ""))
+            if solver is None:
+                raise QbnnError(f"{what}: attribute solver must be text, got {attrs['solver']!r}")
         return cls(best_x=x.astype(np.int8), best_energy=float(attrs.get("best_energy", math.nan)), energies=energies,
                    trace=trace, states=None if states is None else states.astype(np.int8),
-                   solver=str(attrs.get("solver", "")), seed=None if seed is None else int(seed),
+                   solver=solver, seed=seed,
                    seconds=float(attrs.get("seconds", 0.0)), seconds_to_best=float(attrs.get("seconds_to_best", 0.0)),
                    info=info, provenance=prov, attrs=attrs)
 
