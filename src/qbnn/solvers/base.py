@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import sys
 import time
@@ -20,10 +21,15 @@ def auto_threads(fn):
 
     On small problems (and on shared, loaded machines) intra-op threading costs far more than
     it saves (measured 0.12 ms vs 5.8 ms per G1 sparse matmul with 1 vs 2 threads under load).
-    Pass ``threads=k`` to force k threads; the previous setting is restored afterwards.
+    Pass ``threads=k`` to force k threads; the previous setting is restored afterwards. A solver
+    with its own ``threads`` parameter (SA's compiled kernel) gets it passed on as well.
     """
+    own = "threads" in inspect.signature(fn).parameters
+
     @functools.wraps(fn)
     def wrapper(problem, *args, threads: int | None = None, **kw):
+        if own:
+            kw["threads"] = threads
         dev = kw.get("device", "auto")
         is_cpu = str(dev) == "cpu" or (str(dev) == "auto" and not torch.cuda.is_available())
         if not is_cpu or not isinstance(problem, IsingProblem):

@@ -117,7 +117,8 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
                         dtype: torch.dtype = torch.float32, polish: bool = True, best_only: bool = False,
                         check_every: int | None = None, progress: bool | None = None,
                         checkpoint=None, restart_growth: float = 1.0,
-                        max_restarts: int | None = None) -> SolveResult:
+                        max_restarts: int | None = None, kernel: str = "auto",
+                        threads: int | None = None) -> SolveResult:
     """``steps`` Metropolis sweeps per anneal, ``replicas`` independent chains.
 
     ``beta_range``: ``(hot, cold)``, or a rule of :meth:`IsingProblem.beta_range` (``'dwave'``, the
@@ -127,8 +128,17 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     ``restart_growth``: each restart (under a time limit) anneals this many times longer than the
     previous one, so a too-short first guess of ``steps`` costs at most a geometric series.
     ``max_restarts``: at most this many anneals, also without a time limit (a step budget: the
-    result is then deterministic); default one anneal without a time limit, else unbounded."""
+    result is then deterministic); default one anneal without a time limit, else unbounded.
+    ``kernel``: ``'compiled'`` (numba, CPU: one spin at a time, replicas over the cores;
+    :mod:`qbnn.solvers.sa_kernel`), ``'torch'`` (colour classes of all replicas per op; CPU or
+    CUDA, checkpoints) or ``'auto'``: compiled on the CPU without a checkpoint (measured faster on
+    every G-set graph, docs/solvers.md), else torch. ``threads``: the compiled kernel's threads
+    (default all cores, at most one per replica)."""
     dev = check_common(problem, replicas, steps, time_limit, device)
+    if kernel not in ("auto", "compiled", "torch"):
+        raise QbnnError(f"unknown SA kernel {kernel!r} (choose auto, compiled or torch)")
+    if kernel == "compiled" and (dev.type != "cpu" or checkpoint is not None):
+        raise QbnnError("the compiled SA kernel runs on the CPU without checkpoints (use kernel='torch')")
     if max_restarts is not None and int(max_restarts) < 1:
         raise QbnnError(f"max_restarts must be >= 1, got {max_restarts}")
     if not restart_growth >= 1.0:
@@ -137,6 +147,9 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
         raise QbnnError("checkpoints need anneals of one length (restart_growth = 1)")
     n, R = problem.n, int(replicas)
     b0, b1 = resolve_betas(problem, beta_range)
+    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and checkpoint is None):
+        return _compiled(problem, R, steps, (b0, b1), time_limit, target_energy, seed, polish, best_only,
+                         progress, restart_growth, max_restarts, threads)
     cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
     key = (str(dev), dtype)
     if key not in cache:
@@ -156,7 +169,7 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     def one_run():
         steps = length[0]
         length[0] = int(math.ceil(steps * restart_growth))
-        betas = np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
+        betas = _betas(b0, b1, steps)
         every = check_interval(steps, check_every)
         S = torch.where(torch.rand(n, R, generator=g, device=dev) < 0.5, 1.0, -1.0).to(dtype)
         U = torch.empty_like(S)
@@ -187,3 +200,35 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     states, energies = run_restarts(one_run, tr, time_limit, max_restarts)
     return tr.result(states, energies, best_only, {"beta_range": [b0, b1], "num_colors": blk.num_colors,
                                                    "device": str(dev)})
+
+
+def _betas(b0: float, b1: float, steps: int) -> np.ndarray:
+    """Geometric β schedule from hot ``b0`` to cold ``b1`` over ``steps`` sweeps."""
+    return np.geomspace(b0, b1, steps) if steps > 1 else np.array([b1])
+
+
+def _compiled(problem, R, steps, betas, time_limit, target_energy, seed, polish, best_only, progress,
+              restart_growth, max_restarts, threads) -> SolveResult:
+    """The compiled kernel (:mod:`qbnn.solvers.sa_kernel`) with the same restarts and result."""
+    import numba
+
+    from qbnn.solvers.sa_kernel import CompiledAnneal
+
+    seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
+    tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress)
+    machine = CompiledAnneal(problem, R, seed, polish)
+    length = [int(steps)]
+
+    def one_run():
+        sweeps = length[0]
+        length[0] = int(math.ceil(sweeps * restart_growth))
+        return machine.run(_betas(*betas, sweeps), tr)
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(R, int(threads) if threads else numba.config.NUMBA_NUM_THREADS)))
+    try:
+        states, energies = run_restarts(one_run, tr, time_limit, max_restarts)
+    finally:
+        numba.set_num_threads(old)
+    return tr.result(states, energies, best_only, {"beta_range": list(betas), "kernel": "compiled",
+                                                   "device": "cpu"})

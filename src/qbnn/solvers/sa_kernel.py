@@ -1,0 +1,270 @@
+"""Compiled CPU Metropolis kernel for simulated annealing (numba), CSR couplings.
+
+Like dwave-samplers' C++ annealer: spins update one at a time in index order, each replica keeps
+its local fields ``F = h + J s`` and updates them along the CSR row of a flipped spin, so a sweep
+costs O(n + flips × degree) and memory is O(nnz + n × replicas), never O(n²). Differences:
+
+* replicas run in parallel (``prange``) over the cores; each has its own xorshift64* stream
+  seeded from (seed, replica), so a seed and a step budget give the same spins whatever the
+  thread count (``numba.set_num_threads``);
+* each replica keeps its energy, so an anneal stops at the sweep a replica reaches the target
+  (the other replicas stop at their next sweep);
+* the descent polish is a zero-temperature sweep here too (no colouring needed).
+
+Compiled on first use with ``cache=True`` (about 2-4 s cold here, then loaded from
+``__pycache__``; docs/solvers.md).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+#: a flip with β·ΔE above this is never taken (exp(-44.4) < 2^-64: dwave-samplers' cut-off)
+MAX_BETA_DELTA = 44.36142
+
+_MASK = (1 << 64) - 1
+
+
+def seed_streams(seed: int, replicas: int) -> np.ndarray:
+    """Nonzero xorshift64* states, one per replica, from splitmix64 of (seed, replica)."""
+    out = np.empty(replicas, dtype=np.uint64)
+    for r in range(replicas):
+        z = (int(seed) * 0x9E3779B97F4A7C15 + (r + 1) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        z ^= z >> 31
+        out[r] = z or 0x2545F4914F6CDD1D
+    return out
+
+
+@njit(inline="always")
+def _next(x):
+    """xorshift64* step -> (new state, 53-bit uniform in [0, 1))."""
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    y = x * np.uint64(0x2545F4914F6CDD1D)
+    return x, (y >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always")
+def _next32(x):
+    """xorshift64* step -> (new state, uniform 32-bit integer as uint64)."""
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    return x, (x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32)
+
+
+@njit(cache=True, parallel=True)
+def random_start(indptr, indices, data, h, spins, fields, rng):
+    """Uniform random ±1 ``spins`` (R, n) from each replica's stream, and their fields ``h + J s``."""
+    R, n = spins.shape
+    for r in prange(R):
+        x = rng[r]
+        for i in range(n):
+            x, u = _next(x)
+            spins[r, i] = 1 if u < 0.5 else -1
+        rng[r] = x
+        for i in range(n):
+            f = h[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                f += data[p] * spins[r, indices[p]]
+            fields[r, i] = f
+
+
+@njit(cache=True, parallel=True)
+def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, stop):
+    """One Metropolis sweep per entry of ``betas`` on every replica, in place.
+
+    ``energies`` (R,) track each replica's energy; a replica at or below ``target`` sets
+    ``stop[0]`` and every replica leaves at its next sweep. Returns nothing; sweeps done per
+    replica go to ``stop[1 + r]``."""
+    R, n = spins.shape
+    for r in prange(R):
+        x = rng[r]
+        e = energies[r]
+        done = 0
+        for k in range(betas.shape[0]):
+            if stop[0] != 0:
+                break
+            beta = betas[k]
+            cut = MAX_BETA_DELTA / beta
+            for i in range(n):
+                s = spins[r, i]
+                de = -2.0 * s * fields[r, i]
+                if de > 0.0:
+                    if de >= cut:
+                        continue
+                    x, u = _next(x)
+                    if math.exp(-beta * de) <= u:
+                        continue
+                spins[r, i] = -s
+                e += de
+                d = -2.0 * s
+                for p in range(indptr[i], indptr[i + 1]):
+                    fields[r, indices[p]] += d * data[p]
+            done += 1
+            if e <= target:
+                stop[0] = 1
+        rng[r] = x
+        energies[r] = e
+        stop[1 + r] = done
+
+
+@njit(cache=True, parallel=True)
+def anneal_integer(indptr, indices, data, betas, scale, top, spins, fields, energies, rng, target, stop):
+    """:func:`anneal` for couplings that are integers after multiplying by ``scale`` (``data``,
+    ``fields``, ``energies`` and ``target`` in those units, int64): a move of ΔE = k/scale > 0
+    is taken iff a 32-bit random integer is below ``2^32·exp(-β k/scale)``, read from a table
+    of the sweep's thresholds (k up to the cut-off, at most ``top``, the largest |ΔE| any spin
+    can have: :func:`delta_bound`) instead of computing ``exp`` per spin."""
+    R, n = spins.shape
+    for r in prange(R):
+        x = rng[r]
+        e = energies[r]
+        done = 0
+        thr = np.empty(top + 1, dtype=np.uint64)
+        for k in range(betas.shape[0]):
+            if stop[0] != 0:
+                break
+            beta = betas[k] / scale
+            kmax = min(top, int(MAX_BETA_DELTA / beta))
+            for d in range(kmax + 1):
+                thr[d] = np.uint64(math.exp(-beta * d) * 4294967296.0)
+            for i in range(n):
+                s = spins[r, i]
+                de = -2 * s * fields[r, i]
+                if de > 0:
+                    if de > kmax:
+                        continue
+                    x, u = _next32(x)
+                    if u >= thr[de]:
+                        continue
+                spins[r, i] = -s
+                e += de
+                d2 = -2 * s
+                for p in range(indptr[i], indptr[i + 1]):
+                    fields[r, indices[p]] += d2 * data[p]
+            done += 1
+            if e <= target:
+                stop[0] = 1
+        rng[r] = x
+        energies[r] = e
+        stop[1 + r] = done
+
+
+@njit(cache=True, parallel=True)
+def descend(indptr, indices, data, spins, fields, energies):
+    """Zero-temperature sweeps (flip iff ΔE < 0) until no spin of a replica flips: every replica
+    ends at a single-flip local minimum."""
+    R, n = spins.shape
+    for r in prange(R):
+        e = energies[r]
+        moved = True
+        while moved:
+            moved = False
+            for i in range(n):
+                s = spins[r, i]
+                de = -2.0 * s * fields[r, i]
+                if de < -1e-12:
+                    spins[r, i] = -s
+                    e += de
+                    moved = True
+                    d = -2.0 * s
+                    for p in range(indptr[i], indptr[i + 1]):
+                        fields[r, indices[p]] += d * data[p]
+        energies[r] = e
+
+
+#: spin updates per kernel call: between calls the driver checks the time limit (~5-20 ms here)
+CHUNK_UPDATES = 1 << 20
+#: integer kernel: couplings times a power of two up to this are integers ...
+MAX_SCALE = 1 << 10
+#: ... and no spin's |ΔE| exceeds this many units (the per-sweep threshold table stays small)
+MAX_TABLE = 1 << 16
+
+
+def delta_bound(problem) -> float:
+    """The largest |ΔE| of a single flip: ``2·max_i(|h_i| + Σ_j |J_ij|)``."""
+    return 2.0 * float((np.abs(problem.h) + np.asarray(abs(problem.J).sum(axis=1)).ravel()).max(initial=0.0))
+
+
+def integer_scale(problem) -> int | None:
+    """Smallest power of two ``q <= MAX_SCALE`` making all of ``q·J``, ``q·h`` integers with the
+    largest |ΔE| (:func:`delta_bound`) at most ``min(MAX_TABLE, max(256, n))`` units ``1/q``
+    (the per-sweep threshold table stays short against a sweep); else None."""
+    J, h = problem.J, problem.h
+    reach = delta_bound(problem)
+    q = 1
+    while q <= MAX_SCALE:
+        if reach * q > min(MAX_TABLE, max(256, problem.n)):
+            return None
+        if np.all(np.rint(J.data * q) == J.data * q) and np.all(np.rint(h * q) == h * q):
+            return q
+        q *= 2
+    return None
+
+
+class CompiledAnneal:
+    """State of the compiled path across the anneals of one solve: CSR arrays, per-replica spins
+    (R, n) int8, fields, energies and RNG streams. ``run(betas, tracker)`` anneals once from a
+    fresh random state and returns (states (R, n) int8, exact float64 energies).
+
+    Integer problems (G-set graphs; QUBOs with integer coefficients: couplings in quarters) run
+    :func:`anneal_integer` in int32 units of ``1/scale``, others :func:`anneal` in float64."""
+
+    def __init__(self, problem, replicas: int, seed: int, polish: bool):
+        J = problem.J
+        self.problem = problem
+        self.indptr, self.indices = J.indptr, J.indices
+        n, R = problem.n, int(replicas)
+        self.scale = integer_scale(problem)
+        self.top = 0 if self.scale is None else int(round(delta_bound(problem) * self.scale))
+        kind = np.float64 if self.scale is None else np.int32
+        q = 1.0 if self.scale is None else float(self.scale)
+        self.data = np.ascontiguousarray(np.rint(J.data * q) if self.scale else J.data, dtype=kind)
+        self.h = np.ascontiguousarray(np.rint(problem.h * q) if self.scale else problem.h, dtype=kind)
+        self.spins = np.empty((R, n), dtype=np.int8)
+        self.fields = np.empty((R, n), dtype=kind)
+        self.energies = np.empty(R, dtype=np.float64 if self.scale is None else np.int64)
+        self.rng = seed_streams(seed, R)
+        self.polish = polish
+        self.chunk = max(1, CHUNK_UPDATES // max(1, n * R))
+
+    def units(self, energies):
+        """Energies as the kernel keeps them: float64, or int64 multiples of ``1/scale`` less the
+        offset (which need not be a multiple)."""
+        if self.scale is None:
+            return np.asarray(energies, dtype=np.float64)
+        return np.rint((np.asarray(energies) - self.problem.offset) * self.scale).astype(np.int64)
+
+    def run(self, betas: np.ndarray, tracker):
+        p = self.problem
+        csr = (self.indptr, self.indices, self.data)
+        random_start(*csr, self.h, self.spins, self.fields, self.rng)
+        self.energies[:] = self.units(p.energy(self.spins))
+        stop = np.zeros(1 + self.spins.shape[0], dtype=np.int64)
+        betas = np.ascontiguousarray(betas, dtype=np.float64)
+        if self.scale is None:  # running float energies: a margin for rounding
+            t = -math.inf if tracker.target is None else tracker.target + 1e-9 * (1.0 + abs(tracker.target))
+        else:
+            t = -2 ** 62 if tracker.target is None else math.floor((tracker.target - p.offset) * self.scale + 1e-6)
+        for k in range(0, len(betas), self.chunk):
+            part = betas[k:k + self.chunk]
+            if self.scale is None:
+                anneal(*csr, part, self.spins, self.fields, self.energies, self.rng, t, stop)
+            else:
+                anneal_integer(*csr, part, float(self.scale), self.top, self.spins, self.fields, self.energies, self.rng,
+                               t, stop)
+            tracker.tick(int(stop[1:].max()))
+            if stop[0] or tracker.out_of_time():
+                break
+        if self.polish:
+            descend(*csr, self.spins, self.fields, self.energies)
+        states = self.spins.copy()
+        energies = np.asarray(p.energy(states), dtype=np.float64)
+        tracker.observe_numpy(states, energies)
+        return states, energies
