@@ -72,7 +72,7 @@ def run_ours(prob, solver, seed, budget, stop_cut):
     """Our ``solver``: SA with :func:`sa_schedule` (the ``qbnn maxcut`` default), sb/dsb/ma with
     their defaults (64 replicas x 1000 steps), restarting until the stop cut or the budget."""
     W = prob.meta["weight_sum"]
-    opts = sa_schedule(prob, budget) if solver == "sa" else {}
+    opts = sa_schedule(prob, budget, "cpu") if solver == "sa" else {}
     t0 = time.perf_counter()
     res = solve(prob, solver, **opts, time_limit=budget, seed=seed, device="cpu",
                 target_energy=energy_for_cut(prob, stop_cut), progress=False)

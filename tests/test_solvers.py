@@ -146,7 +146,7 @@ def test_sa_samples_boltzmann_at_fixed_beta():
     p = random_ising(5, 8, density=1.0)
     beta = 0.7
     r = solve(p, "sa", replicas=20000, steps=60, beta_range=(beta, beta), seed=0, device="cpu", polish=False,
-              dtype=torch.float64)
+              dtype=torch.float64, kernel="torch")
     ex_states = bits_to_spins(((np.arange(32)[:, None] >> np.arange(5)) & 1))
     w = np.exp(-beta * (p.energy(ex_states) - p.energy(ex_states).min()))
     w /= w.sum()

@@ -25,11 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", type=V.finite, default=None, help="stop once a cut of this weight is found")
     p.add_argument("--seed", type=V.seed, default=0)
     p.add_argument("--replicas", type=V.count, default=None,
-                   help="default: sa from the graph size (qbnn.solvers.sa_schedule), others the registry's "
+                   help="default: sa per qbnn.solvers.sa_schedule (1 on the CPU), others the registry's "
                         f"({registry.REPLICAS})")
     p.add_argument("--steps", type=V.count, default=None,
-                   help="sweeps/steps per anneal; default: sa 100, doubling per restart; others the registry's "
-                        f"({registry.STEPS})")
+                   help="sweeps/steps per anneal; default: sa 100, growing per restart (sa_schedule); others the "
+                        f"registry's ({registry.STEPS})")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
 
 

@@ -41,7 +41,8 @@ def solve_maxcut(path, solver: str = DEFAULT_MAXCUT_SOLVER, target_cut: float | 
     SA fills options not given from :func:`sa_schedule`."""
     prob = IsingProblem.from_gset(path)
     if solver == "sa":
-        kw = {**sa_schedule(prob, kw.get("time_limit")), **{k: v for k, v in kw.items() if v is not None}}
+        kw = {**sa_schedule(prob, kw.get("time_limit"), kw.get("device") or "auto"),
+              **{k: v for k, v in kw.items() if v is not None}}
     target = None if target_cut is None else energy_for_cut(prob, target_cut)
     res = solve(prob, solver=solver, target_energy=target, **kw)
     return prob, res, float(cut_value(prob, res.best_state))
