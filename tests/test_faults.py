@@ -77,7 +77,7 @@ def test_resume_is_bit_identical(tmp_path, solver):
 def test_resume_restores_generator_state_not_just_tensors(tmp_path):
     """Resuming with a fresh generator would diverge: the RNG state is part of the checkpoint."""
     prob = _problem(seed=3)
-    opts = dict(replicas=4, steps=300, seed=1, device="cpu")
+    opts = dict(replicas=4, steps=300, seed=1, device="cpu", kernel="torch")  # the generator draws the spins
     path = tmp_path / "c.ckpt"
     with pytest.raises(_Interrupted):
         solve(prob, "sa", checkpoint=_DiesAfter(path, 100, limit=1), **opts)

@@ -142,14 +142,14 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     result is then deterministic); default one anneal without a time limit, else unbounded.
     ``kernel``: ``'compiled'`` (numba, CPU: one spin at a time, replicas over the cores;
     :mod:`qbnn.solvers.sa_kernel`), ``'torch'`` (colour classes of all replicas per op; CPU or
-    CUDA, checkpoints) or ``'auto'``: compiled on the CPU without a checkpoint (measured faster on
-    every G-set graph, docs/solvers.md), else torch. ``threads``: the compiled kernel's threads
+    CUDA) or ``'auto'``: compiled on the CPU (measured faster on every G-set graph,
+    docs/solvers.md), torch on CUDA. ``threads``: the compiled kernel's threads
     (default all cores, at most one per replica)."""
     dev = check_common(problem, replicas, steps, time_limit, device)
     if kernel not in ("auto", "compiled", "torch"):
         raise QbnnError(f"unknown SA kernel {kernel!r} (choose auto, compiled or torch)")
-    if kernel == "compiled" and (dev.type != "cpu" or checkpoint is not None):
-        raise QbnnError("the compiled SA kernel runs on the CPU without checkpoints (use kernel='torch')")
+    if kernel == "compiled" and dev.type != "cpu":
+        raise QbnnError("the compiled SA kernel runs on the CPU (use kernel='torch' on CUDA)")
     if max_restarts is not None and int(max_restarts) < 1:
         raise QbnnError(f"max_restarts must be >= 1, got {max_restarts}")
     if not restart_growth >= 1.0:
@@ -158,9 +158,9 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
         raise QbnnError("checkpoints need anneals of one length (restart_growth = 1)")
     n, R = problem.n, int(replicas)
     b0, b1 = resolve_betas(problem, beta_range)
-    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and checkpoint is None):
+    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu"):
         return _compiled(problem, R, steps, (b0, b1), time_limit, target_energy, seed, polish, best_only,
-                         progress, restart_growth, max_restarts, threads)
+                         progress, checkpoint, restart_growth, max_restarts, threads)
     cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
     key = (str(dev), dtype)
     if key not in cache:
@@ -219,21 +219,22 @@ def _betas(b0: float, b1: float, steps: int) -> np.ndarray:
 
 
 def _compiled(problem, R, steps, betas, time_limit, target_energy, seed, polish, best_only, progress,
-              restart_growth, max_restarts, threads) -> SolveResult:
+              checkpoint, restart_growth, max_restarts, threads) -> SolveResult:
     """The compiled kernel (:mod:`qbnn.solvers.sa_kernel`) with the same restarts and result."""
     import numba
 
     from qbnn.solvers.sa_kernel import CompiledAnneal
 
     seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
-    tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress)
+    g = make_generator(seed, torch.device("cpu"))  # carries the seed into checkpoints; draws nothing
+    tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress, checkpoint)
     machine = CompiledAnneal(problem, R, seed, polish)
     length = [int(steps)]
 
     def one_run():
         sweeps = length[0]
         length[0] = int(math.ceil(sweeps * restart_growth))
-        return machine.run(_betas(*betas, sweeps), tr)
+        return machine.run(_betas(*betas, sweeps), tr, g)
 
     old = numba.get_num_threads()
     numba.set_num_threads(max(1, min(R, int(threads) if threads else numba.config.NUMBA_NUM_THREADS)))

@@ -247,10 +247,22 @@ class CompiledAnneal:
             return np.asarray(energies, dtype=np.float64)
         return np.rint((np.asarray(energies) - self.problem.offset) * self.scale).astype(np.int64)
 
-    def run(self, betas: np.ndarray, tracker):
+    def run(self, betas: np.ndarray, tracker, g=None):
+        """One anneal from a fresh random state, or from the tracker's checkpoint (spins and RNG
+        streams are its tensors; ``g`` the torch generator it carries the seed with)."""
         p = self.problem
         csr = (self.indptr, self.indices, self.data)
         random_start(*csr, self.h, self.spins, self.fields, self.rng)
+        k0, ckpt = 0, tracker.ckpt
+        tensors = ()
+        if ckpt is not None:
+            import torch
+
+            tensors = (torch.from_numpy(self.spins), torch.from_numpy(self.rng.view(np.int64)))
+            k0 = tracker.resume(g, *tensors)
+            if k0:
+                F = (p.h + (p.J @ self.spins.T.astype(np.float64)).T) * (self.scale or 1)
+                self.fields[:] = np.rint(F) if self.scale else F
         self.energies[:] = self.units(p.energy(self.spins))
         stop = np.zeros(1 + self.spins.shape[0], dtype=np.int64)
         betas = np.ascontiguousarray(betas, dtype=np.float64)
@@ -258,16 +270,23 @@ class CompiledAnneal:
             t = -math.inf if tracker.target is None else tracker.target + 1e-9 * (1.0 + abs(tracker.target))
         else:
             t = -2 ** 62 if tracker.target is None else math.floor((tracker.target - p.offset) * self.scale + 1e-6)
-        for k in range(0, len(betas), self.chunk):
-            part = betas[k:k + self.chunk]
+        step = self.chunk if ckpt is None else max(1, min(self.chunk, ckpt.every))
+        k = k0
+        while k < len(betas):
+            end = min(len(betas), (k // step + 1) * step)
+            if ckpt is not None:  # chunks end on every checkpoint step (the result does not depend on them)
+                end = min(end, (k // ckpt.every + 1) * ckpt.every)
             if self.scale is None:
-                anneal(*csr, part, self.spins, self.fields, self.energies, self.rng, t, stop)
+                anneal(*csr, betas[k:end], self.spins, self.fields, self.energies, self.rng, t, stop)
             else:
-                anneal_integer(*csr, part, float(self.scale), self.top, self.spins, self.fields, self.energies, self.rng,
-                               t, stop)
+                anneal_integer(*csr, betas[k:end], float(self.scale), self.top, self.spins, self.fields,
+                               self.energies, self.rng, t, stop)
             tracker.tick(int(stop[1:].max()))
+            k = end
             if stop[0] or tracker.out_of_time():
                 break
+            if ckpt is not None:
+                tracker.save(k, g, *tensors)
         if self.polish:
             descend(*csr, self.spins, self.fields, self.energies)
         states = self.spins.copy()
