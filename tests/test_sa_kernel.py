@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from qbnn.errors import QbnnError
 from qbnn.solvers import IsingProblem, bits_to_spins, exhaustive_search, solve
+from qbnn.solvers.sa import SA_COMPILED_MAX_REPLICAS
 from qbnn.solvers.sa_kernel import (CompiledAnneal, anneal, anneal_integer, descend, integer_scale,
                                     random_start, seed_streams)
 
@@ -134,6 +135,7 @@ def test_target_stops_the_anneal_early():
 def test_kernel_choice_and_bad_options():
     p = random_problem(10, 0)
     assert solve(p, "sa", replicas=2, steps=5, device="cpu").info["kernel"] == "compiled"
+    assert "kernel" not in solve(p, "sa", replicas=SA_COMPILED_MAX_REPLICAS + 1, steps=5, device="cpu").info
     assert "kernel" not in solve(p, "sa", replicas=2, steps=5, device="cpu", kernel="torch").info
     with pytest.raises(QbnnError):
         solve(p, "sa", kernel="fast")

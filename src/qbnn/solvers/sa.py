@@ -21,6 +21,9 @@ from qbnn.solvers.coloring import colour_classes
 from qbnn.solvers.problem import IsingProblem, SolveResult, resolve_device
 
 
+#: kernel='auto' on the CPU: compiled up to this many replicas, torch above (measured crossover)
+SA_COMPILED_MAX_REPLICAS = 8
+
 #: SA schedule rule (see :func:`sa_schedule`), measured on G-set graphs (docs/solvers.md)
 SA_FIRST_SWEEPS = 100
 #: compiled CPU kernel: one chain per anneal, each restart 1.5x longer
@@ -142,8 +145,9 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     result is then deterministic); default one anneal without a time limit, else unbounded.
     ``kernel``: ``'compiled'`` (numba, CPU: one spin at a time, replicas over the cores;
     :mod:`qbnn.solvers.sa_kernel`), ``'torch'`` (colour classes of all replicas per op; CPU or
-    CUDA) or ``'auto'``: compiled on the CPU (measured faster on every G-set graph,
-    docs/solvers.md), torch on CUDA. ``threads``: the compiled kernel's threads
+    CUDA) or ``'auto'``: compiled on the CPU up to ``SA_COMPILED_MAX_REPLICAS`` replicas, else
+    torch (per spin update the batched torch kernel is cheaper from 16 replicas on G1, G14 and a
+    BNN QUBO, the compiled one up to 8; docs/solvers.md). ``threads``: the compiled kernel's threads
     (default all cores, at most one per replica)."""
     dev = check_common(problem, replicas, steps, time_limit, device)
     if kernel not in ("auto", "compiled", "torch"):
@@ -158,7 +162,7 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
         raise QbnnError("checkpoints need anneals of one length (restart_growth = 1)")
     n, R = problem.n, int(replicas)
     b0, b1 = resolve_betas(problem, beta_range)
-    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu"):
+    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and R <= SA_COMPILED_MAX_REPLICAS):
         return _compiled(problem, R, steps, (b0, b1), time_limit, target_energy, seed, polish, best_only,
                          progress, checkpoint, restart_growth, max_restarts, threads)
     cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
