@@ -269,15 +269,15 @@ def reference_cut(prob, seeds=2, sweeps=10_000):
 
 
 def jit_times(out_csv):
-    """Seconds of a first SA call (4-node problem) in a fresh process: compiling the kernels
-    into an empty numba cache, then loading them from that cache."""
+    """Seconds of a first SA call (4-node problem; imports done before) in a fresh process:
+    compiling the kernels into an empty numba cache, then loading them from that cache."""
     import subprocess
     import sys
     import tempfile
 
-    code = ("import time; t = time.perf_counter(); import numpy as np, scipy.sparse as sp; "
+    code = ("import time; import numpy as np, scipy.sparse as sp; "
             "from qbnn.solvers import IsingProblem, solve; p = IsingProblem(None, sp.eye(4, k=1)); "
-            "solve(p, 'sa', replicas=1, steps=5, device='cpu'); print(time.perf_counter() - t)")
+            "t = time.perf_counter(); solve(p, 'sa', replicas=1, steps=5, device='cpu'); print(time.perf_counter() - t)")
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
