@@ -320,10 +320,12 @@ def main(argv=None):
         graphs = {}
         for g, path in write_all(a.heldout).items():
             prob = IsingProblem.from_gset(path)
-            simulated_annealing(prob, replicas=1, steps=2, device="cpu", progress=False)  # kernels compiled
+            simulated_annealing(prob, replicas=1, steps=2, device="cpu", kernel="compiled", progress=False)
             graphs[g] = (path, reference_cut(prob))
             print(f"{g}: n={prob.n} edges={prob.num_couplings} reference cut {graphs[g][1]:.0f}", flush=True)
-    simulated_annealing(IsingProblem(None, np.eye(3, k=1)), steps=2, device="cpu", progress=False)  # warm-up: JIT
+    for kernel in ("compiled", "torch"):  # warm-up: numba kernels compiled or loaded from the cache
+        simulated_annealing(IsingProblem(None, np.eye(3, k=1)), replicas=1, steps=2, device="cpu", kernel=kernel,
+                            target_energy=-3.0, progress=False)
     for g, (path, best) in graphs.items():
         if g in done:
             continue
