@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import numba
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -19,6 +19,7 @@ from qbnn.errors import QbnnError
 from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.coloring import colour_classes
 from qbnn.solvers.problem import IsingProblem, SolveResult, resolve_device
+from qbnn.solvers.sa_kernel import CompiledAnneal
 
 
 #: kernel='auto' on the CPU: compiled up to this many replicas, torch above (measured crossover)
@@ -225,10 +226,6 @@ def _betas(b0: float, b1: float, steps: int) -> np.ndarray:
 def _compiled(problem, R, steps, betas, time_limit, target_energy, seed, polish, best_only, progress,
               checkpoint, restart_growth, max_restarts, threads) -> SolveResult:
     """The compiled kernel (:mod:`qbnn.solvers.sa_kernel`) with the same restarts and result."""
-    import numba
-
-    from qbnn.solvers.sa_kernel import CompiledAnneal
-
     seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
     g = make_generator(seed, torch.device("cpu"))  # carries the seed into checkpoints; draws nothing
     tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress, checkpoint)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from numba import njit, prange
 
 #: a flip with β·ΔE above this is never taken (exp(-44.4) < 2^-64: dwave-samplers' cut-off)
@@ -256,8 +257,6 @@ class CompiledAnneal:
         k0, ckpt = 0, tracker.ckpt
         tensors = ()
         if ckpt is not None:
-            import torch
-
             tensors = (torch.from_numpy(self.spins), torch.from_numpy(self.rng.view(np.int64)))
             k0 = tracker.resume(g, *tensors)
             if k0:
