@@ -73,10 +73,10 @@ def instance(d: Path) -> None:
     assert ok(["solve", d / "q.h5", *FAST, "--out", d / "sol.h5"])
     assert ok(["decode", d / "q.h5", "--sample", d / "sol.h5", "--out", d / "net.h5"])
     assert ok(["evaluate", d / "net.h5", "--data", d / "data.h5", "--out", d / "m.json"])
-    from qbnn.dropout_files import save_penalties
+    from qbnn.dropout_files import Penalties
     from qbnn.topology import Topology
 
-    save_penalties(d / "pen.h5", np.linspace(-0.5, 0.5, Topology.load(d / "net.yaml").n_weights))
+    Penalties(np.linspace(-0.5, 0.5, Topology.load(d / "net.yaml").n_weights)).save(d / "pen.h5")
     assert ok(["dropout-subnetwork", "--data", d / "data.h5", "--network", d / "net.yaml", "--solver", "greedy",
                "--time-limit", "none", "--k", "1", "--round", "0", "--out", d / "sub.h5"])
     assert ok(["aggregate", d / "m.json", "--out", d / "metrics.csv"])

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qbnn.paired import paired_table, plot_paired
+from qbnn.figures.accuracy import plot_paired
+from qbnn.paired import paired_table
 from qbnn.report import accuracy_stats
 
 REFERENCES = ["plain", "ovo-exact"]

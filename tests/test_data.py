@@ -282,7 +282,7 @@ def test_write_dataset_refuses_bad_arrays(tmp_path):
 
 
 def test_sample_grid(tmp_path):
-    from qbnn.figures_data import plot_sample_grid
+    from qbnn.figures.samples import plot_sample_grid
 
     p = tmp_path / "d.h5"
     write_dataset(p, binarise({"source": "digits", "classes": [0, 1, 2], "downsample": 4,

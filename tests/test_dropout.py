@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from qbnn.dropout import (apply_penalties_to_qubo, dropout_round, load_penalties, make_solve_fn,
+from qbnn.dropout import (Penalties, apply_penalties_to_qubo, dropout_round, make_solve_fn,
                           penalised_objective, penalties_from_solutions, penalty_qubo_terms,
                           run_dropout, sample_subnetwork)
 from qbnn.errors import QbnnError
@@ -244,7 +244,7 @@ def test_cli_two_rounds(tmp_path, data, capsys):
                  "--out", str(tmp_path / "r1.h5")]) == 0
     s1 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert s1["round"] == 1
-    h = load_penalties(tmp_path / "r1.h5", 22)
+    h = Penalties.load(tmp_path / "r1.h5", 22).h
     assert h.dtype == np.float64 and np.all(np.abs(h) <= 0.5)
     with h5py.File(tmp_path / "r1.h5") as f:
         assert f.attrs["round"] == 1 and f.attrs["unit"] == "neuron" and f.attrs["format"] == "qbnn-penalties"
@@ -267,8 +267,8 @@ def test_subnetwork_jobs_combine_to_the_one_call_round(tmp_path, data, capsys):
               "--round", "1"]
     topo = Topology.load(str(net), n_inputs=5)
     prev = np.linspace(-0.5, 0.5, topo.n_weights)
-    from qbnn.dropout import save_penalties
-    save_penalties(tmp_path / "prev.h5", prev)
+    from qbnn.dropout import Penalties
+    Penalties(prev).save(tmp_path / "prev.h5")
     common += ["--previous", str(tmp_path / "prev.h5")]
     assert main(["dropout-penalties", *common, "--K", "3", "--beta", "0.7", "--out", str(tmp_path / "one.h5")]) == 0
     subs = []
@@ -280,7 +280,7 @@ def test_subnetwork_jobs_combine_to_the_one_call_round(tmp_path, data, capsys):
                  "--out", str(tmp_path / "comb.h5")]) == 0
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert s["K"] == 3
-    one, comb = load_penalties(tmp_path / "one.h5", 22), load_penalties(tmp_path / "comb.h5", 22)
+    one, comb = Penalties.load(tmp_path / "one.h5", 22).h, Penalties.load(tmp_path / "comb.h5", 22).h
     assert np.array_equal(one, comb) and np.abs(comb).max() > 0
     # and the library round agrees with both
     rd = dropout_round(topo, X, y, prev, K=3, p=0.5, beta=0.7, seed=3, round_index=1,

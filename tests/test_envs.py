@@ -135,7 +135,8 @@ def test_each_rule_runs_with_only_its_env(tmp_path):
     assert {envs[r] for r in ("decode", "evaluate", "dropout_penalties", "compile_qubo_dropout")} == {"qbnn-core.yaml"}
     _run_blocked("qbnn-core.yaml", [
         ["decode", "q.h5", "--sample", "s.h5", "--out", "n.h5"],
-        ["evaluate", "n.h5", "--data", "d.h5", "--out", "e.json"],
+        ["evaluate", "n.h5", "--data", "d.h5", "--out", "e.json", "--identity",
+         "experiment=e,dataset=bas4,topology=h2,method=qubo_sa,seed=0"],
         ["dropout-penalties", "--data", "d.h5", "--network", topo, "--round", "0", "--beta", "1.0", "--p", "0.5",
          "--unit", "neuron", "--margin", "0.0", "--seed", "0", "--subnetworks", "sub0.h5", "sub1.h5",
          "--out", "pen.h5"],
@@ -144,7 +145,7 @@ def test_each_rule_runs_with_only_its_env(tmp_path):
     assert {envs[r] for r in ("train_mip", "aggregate", "experiment_summary", "figures")} == {"qbnn-analysis.yaml"}
     _run_blocked("qbnn-analysis.yaml", [
         ["train-mip", "--data", "d.h5", "--network", topo, "--method", "local", "--time-limit", "2", "--seed", "0",
-         "--out", "m.h5", "--metrics", "m.json"],
+         "--identity", "experiment=e,dataset=bas4,topology=h2", "--out", "m.h5", "--metrics", "m.json"],
         ["aggregate", "e.json", "m.json", "--out", "a.csv", "--summary", "s.csv", "--figure", "a.png",
          "--margin-figure", "mg.png"],
         ["figures", "--solutions", "s.h5", "--energy-out", "en.png"],

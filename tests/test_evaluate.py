@@ -76,7 +76,8 @@ def test_evaluate_cli(tmp_path, capsys):
     and_net().save(net_path)
     write_data(data, X4, [1, 1, -1, -1], X4, [1, -1, -1, -1])
     out = tmp_path / "m" / "metrics.json"
-    rc = main(["evaluate", str(net_path), "--data", str(data), "--out", str(out), "--label", "method=qubo_sa", "--label", "seed=3"])
+    rc = main(["evaluate", str(net_path), "--data", str(data), "--out", str(out),
+               "--identity", "method=qubo_sa,seed=3"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["train_accuracy"] == 0.75 and summary["test_accuracy"] == 1.0

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from qbnn import figures
 from qbnn.cli import main
+from qbnn.figures import runs as figures
 from qbnn.data import load_dataset
 from qbnn.report import load_metrics, summarise_variants
 from qbnn.topology import Network, Topology
@@ -49,23 +49,28 @@ def runs(tmp_path_factory):
     for sub in ("qubo", "solve", "networks", "evaluate", "baselines"):
         (r / sub / d).mkdir(parents=True)
     evals = []
+    at = "experiment=tiny,dataset=bas4,topology=h2"  # the identity the workflow's rules pass
 
-    def solve_chain(qname, solver, seed):
+    def solve_chain(qname, solver, seed, margin, dropout):
         sol = r / f"solve/{d}/{qname}_{solver}_s{seed}.h5"
         net = r / f"networks/{d}/qubo_{qname}_{solver}_s{seed}.h5"
         ev = r / f"evaluate/{d}/qubo_{qname}_{solver}_s{seed}.json"
         assert main(["solve", str(r / f"qubo/{d}/{qname}.h5"), "--solver", solver, "--replicas", "8",
                      "--steps", "200", "--time-limit", "0.5", "--seed", str(seed), "--out", str(sol)]) == 0
         assert main(["decode", str(r / f"qubo/{d}/{qname}.h5"), "--sample", str(sol), "--out", str(net)]) == 0
-        assert main(["evaluate", str(net), "--data", str(data), "--out", str(ev)]) == 0
+        method = f"qubo{'+dropout' if dropout else ''}_{solver}"
+        ident = (f"{at},method={method},solver={solver},margin={margin},dropout={str(dropout).lower()},"
+                 f"{'dropout_exp=tiny,' if dropout else ''}seed={seed}")
+        assert main(["evaluate", str(net), "--data", str(data), "--identity", ident, "--out", str(ev)]) == 0
         evals.append(ev)
 
     for margin in ("0.0", "0.05"):
-        assert main(["compile", "--data", str(data), "--network", H2, "--margin", margin,
+        assert main(["compile", "--data", str(data), "--network", H2, "--margin", margin, "--identity",
+                     f"dataset=bas4,topology=h2,margin={margin},dropout=false",
                      "--out", str(r / f"qubo/{d}/m{margin}.h5")]) == 0
         for solver in ("sa", "portfolio"):
             for seed in (0, 1):
-                solve_chain(f"m{margin}", solver, seed)
+                solve_chain(f"m{margin}", solver, seed, margin, False)
         for seed in (0, 1):
             rd = r / f"dropout/tiny/m{margin}_s{seed}"
             rd.mkdir(parents=True)
@@ -74,7 +79,7 @@ def runs(tmp_path_factory):
                 assert main(["dropout-penalties", "--data", str(data), "--network", H2, "--round", str(rnd), *prev,
                              "--K", "2", "--solver", "greedy", "--time-limit", "0.2", "--margin", margin,
                              "--seed", str(seed), "--out", str(rd / f"round{rnd}.h5")]) == 0
-            # round 0's full QUBO, evaluated and labelled as the dropout_round_eval rule does
+            # round 0's full QUBO, evaluated with the identity the dropout_round_eval rule passes
             assert main(["compile", "--data", str(data), "--network", H2, "--margin", margin, "--weight-penalties",
                          str(rd / "round0.h5"), "--out", str(rd / "round0_qubo.h5")]) == 0
             assert main(["solve", str(rd / "round0_qubo.h5"), "--solver", "sa", "--replicas", "8", "--steps", "200",
@@ -82,17 +87,20 @@ def runs(tmp_path_factory):
             assert main(["decode", str(rd / "round0_qubo.h5"), "--sample", str(rd / "round0_solution.h5"),
                          "--out", str(rd / "round0_network.h5")]) == 0
             assert main(["evaluate", str(rd / "round0_network.h5"), "--data", str(data), "--out",
-                         str(rd / "round0_eval.json"), "--label", "exp=tiny", "--label", f"margin={margin}",
-                         "--label", f"seed={seed}", "--label", "solver=sa", "--label", "dropout_round=0"]) == 0
+                         str(rd / "round0_eval.json"), "--identity",
+                         f"{at},method=qubo+dropout_sa,solver=sa,margin={margin},dropout=true,dropout_exp=tiny,"
+                         f"dropout_round=0,seed={seed}"]) == 0
             qname = f"m{margin}_dropout-tiny-s{seed}"
             assert main(["compile", "--data", str(data), "--network", H2, "--margin", margin, "--weight-penalties",
-                         str(rd / "round1.h5"), "--out", str(r / f"qubo/{d}/{qname}.h5")]) == 0
-            solve_chain(qname, "sa", seed)
+                         str(rd / "round1.h5"), "--identity",
+                         f"dataset=bas4,topology=h2,margin={margin},dropout=true,dropout_exp=tiny,seed={seed}",
+                         "--out", str(r / f"qubo/{d}/{qname}.h5")]) == 0
+            solve_chain(qname, "sa", seed, margin, True)
     for method in ("greedy", "logreg"):
         for seed in (0, 1):
             out = r / f"baselines/{d}/{method}_s{seed}.json"
             assert main(["baseline", "--data", str(data), "--network", H2, "--method", method, "--seed", str(seed),
-                         "--out", str(out)]) == 0
+                         "--identity", at, "--out", str(out)]) == 0
             evals.append(out)
     metrics = r / "report/metrics.csv"
     assert main(["aggregate", *map(str, evals), "--out", str(metrics), "--summary", str(r / "report/summary.csv"),
@@ -239,3 +247,44 @@ def _empty_metrics(tmp_path):
     p = tmp_path / "m.csv"
     pd.DataFrame(columns=["method", "dataset", "topology", "seed", "train_accuracy", "test_accuracy"]).to_csv(p, index=False)
     return p
+
+
+def test_renamed_files_aggregate_and_draw_the_same(runs, tmp_path, capsys):
+    """Identity lives in the records: files renamed outside the workflow's naming give the same summary
+    (byte for byte), the same histogram table and energy panels titled with their λ (never "λ=nan")."""
+    import shutil
+
+    r, d = runs["root"], runs["d"]
+    table = pd.read_csv(runs["metrics"])
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    renamed = []
+    for i, src in enumerate(reversed(table["source_file"].tolist())):  # other names, other order
+        renamed.append(flat / f"run{i:02d}.json")
+        shutil.copy(src, renamed[-1])
+    assert main(["aggregate", *map(str, renamed), "--out", str(tmp_path / "m.csv"),
+                 "--summary", str(tmp_path / "s.csv")]) == 0
+    capsys.readouterr()
+    again = pd.read_csv(tmp_path / "s.csv")
+    pd.testing.assert_frame_equal(again, pd.read_csv(r / "report/summary.csv"))
+    nets = sorted((r / f"networks/{d}").glob("*.h5"))
+    copies = [shutil.copy(p, flat / f"net{i:02d}.h5") for i, p in enumerate(nets)]
+    Xtr, *_ = load_dataset(runs["data"])
+    want = figures.plot_margin_histograms(nets, tmp_path / "a.png", {"bas4": Xtr})
+    got = figures.plot_margin_histograms(copies, tmp_path / "b.png", {"bas4": Xtr})
+    pd.testing.assert_frame_equal(got, want)
+    sols = sorted((r / f"solve/{d}").glob("*.h5"))
+    traces = figures.plot_energy_traces([shutil.copy(p, flat / f"sol{i:02d}.h5") for i, p in enumerate(sols)],
+                                        tmp_path / "e.png")
+    titles = {figures.qubo_title(t["dataset"], t["topology"], t["margin"], t["exp"]) for t in traces}
+    assert titles == {"bas4/h2 λ=0", "bas4/h2 λ=0.05", "bas4/h2 λ=0 +dropout tiny", "bas4/h2 λ=0.05 +dropout tiny"}
+    assert {(t["solver"], t["seed"]) for t in traces} == {(s, k) for s in ("sa", "portfolio") for k in (0, 1)}
+
+
+def test_aggregate_refuses_a_metrics_file_without_identity(tmp_path, capsys):
+    p = tmp_path / "qubo_m0.05_sa_s0.json"  # a workflow-like name is not read as identity
+    p.write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": 0.5}))
+    assert main(["aggregate", str(p), "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lacks identity field(s) experiment, dataset, topology, method, seed" in err[0]
+    assert not (tmp_path / "m.csv").exists()

@@ -39,9 +39,9 @@ def good(tmp_path_factory):
     """A small valid instance of every file kind."""
     d = build_valid_files(tmp_path_factory.mktemp("good"))
     ok = lambda argv: main([str(a) for a in argv]) == 0  # noqa: E731
-    from qbnn.dropout_files import save_penalties
+    from qbnn.dropout_files import Penalties
 
-    save_penalties(d / "pen.h5", np.linspace(-1, 1, 37))
+    Penalties(np.linspace(-1, 1, 37)).save(d / "pen.h5")
     common = ["--data", d / "data.h5", "--network", d / "net.yaml", "--solver", "greedy", "--time-limit", "none"]
     assert ok(["dropout-subnetwork", *common, "--k", "0", "--out", d / "sub0.h5"])
     (d / "graph.txt").write_text("4 4\n1 2 1\n2 3 1\n3 4 1\n4 1 1\n")
@@ -86,6 +86,9 @@ READERS = [
     ("metrics-json", "m.json", ".json", ["aggregate", "{f}", "--out", "{o}"]),
     ("metrics-csv", "metrics.csv", ".csv", ["figures", "--rounds-out", "{o}", "--metrics", "{f}"]),
     ("graph", "graph.txt", ".txt", ["maxcut", "{f}", "--steps", "10", "--replicas", "2"]),
+    ("solution-figures", "sol.h5", ".h5", ["figures", "--solutions", "{f}", "--energy-out", "{o}"]),
+    ("network-figures", "net.h5", ".h5", ["figures", "--networks", "{f}", "--data", "{g}/data.h5",
+                                          "--weights-out", "{o}"]),
 ]
 H5_READERS = [r for r in READERS if r[2] == ".h5"]
 
@@ -202,6 +205,9 @@ MUST_REFUSE = [
     ("penalties-previous", "pen.h5", ("dataset", "h"), "group", "h"),
     ("subnetwork", "sub0.h5", ("attr", "/k"), "zero", "k"),
     ("subnetwork", "sub0.h5", ("dataset", "map"), np.array([b"x"]), "map"),
+    ("network", "net.h5", ("attr", "/identity"), "[1]", "identity"),
+    ("network-figures", "net.h5", ("attr", "/identity"), "{not json", "identity"),
+    ("solution-figures", "sol.h5", ("attr", "/identity"), '{"seed": "x"}', "seed"),
 ]
 
 

@@ -139,14 +139,16 @@ def test_constant_predictors_are_flagged_in_every_json(good, tmp_path, capsys):
     rc, out, _ = _run(["decode", good / "q.h5", "--sample", tmp_path / "x.npy", "--out", tmp_path / "n.h5"], capsys)
     assert rc == 0 and json.loads(out.strip().splitlines()[-1])["constant_predictor"] is True
     rc, out, _ = _run(["evaluate", tmp_path / "n.h5", "--data", good / "data.h5", "--out",
-                       tmp_path / "r" / "d" / "t" / "const_s0.json"], capsys)
+                       tmp_path / "r" / "d" / "t" / "const_s0.json",
+                       "--identity", "experiment=e,dataset=d,topology=t,method=const,seed=0"], capsys)
     assert rc == 0 and json.loads(out.strip().splitlines()[-1])["constant_predictor"] is True
     trained = tmp_path / "trained.h5"
     assert main(["baseline", "--data", str(good / "data.h5"), "--network", str(good / "net.yaml"), "--method",
                  "greedy", "--restarts", "2", "--net-out", str(trained), "--out", str(tmp_path / "b.json")]) == 0
     assert json.loads((tmp_path / "b.json").read_text())["constant_predictor"] is False
     rc, out, _ = _run(["evaluate", trained, "--data", good / "data.h5", "--out",
-                       tmp_path / "r" / "d" / "t" / "greedy_s0.json"], capsys)
+                       tmp_path / "r" / "d" / "t" / "greedy_s0.json",
+                       "--identity", "experiment=e,dataset=d,topology=t,method=greedy,seed=0"], capsys)
     assert json.loads(out.strip().splitlines()[-1])["constant_predictor"] is False
     rc, out, _ = _run(["aggregate", *sorted((tmp_path / "r" / "d" / "t").glob("*.json")), "--out", tmp_path / "a.csv",
                        "--summary", tmp_path / "s.csv"], capsys)

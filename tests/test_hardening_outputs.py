@@ -115,11 +115,11 @@ def test_checkpoint_paths_are_checked_before_work(good, tmp_path, capsys):
 # ------------------------------------------------------------------ kind 6: several outputs, all or none
 @pytest.mark.parametrize("argv,outs,breaker", [
     (["binarise", "--source", "bars_and_stripes", "--size", "4", "--out", "{t}/d.h5", "--grid", "{t}/g.png"],
-     ["d.h5", "g.png"], "qbnn.figures_data.plot_sample_grid"),
+     ["d.h5", "g.png"], "qbnn.figures.samples.plot_sample_grid"),
     (["baseline", "--data", "{g}/data.h5", "--network", "{g}/net.yaml", "--method", "greedy", "--restarts", "1",
       "--net-out", "{t}/n.h5", "--out", "{t}/b.json"], ["n.h5", "b.json"], "qbnn.io.write_json"),
     (["aggregate", "{g}/m.json", "--out", "{t}/a.csv", "--summary", "{t}/s.csv", "--figure", "{t}/f.png",
-      "--margin-figure", "{t}/mf.png"], ["a.csv", "s.csv", "f.png", "mf.png"], "qbnn.report.plot_margin"),
+      "--margin-figure", "{t}/mf.png"], ["a.csv", "s.csv", "f.png", "mf.png"], "qbnn.figures.accuracy.plot_margin"),
 ], ids=["binarise-grid", "baseline-net", "aggregate-figures"])
 def test_multi_file_commands_leave_all_or_none(argv, outs, breaker, good, tmp_path, capsys, monkeypatch):
     import importlib
@@ -222,7 +222,7 @@ def test_labels_cannot_replace_measured_values(label, good, tmp_path, capsys):
                        "--out", tmp_path / "m.json"], capsys)
     _refused(rc, err, culprit=label.partition("=")[0])
     assert not (tmp_path / "m.json").exists()
-    assert main(["evaluate", str(good / "net.h5"), "--data", str(good / "data.h5"), "--label", "method=x",
+    assert main(["evaluate", str(good / "net.h5"), "--data", str(good / "data.h5"), "--identity", "method=x",
                  "--label", "note=nan", "--out", str(tmp_path / "m.json")]) == 0
     rec = json.loads((tmp_path / "m.json").read_text())
     assert rec["method"] == "x" and rec["note"] == "nan"
@@ -279,10 +279,10 @@ def test_json_output_is_always_strict(obj):
 
 # ------------------------------------------------------------------ kind 8: mismatched inputs
 def test_subnetworks_of_another_round_setting_are_refused(good, tmp_path, capsys):
-    from qbnn.dropout_files import save_penalties
+    from qbnn.dropout_files import Penalties
 
-    save_penalties(tmp_path / "prev.h5", np.zeros(37))
-    save_penalties(tmp_path / "prev2.h5", np.ones(37))
+    Penalties(np.zeros(37)).save(tmp_path / "prev.h5")
+    Penalties(np.ones(37)).save(tmp_path / "prev2.h5")
     (tmp_path / "other.yaml").write_text("inputs: 16\nneurons:\n  a: {from: [x0, x1], bias: true}\n"
                                          "  b: {from: [x2, x3], bias: true}\n  out: {from: [a, b, x4], bias: true}\n")
     base = ["--data", good / "data.h5", "--solver", "greedy", "--time-limit", "none"]

@@ -22,7 +22,9 @@ def test_aggregate_cli_summary_and_errors(tmp_path, capsys):
     d = tmp_path / "results" / "evaluate" / "ds" / "topo"
     d.mkdir(parents=True)
     for seed, acc in enumerate([0.8, 0.9]):
-        (d / f"ste_s{seed}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": acc}))
+        (d / f"ste_s{seed}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": acc, "method": "ste",
+                                                         "seed": seed, "experiment": "e", "dataset": "ds",
+                                                         "topology": "topo"}))
     out = tmp_path / "m.csv"
     rc = main(["aggregate", *map(str, sorted(d.iterdir())), "--out", str(out), "--figure", str(tmp_path / "a.png")])
     assert rc == 0

@@ -119,11 +119,11 @@ def test_cli_ok_and_errors(tmp_path):
     s = json.loads(p.stdout.strip().splitlines()[-1])
     assert {"train_accuracy", "test_accuracy", "mip_gap", "seconds", "method", "objective"} <= set(s)
     assert s["train_accuracy"] == 1.0 and out.exists()
-    assert json.loads((tmp_path / "m.json").read_text())["method"] == "exact"
+    assert json.loads((tmp_path / "m.json").read_text())["method"] == "mip_exact"
     p = _cli("--data", str(data), "--network", str(netf), "--method", "split", "--split-init", "one",
              "--solve-limit", "1", "--time-limit", "5", "--out", str(tmp_path / "s.h5"))
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout.strip().splitlines()[-1])["method"] == "split"
+    assert json.loads(p.stdout.strip().splitlines()[-1])["method"] == "mip_split"
     for bad in (["--data", str(tmp_path / "missing.h5")], ["--data", str(data), "--method", "nope"],
                 ["--data", str(data), "--method", "split", "--split-init", "nope"],
                 ["--data", str(data), "--method", "split", "--solve-limit", "0"]):

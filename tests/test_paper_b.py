@@ -1,5 +1,5 @@
 """Paper B's study through the workflow: real-valued datasets, the DNN baseline, the paper-B
-configs and the tables/figures (qbnn.figures_paper_b)."""
+configs and the tables/figures (qbnn.figures.paper_b)."""
 from __future__ import annotations
 
 import json
@@ -168,7 +168,7 @@ def _metrics():
 
 
 def test_accuracy_table_ci_and_verdicts():
-    from qbnn.figures_paper_b import accuracy_table, table_markdown
+    from qbnn.figures.paper_b import accuracy_table, table_markdown
 
     t = accuracy_table(_metrics())
     row = t[(t["dataset"] == "a") & (t["method"] == "dnn")].iloc[0]
@@ -195,6 +195,35 @@ def test_paper_b_figures_command(tmp_path, capsys):
     r = robust[(robust["dataset"] == "a") & (robust["method"] == "mip_split-paper")].iloc[0]
     assert r["attack_e1"] == pytest.approx(0.455) and r["certified_e1"] == pytest.approx(0.1)
     assert main(["paper-b-figures", "--metrics", str(tmp_path / "none.csv"), "--out-dir", str(out)]) == 2
+
+
+def test_split_histories_and_metrics_carry_identity_under_any_name(tmp_path, capsys):
+    """Paper B's records are the common ones: train-mip writes the metrics record with the run identity, the
+    MIP network keeps it, and split histories read it from the network whatever the file is called."""
+    from qbnn.cli import main
+    from qbnn.figures.paper_b import split_histories
+    from qbnn.run_metrics import RunMetrics
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(int)
+    data = tmp_path / "d.h5"
+    write_dataset(data, X[:20], np.where(y[:20] == 1, 1, -1), X[20:], np.where(y[20:] == 1, 1, -1),
+                  {"encoding": "real", "classes": [0, 1]})
+    (tmp_path / "net.yaml").write_text("layers: [3, 2, 1]\n")
+    net, metrics = tmp_path / "anything.h5", tmp_path / "whatever.json"
+    assert main(["train-mip", "--data", str(data), "--network", str(tmp_path / "net.yaml"), "--method", "split",
+                 "--split-init", "one", "--solve-limit", "1", "--time-limit", "5", "--variant", "split-paper",
+                 "--identity", "experiment=bc,dataset=bc,topology=h2", "--out", str(net),
+                 "--metrics", str(metrics)]) == 0
+    capsys.readouterr()
+    rec = RunMetrics.load(metrics)
+    assert rec.identity.to_dict() == {"experiment": "bc", "dataset": "bc", "topology": "h2",
+                                      "method": "mip_split-paper", "seed": 0}
+    assert rec.provenance["versions"]["qbnn"]
+    h = split_histories([net])
+    assert set(h["dataset"]) == {"bc"} and set(h["topology"]) == {"h2"} and set(h["method"]) == {"mip_split-paper"}
+    assert (h["train_error_rate"] == h["train_loss"] / 20).all()
 
 
 def test_workflow_refuses_qubo_runs_on_real_data_before_any_job(tmp_path):

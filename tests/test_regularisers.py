@@ -14,7 +14,8 @@ from qbnn.compiler import compile_bnn, load_compiled, save_compiled
 from qbnn.dropout import beta_at, dropout_round, make_solve_fn, run_dropout
 from qbnn.errors import QbnnError
 from qbnn.margins import MarginProblem, MarginSpec, reward
-from qbnn.paired import holm, paired_table, plot_paired, sign_test_p, wilcoxon_p
+from qbnn.figures.accuracy import plot_paired
+from qbnn.paired import holm, paired_table, sign_test_p, wilcoxon_p
 from qbnn.topology import Topology
 
 QUBO_FORMS = [MarginSpec("abs"), MarginSpec("signed"), MarginSpec("hidden")]
@@ -196,10 +197,12 @@ def test_aggregate_paired_output(tmp_path, capsys):
     d = tmp_path / "results" / "evaluate" / "ds" / "topo"
     d.mkdir(parents=True)
     plain = [0.80, 0.84, 0.78, 0.90]
+    at = {"experiment": "e", "dataset": "ds", "topology": "topo", "train_accuracy": 1.0}
+    qubo = dict(at, method="qubo_ste-pt", solver="ste-pt", dropout=False)
     for s, a in enumerate(plain):
-        (d / f"qubo_m0.0_ste-pt_s{s}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": a}))
-        (d / f"qubo_m0.05_ste-pt_s{s}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": a - 0.02}))
-        (d / f"ste_s{s}.json").write_text(json.dumps({"train_accuracy": 1.0, "test_accuracy": 0.85}))
+        (d / f"a{s}.json").write_text(json.dumps(dict(qubo, margin=0.0, seed=s, test_accuracy=a)))
+        (d / f"b{s}.json").write_text(json.dumps(dict(qubo, margin=0.05, seed=s, test_accuracy=a - 0.02)))
+        (d / f"c{s}.json").write_text(json.dumps(dict(at, method="ste", seed=s, test_accuracy=0.85)))
     files = sorted(map(str, d.iterdir()))
     out = tmp_path / "paired.csv"
     assert main(["aggregate", *files, "--out", str(tmp_path / "m.csv"), "--paired", str(out),

@@ -4,7 +4,8 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qbnn.report import MIN_RUNS_FOR_INTERVAL, clipped_yerr, plot_accuracy, summarise_variants, variant_label
+from qbnn.figures.accuracy import plot_accuracy
+from qbnn.report import MIN_RUNS_FOR_INTERVAL, clipped_yerr, summarise_variants, variant_label
 
 
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 5)), min_size=1, max_size=20))

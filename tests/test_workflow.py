@@ -41,6 +41,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     res = _snakemake(wd, "--cores", "2", "--configfile", "config/test.yaml")
     assert res.returncode == 0, res.stderr[-5000:]
     table = pd.read_csv(wd / "results/report/metrics.csv")
+    _assert_every_metrics_record_has_identity(wd / "results")
     methods = set(table["method"])
     assert any(m.startswith("qubo") for m in methods) and "greedy" in methods and "logreg" in methods
     assert table["test_accuracy"].between(0, 1).all()
@@ -69,6 +70,26 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     assert (wd / "results/benchmarks/solve/bas4_h2_m0.0_sa_s0.tsv").is_file()
     again = _snakemake(wd, "-n", "--configfile", "config/test.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _assert_every_metrics_record_has_identity(results: Path):
+    """Every per-run metrics JSON names its run (qbnn.identity): experiment, dataset, topology, method, seed, and
+    solver, λ and dropout for QUBO runs; the networks and solutions of QUBO runs carry the same identity."""
+    import json
+
+    import h5py
+
+    files = [p for p in results.rglob("*.json") if "benchmarks" not in p.parts]
+    assert len(files) >= 8  # tiny config: 4 QUBO runs, a round evaluation, 2 baselines, 1 MIP run
+    for p in files:
+        rec = json.loads(p.read_text())
+        assert {"experiment", "dataset", "topology", "method", "seed", "provenance"} <= set(rec), p
+        if rec["method"].startswith("qubo"):
+            assert {"solver", "margin", "dropout"} <= set(rec) and rec["dropout"] == ("+dropout" in rec["method"]), p
+    for p in list((results / "networks").rglob("*.h5")) + list((results / "solve").rglob("*.h5")):
+        with h5py.File(p) as f:
+            ident = json.loads(f.attrs["identity"])
+        assert {"dataset", "topology", "solver", "margin", "dropout", "seed"} <= set(ident), p
 
 
 def test_bad_config_stops_before_any_job(tmp_path):

@@ -17,5 +17,6 @@ def build_valid_files(d: Path) -> Path:
     assert ok(["compile", "--data", d / "data.h5", "--network", d / "net.yaml", "--out", d / "q.h5"])
     assert ok(["solve", d / "q.h5", *FAST_SOLVE, "--out", d / "sol.h5"])
     assert ok(["decode", d / "q.h5", "--sample", d / "sol.h5", "--out", d / "net.h5"])
-    assert ok(["evaluate", d / "net.h5", "--data", d / "data.h5", "--out", d / "m.json"])
+    assert ok(["evaluate", d / "net.h5", "--data", d / "data.h5", "--out", d / "m.json",
+               "--identity", "experiment=e,dataset=bas4,topology=net,method=qubo_sb,seed=0"])
     return d

@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from qbnn.dropout_files import (PENALTIES_FORMAT, SUBNETWORK_FORMAT, load_penalties,  # noqa: F401 (API)
-                                load_subnetwork, save_penalties, save_subnetwork)
+from qbnn.dropout_files import (PENALTIES_FORMAT, SUBNETWORK_FORMAT, Penalties,  # noqa: F401 (API)
+                                load_subnetwork, save_subnetwork)
 from qbnn.errors import QbnnError
 from qbnn.solver_registry import SUBNETWORK_DEFAULTS
 from qbnn.topology import Topology

@@ -2,29 +2,80 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.io import atomic_output, file_hash, open_h5, stable_hash
+from qbnn.identity import Identity
+from qbnn.io import atomic_output, file_hash, open_h5, require_file, stable_hash
 from qbnn.validate import reading, text_attr
 
 PENALTIES_FORMAT = "qbnn-penalties"
+#: datasets a penalties file may keep ``h`` under (qbnn writes ``/h``; the others are accepted from outside)
+PENALTY_NAMES = ("h", "weight_penalties", "penalties", "compiler/weight_penalties")
 
 
-def save_penalties(path, h: np.ndarray, attrs: dict[str, Any] | None = None, extra: dict[str, np.ndarray] | None = None) -> None:
-    """Write ``/h`` (float64 ``(n_weights,)``) plus attributes, atomically."""
-    with atomic_output(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = PENALTIES_FORMAT
-            f.attrs["format_version"] = 1
-            f.create_dataset("h", data=np.asarray(h, dtype=np.float64))
-            for k, v in (extra or {}).items():
-                f.create_dataset(k, data=v)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list)) else v
+@dataclass
+class Penalties:
+    """Linear weight penalties ``h`` (float64, one per weight) of the dropout scheme or from outside.
+
+    File: HDF5 with ``/h`` and attributes (round, seed, p, ...; ``identity`` and ``provenance``), plus
+    ``extra`` arrays (``mean``, ``count``, ``weight_labels``); :meth:`load` also reads a ``.npy`` vector
+    or an HDF5 file holding the vector under another of :data:`PENALTY_NAMES`.
+    """
+
+    h: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    identity: Identity = field(default_factory=Identity)
+
+    def save(self, path) -> None:
+        """Write ``/h`` plus attributes and extra arrays, atomically."""
+        with atomic_output(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = PENALTIES_FORMAT
+                f.attrs["format_version"] = 1
+                f.create_dataset("h", data=np.asarray(self.h, dtype=np.float64))
+                for k, v in self.extra.items():
+                    f.create_dataset(k, data=v)
+                for k, v in self.attrs.items():
+                    f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list)) else v
+                self.identity.write_attrs(f.attrs)
+
+    @classmethod
+    def load(cls, path, n_weights: int | None = None) -> "Penalties":
+        """Read and check penalties: a numeric, finite vector (of ``n_weights`` entries when given)."""
+        p = require_file(path, "penalties file")
+        attrs: dict[str, Any] = {}
+        identity = Identity()
+        with reading(path, "penalties file"):
+            if p.suffix == ".npy":
+                try:
+                    raw = np.load(p, allow_pickle=False)
+                except (OSError, ValueError) as exc:
+                    raise QbnnError(f"penalties file {path} is not a readable .npy array "
+                                    f"({exc.__class__.__name__})") from None
+                h = _numeric_array(np.asarray(raw), path, "array")
+            else:
+                with open_h5(path, "penalties file") as f:
+                    name = next((n for n in PENALTY_NAMES if n in f), None)
+                    if name is None:
+                        others = ", /".join(PENALTY_NAMES[1:])
+                        raise QbnnError(f"penalties file {path} has no dataset /h (nor /{others})")
+                    h = _numeric(f[name], path, name)
+                    attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
+                             for k, v in f.attrs.items() if k not in ("identity", "provenance")}
+                    identity = Identity.read_attrs(f.attrs, f"penalties file {path}")
+        h = h.astype(np.float64).reshape(-1)
+        if n_weights is not None and h.shape != (n_weights,):
+            raise QbnnError(f"penalties file {path}: penalties have {h.size} entries, "
+                            f"the network has {n_weights} weights")
+        if not np.isfinite(h).all():
+            raise QbnnError(f"penalties file {path}: penalties contain NaN or infinite values")
+        return cls(h, attrs, {}, identity)
 
 
 SUBNETWORK_FORMAT = "qbnn-dropout-subnetwork"
@@ -70,9 +121,12 @@ def _numeric(node, path, name: str) -> np.ndarray:
     """The array of dataset ``/name``, refused unless it is a numeric dataset (not a group, not strings)."""
     if not hasattr(node, "dtype"):
         raise QbnnError(f"{path}: /{name} is not a dataset")
-    arr = np.asarray(node[()])
+    return _numeric_array(np.asarray(node[()]), path, f"/{name}")
+
+
+def _numeric_array(arr: np.ndarray, path, what: str) -> np.ndarray:
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
-        raise QbnnError(f"{path}: /{name} must be numeric, got {arr.dtype}")
+        raise QbnnError(f"{path}: {what} must be numeric, got {arr.dtype}")
     return arr
 
 
@@ -93,16 +147,3 @@ def check_round_identity(path, attrs: dict[str, Any], want: dict[str, Any]) -> N
         if not same:
             raise QbnnError(f"{path}: subnetwork of {key} {got}, this round has {key} {value} "
                             f"(another topology, round, seed, dropout setting or previous round)")
-
-
-def load_penalties(path, n_weights: int | None = None) -> np.ndarray:
-    """Read ``/h`` from a penalties HDF5 (checks its length against ``n_weights`` if given)."""
-    with open_h5(path, "penalties file") as f, reading(path, "penalties file"):
-        if "h" not in f:
-            raise QbnnError(f"{path} has no /h dataset (not a penalties file)")
-        h = _numeric(f["h"], path, "h").astype(np.float64).reshape(-1)
-    if n_weights is not None and h.shape != (n_weights,):
-        raise QbnnError(f"{path}: penalties have {h.size} entries, the network has {n_weights} weights")
-    if not np.isfinite(h).all():
-        raise QbnnError(f"{path}: penalties contain NaN or infinite values")
-    return h

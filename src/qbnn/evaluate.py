@@ -9,7 +9,8 @@ from qbnn.errors import QbnnError
 from qbnn.task import check_labels
 from qbnn.topology import Network
 
-MARGIN_BINS = np.linspace(0.0, 1.0, 11)
+#: the one binning of normalised margins |z|/fan-in (metrics histogram and the margin-histogram figure)
+MARGIN_EDGES = np.linspace(0.0, 1.0, 21)
 
 
 def forward_parts(network: Network, X: np.ndarray):
@@ -27,12 +28,12 @@ def margin_stats(network: Network, X: np.ndarray) -> dict[str, Any]:
     """Normalised margins ``a_j z_j / fan_in(j)`` over all (hidden + output) neurons and samples."""
     Z, A, fan, hidden, out = forward_parts(network, X)
     M = (A * Z) / fan[None, :]
-    counts, _ = np.histogram(M.ravel(), bins=MARGIN_BINS)
+    counts, _ = np.histogram(M.ravel(), bins=MARGIN_EDGES)
     res = {
         "margin_mean": float(M.mean()) if M.size else None,
         "margin_min": float(M.min()) if M.size else None,
         "margin_zero_fraction": float(np.mean(Z == 0)) if Z.size else None,
-        "margin_hist_edges": MARGIN_BINS.tolist(),
+        "margin_hist_edges": MARGIN_EDGES.tolist(),
         "margin_hist_counts": counts.astype(int).tolist(),
         "output_margin_mean": float(M[:, out].mean()),
         "output_margin_min": float(M[:, out].min()),

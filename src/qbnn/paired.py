@@ -13,16 +13,15 @@ the difference ``Δ = acc(variant) − acc(reference)``, then
   ``holm_significant``). With n seeds the smallest two-sided Wilcoxon p is 2/2^n (0.002 at n = 10), so a
   family of ~100 comparisons cannot pass Holm at 0.05 with 10 seeds: read a verdict together with its
   consistency across regimes, not as a family-wise claim.
+
+The forest plot of a paired table is :func:`qbnn.figures.accuracy.plot_paired`.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pandas as pd
 
 from qbnn.errors import QbnnError
-from qbnn.io import atomic_output
 
 
 def ci95(std, count):
@@ -105,41 +104,3 @@ def paired_table(df: pd.DataFrame, reference: str | list[str], group: str = "reg
     out["verdict"] = np.where(sig & (out["ci_low"] > 0), "helps",
                               np.where(sig & (out["ci_high"] < 0), "hurts", "no detectable effect"))
     return out
-
-
-def plot_paired(table: pd.DataFrame, path: str | os.PathLike, group: str = "regime") -> None:
-    """Forest plot: paired Δ test accuracy ± 95 % interval per variant, one panel per group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = list(table.groupby(group, sort=True))
-    if not groups:  # an empty table (nothing to pair) gives a figure that says so
-        fig, ax = plt.subplots(figsize=(4, 2))
-        ax.text(0.5, 0.5, "no paired runs (plain reference missing)", ha="center", va="center")
-        ax.axis("off")
-        with atomic_output(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        return
-    ncol = min(3, len(groups))
-    nrow = int(np.ceil(len(groups) / ncol))
-    height = max(2.2, 0.28 * table.groupby(group).size().max() + 1.0)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, height * nrow), squeeze=False)
-    colours = {"helps": "tab:green", "hurts": "tab:red", "no detectable effect": "tab:grey"}
-    for ax, (g, sub) in zip(axes.ravel(), groups):
-        y = np.arange(len(sub))[::-1]
-        for yi, r in zip(y, sub.to_dict("records")):
-            ax.errorbar(r["delta_mean"], yi, xerr=r["delta_ci95"], fmt="o", color=colours[r["verdict"]], capsize=3)
-        ax.axvline(0.0, color="black", lw=0.8)
-        ax.set_yticks(y, sub["variant"], fontsize=7)
-        ref = sub["reference"].iloc[0]
-        ax.set_title(f"{g} (vs {ref}, n={int(sub['n'].max())})", fontsize=9)
-        ax.set_xlabel("Δ test accuracy", fontsize=8)
-    for ax in axes.ravel()[len(groups):]:
-        ax.axis("off")
-    fig.tight_layout()
-    with atomic_output(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)

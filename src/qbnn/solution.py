@@ -20,14 +20,13 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import h5py
 import numpy as np
 
-from qbnn import __version__
 from qbnn.errors import QbnnError
+from qbnn.identity import Identity, versions
 from qbnn.io import atomic_output, dumps, open_h5, require_file
 from qbnn.validate import int_attr, reading, text_attr
 
@@ -42,17 +41,6 @@ def qubo_hash(qubo) -> str:
         h.update(str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
     h.update(repr(float(qubo.offset)).encode())
     return h.hexdigest()[:16]
-
-
-def versions(*extra: str) -> dict[str, str]:
-    """Versions of qbnn and the libraries that shaped a result (``extra``: more distribution names)."""
-    out = {"qbnn": __version__, "numpy": np.__version__}
-    for name in ("torch", "highspy", *extra):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 @dataclass
@@ -70,6 +58,7 @@ class Solution:
     seconds_to_best: float = 0.0
     info: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)  # settings, qubo, qubo_hash, versions, device
+    identity: Identity = field(default_factory=Identity)  # the run's (qbnn.identity): the QUBO's + solver, seed
     attrs: dict = field(default_factory=dict)  # every attribute as read (load only)
 
     @property
@@ -114,6 +103,7 @@ class Solution:
                 f.attrs["seconds_to_best"] = self.seconds_to_best
                 f.attrs["info"] = json.dumps(self.info, default=float)
                 f.attrs["provenance"] = dumps(self.provenance, sort_keys=True)
+                f.attrs["identity"] = json.dumps(self.identity.to_dict(), sort_keys=True)
                 f.create_dataset("best_x", data=self.best_x.astype(np.int8))
                 f.create_dataset("energies", data=np.asarray(self.energies, dtype=np.float64))
                 f.create_dataset("trace", data=np.asarray(self.trace, dtype=np.float64).reshape(-1, 3))
@@ -159,11 +149,12 @@ class Solution:
             solver = text_attr(attrs.get("solver", ""))
             if solver is None:
                 raise QbnnError(f"{what}: attribute solver must be text, got {attrs['solver']!r}")
+            identity = Identity.read_attrs(attrs, what)
         return cls(best_x=x.astype(np.int8), best_energy=float(attrs.get("best_energy", math.nan)), energies=energies,
                    trace=trace, states=None if states is None else states.astype(np.int8),
                    solver=solver, seed=seed,
                    seconds=float(attrs.get("seconds", 0.0)), seconds_to_best=float(attrs.get("seconds_to_best", 0.0)),
-                   info=info, provenance=prov, attrs=attrs)
+                   info=info, provenance=prov, identity=identity, attrs=attrs)
 
     # ------------------------------------------------------------------ dimod interchange
     def to_sampleset(self):

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from qbnn.errors import QbnnError
+from qbnn.identity import Identity
 from qbnn.io import atomic_output, open_h5
 from qbnn.topology_size import guard_topology
 from qbnn.validate import int_attr, json_attr, reading, text_attr
@@ -254,6 +255,8 @@ class Network:
     topology: Topology
     weights: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: the run that trained it (stored as the file's ``identity`` attribute, with ``provenance``)
+    identity: Identity = field(default_factory=Identity)
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weights)
@@ -270,7 +273,8 @@ class Network:
         return self.topology.accuracy(self.weights, X, y)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the network HDF5 (``/weights`` int8 ±1; attrs ``topology`` JSON, ``format``)."""
+        """Write the network HDF5 (``/weights`` int8 ±1; attrs ``topology`` JSON, ``format``, ``identity``,
+        ``provenance``, the metadata), atomically."""
         with atomic_output(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = "qbnn-network"
@@ -280,6 +284,7 @@ class Network:
                 f.create_dataset("weight_labels", data=np.array(self.topology.weight_labels(), dtype="S"))
                 for k, v in self.metadata.items():
                     f.attrs[k] = json.dumps(v) if isinstance(v, (dict, list)) else v
+                self.identity.write_attrs(f.attrs)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
@@ -298,8 +303,9 @@ class Network:
             weights = f["weights"][()]
             if not np.issubdtype(np.asarray(weights).dtype, np.number):
                 raise QbnnError(f"{path}: /weights must be numeric ±1, got {np.asarray(weights).dtype}")
-            meta = {k: _attr(v) for k, v in f.attrs.items() if k not in ("format", "format_version", "topology")}
-            return cls(topo, weights, meta)
+            meta = {k: _attr(v) for k, v in f.attrs.items()
+                    if k not in ("format", "format_version", "topology", "identity", "provenance")}
+            return cls(topo, weights, meta, Identity.read_attrs(f.attrs, f"network file {path}"))
 
 
 NETWORK_FORMAT_VERSION = 1

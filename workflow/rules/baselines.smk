@@ -16,6 +16,8 @@ rule baseline:
     resources:
         mem_mb=mem_mb("torch"),
         runtime=runtime_min(None),
+    params:
+        identity=baseline_identity,
     shell:
         "qbnn baseline --data {input.data:q} --network {input.network:q} --method {wildcards.method:q} "
-        "--seed {wildcards.seed:q} --out {output:q} > {log:q} 2>&1"
+        "--seed {wildcards.seed:q} --identity {params.identity:q} --out {output:q} > {log:q} 2>&1"

@@ -47,9 +47,62 @@ def experiment_runs():
         ):
             m = margin_name(margin)
             run = dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], margin=m, solver=solver, seed=seed)
-            yield dict(run, qname=f"m{m}")
+            yield dict(run, qname=f"m{m}", method=f"qubo_{solver}", dropout=False)
             if exp.get("dropout"):
-                yield dict(run, qname=f"m{m}_dropout-{name}-s{seed}")
+                yield dict(run, qname=f"m{m}_dropout-{name}-s{seed}", method=f"qubo+dropout_{solver}", dropout=True,
+                           dropout_exp=name)
+
+
+# Run identity (qbnn.identity.Identity): each rule passes it once with --identity, the commands store it in
+# the records, and the report reads it from there (no file name is decoded).
+def identity_text(**fields):
+    """The --identity value: KEY=VALUE pairs of the fields that apply (None left out)."""
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items() if v is not None)
+
+
+def run_of(runs, **key):
+    """The run of ``runs`` matching ``key`` (wildcards); the first experiment in the config owns a shared run."""
+    for r in runs:
+        if all(str(r[k]) == str(v) for k, v in key.items()):
+            return r
+    raise ValueError(f"no experiment of the config has the run {key}")
+
+
+def run_identity(r, **extra):
+    """The identity of run ``r`` (a dict of experiment_runs / baseline_runs / mip_runs / train_runs)."""
+    fields = dict(experiment=r["exp"], dataset=r["dataset"], topology=r["topology"], method=r["method"])
+    for k in ("solver", "margin", "dropout", "dropout_exp"):
+        fields[k] = r.get(k)
+    return identity_text(**fields, **extra, seed=r["seed"])
+
+
+def qubo_identity(wildcards):
+    """Identity of a QUBO run (decode / evaluate rules)."""
+    return run_identity(run_of(experiment_runs(), dataset=wildcards.dataset, topology=wildcards.topology,
+                               qname=wildcards.qname, solver=wildcards.solver, seed=wildcards.seed))
+
+
+def baseline_identity(wildcards):
+    return run_identity(run_of(baseline_runs(), dataset=wildcards.dataset, topology=wildcards.topology,
+                               method=wildcards.method, seed=wildcards.seed))
+
+
+def mip_identity(wildcards):
+    return run_identity(run_of(mip_runs(), dataset=wildcards.dataset, topology=wildcards.topology,
+                               variant=wildcards.method, seed=wildcards.seed))
+
+
+def train_identity(wildcards):
+    return run_identity(run_of(train_runs(), dataset=wildcards.dataset, topology=wildcards.topology,
+                               strategy=wildcards.strategy, seed=wildcards.seed))
+
+
+def dropout_round_identity(wildcards):
+    """Identity of the per-round evaluation of round r (dropout_round_eval)."""
+    exp, solver = config["experiments"][wildcards.exp], showcase_solver(wildcards.exp)
+    return identity_text(experiment=wildcards.exp, dataset=exp["dataset"], topology=exp["topology"],
+                         method=f"qubo+dropout_{solver}", solver=solver, margin=wildcards.margin, dropout=True,
+                         dropout_exp=wildcards.exp, dropout_round=wildcards.r, seed=wildcards.seed)
 
 
 def dropout_settings(wildcards):
@@ -96,8 +149,9 @@ def baseline_runs():
 
 def mip_runs():
     for name, exp in config["experiments"].items():
-        for method, seed in itertools.product(exp.get("mip", []), exp.get("seeds", [0])):
-            yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], method=method, seed=seed)
+        for variant, seed in itertools.product(exp.get("mip", []), exp.get("seeds", [0])):
+            yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], variant=variant,
+                       method=f"mip_{variant}", seed=seed)
 
 
 def qubo_metrics(exp=None):
@@ -118,7 +172,7 @@ def baseline_metrics(exp=None):
 
 def mip_metrics(exp=None):
     return [
-        f"results/mip/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.json"
+        f"results/mip/{r['dataset']}/{r['topology']}/{r['variant']}_s{r['seed']}.json"
         for r in mip_runs()
         if exp in (None, r["exp"])
     ]
@@ -135,7 +189,8 @@ def train_setting(key):
 def train_runs():
     for name, exp in config["experiments"].items():
         for strategy, seed in itertools.product(exp.get("train", []), exp.get("seeds", [0])):
-            yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], strategy=strategy, seed=seed)
+            yield dict(exp=name, dataset=exp["dataset"], topology=exp["topology"], strategy=strategy,
+                       method=f"train_{strategy}", seed=seed)
 
 
 def train_metrics(exp=None):
@@ -286,8 +341,8 @@ def paper_b_split_networks():
     """Network files of every split-based MIP run (their per-split histories)."""
     out = []
     for r in mip_runs():
-        if mip_settings(r["dataset"], r["topology"], r["method"])["method"] == "split":
-            out.append(f"results/mip/{r['dataset']}/{r['topology']}/{r['method']}_s{r['seed']}.h5")
+        if mip_settings(r["dataset"], r["topology"], r["variant"])["method"] == "split":
+            out.append(f"results/mip/{r['dataset']}/{r['topology']}/{r['variant']}_s{r['seed']}.h5")
     return sorted(set(out))
 
 
@@ -297,7 +352,7 @@ def paper_b_figure_names():
     names = ["accuracy.png"]
     exps = config["experiments"].values()
     if any("dnn" in e.get("baselines", []) for e in exps) or any(
-        mip_settings(r["dataset"], r["topology"], r["method"]).get("robust") for r in mip_runs()
+        mip_settings(r["dataset"], r["topology"], r["variant"]).get("robust") for r in mip_runs()
     ):
         names.append("robust.png")
     if paper_b_split_networks():

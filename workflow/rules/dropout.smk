@@ -86,11 +86,15 @@ rule compile_qubo_dropout:
     params:
         interpreter_mb=base_mb("compile"),
         memory_is_granted=MEMORY_IS_GRANTED,
+        identity=lambda wildcards: identity_text(dataset=wildcards.dataset, topology=wildcards.topology,
+                                                 margin=wildcards.margin, dropout=True, dropout_exp=wildcards.exp,
+                                                 seed=wildcards.seed),
     shell:
         "QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
         "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn compile --data {input.data:q} --network {input.network:q} "
-        "--margin {wildcards.margin:q} --weight-penalties {input.penalties:q} --out {output:q} > {log:q} 2>&1"
+        "--margin {wildcards.margin:q} --weight-penalties {input.penalties:q} --identity {params.identity:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule dropout_round_eval:
@@ -121,6 +125,7 @@ rule dropout_round_eval:
         solver=lambda wildcards: showcase_solver(wildcards.exp),
         settings=lambda wildcards: solver_settings_for(showcase_solver(wildcards.exp)),
         device=config.get("device", "auto"),
+        identity=dropout_round_identity,
     shell:
         "(export QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
         "echo $(({resources.mem_mb} - {params.interpreter_mb}))); "
@@ -130,6 +135,5 @@ rule dropout_round_eval:
         "--steps {params.settings[steps]:q} --time-limit {params.settings[time_limit]:q} "
         "--device {params.device:q} --seed {wildcards.seed:q} --out {output.solution:q} && "
         "qbnn decode {output.qubo:q} --sample {output.solution:q} --out {output.net:q} && "
-        "qbnn evaluate {output.net:q} --data {input.data:q} --out {output.metrics:q} "
-        "--label exp={wildcards.exp:q} --label margin={wildcards.margin:q} --label seed={wildcards.seed:q} "
-        "--label solver={params.solver:q} --label dropout_round={wildcards.r:q}) > {log:q} 2>&1"
+        "qbnn evaluate {output.net:q} --data {input.data:q} --identity {params.identity:q} "
+        "--out {output.metrics:q}) > {log:q} 2>&1"

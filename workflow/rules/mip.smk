@@ -19,7 +19,8 @@ rule train_mip:
         runtime=runtime_min(lambda wildcards: mip_settings(wildcards.dataset, wildcards.topology, wildcards.method)["time_limit"]),
     params:
         args=mip_args,
+        identity=mip_identity,
     shell:
         "qbnn train-mip --data {input.data:q} --network {input.network:q} --variant {wildcards.method:q} "
-        "{params.args:q} --threads {threads} --seed {wildcards.seed:q} --out {output.network:q} "
-        "--metrics {output.metrics:q} > {log:q} 2>&1"
+        "{params.args:q} --threads {threads} --seed {wildcards.seed:q} --identity {params.identity:q} "
+        "--out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -19,11 +19,14 @@ rule compile_qubo:
     params:
         interpreter_mb=base_mb("compile"),
         memory_is_granted=MEMORY_IS_GRANTED,
+        # the QUBO's identity; solve and decode carry it on to the solution and the network
+        identity=lambda wildcards: identity_text(dataset=wildcards.dataset, topology=wildcards.topology,
+                                                 margin=wildcards.margin, dropout=False),
     shell:
         "QBNN_MEMORY_LIMIT_MB=$(test {params.memory_is_granted} = 1 && "
         "echo $(({resources.mem_mb} - {params.interpreter_mb}))) "
         "qbnn compile --data {input.data:q} --network {input.network:q} "
-        "--margin {wildcards.margin:q} --out {output:q} > {log:q} 2>&1"
+        "--margin {wildcards.margin:q} --identity {params.identity:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule solve:
@@ -95,5 +98,8 @@ rule evaluate:
     resources:
         mem_mb=mem_mb("light"),
         runtime=runtime_min(300),
+    params:
+        identity=qubo_identity,
     shell:
-        "qbnn evaluate {input.network:q} --data {input.data:q} --out {output:q} > {log:q} 2>&1"
+        "qbnn evaluate {input.network:q} --data {input.data:q} --identity {params.identity:q} "
+        "--out {output:q} > {log:q} 2>&1"

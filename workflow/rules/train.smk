@@ -26,7 +26,8 @@ rule train:
     params:
         time_limit=train_setting("time_limit"),
         warm_start=train_setting("warm_start"),
+        identity=train_identity,
     shell:
         "qbnn train --data {input.data:q} --network {input.network:q} --strategy {wildcards.strategy:q} "
         "--time-limit {params.time_limit:q} --warm-start {params.warm_start:q} --seed {wildcards.seed:q} "
-        "--out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        "--identity {params.identity:q} --out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"

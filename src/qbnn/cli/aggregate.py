@@ -9,7 +9,8 @@ OUTPUTS = ("out", "summary", "figure", "margin_figure")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("metrics", nargs="+", help="metrics JSON files (results/<stage>/<dataset>/<topology>/<run>.json)")
+    p.add_argument("metrics", nargs="+", help="metrics JSON files, each carrying its run identity "
+                                              "(qbnn evaluate / baseline / train / train-mip --identity)")
     p.add_argument("--out", required=True, help="output CSV (one row per run)")
     p.add_argument("--summary", help="output CSV: train/test accuracy mean ± 95%% CI per (dataset, topology, "
                                      "variant, solver, λ); variants: QUBO plain/+margin/+dropout/+both and baselines")
@@ -23,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     import pandas as pd
 
-    from qbnn.report import load_metrics, plot_accuracy, plot_margin, summarise_variants, write_table
+    from qbnn.figures.accuracy import plot_accuracy, plot_margin, plot_paired
+    from qbnn.report import load_metrics, paired_variants, summarise_variants, write_table
 
     df = load_metrics(args.metrics)
     summary = summarise_variants(df)
@@ -37,9 +39,6 @@ def run(args: argparse.Namespace) -> dict:
     if args.summary:
         write_table(summary, args.summary)
     if args.paired:
-        from qbnn.paired import plot_paired
-        from qbnn.report import paired_variants
-
         paired = paired_variants(df)
         write_table(paired, args.paired)
         if args.paired_figure:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from qbnn import validate as V
+from qbnn.identity import add_identity_argument
 
 HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg, dnn) on a dataset and topology"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -20,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=V.positive, help="learning rate (STE / MLP)")
     p.add_argument("--time-limit", type=V.seconds, help="greedy: stop after this many seconds")
     p.add_argument("--out", required=True, help="metrics JSON")
+    add_identity_argument(p)
     p.add_argument("--net-out", help="trained BNN HDF5 (ste, greedy, ste_greedy only)")
 
 
@@ -28,8 +30,9 @@ def run(args: argparse.Namespace) -> dict:
 
     from qbnn.baselines import BNN_METHODS, run_baseline
     from qbnn.errors import QbnnError
+    from qbnn.identity import Identity, provenance
+    from qbnn.run_metrics import RunMetrics
     from qbnn.task import load_task
-    from qbnn.io import write_json
     from qbnn.topology import Network
 
     if args.net_out and args.method not in BNN_METHODS:
@@ -52,9 +55,12 @@ def run(args: argparse.Namespace) -> dict:
         res["constant_predictor"] = constant_predictor(topo, np.asarray(weights), Xtr, Xte)
     if "per_seed_errors" in res:
         res["per_seed_errors"] = {str(k): v for k, v in res["per_seed_errors"].items()}
+    identity = Identity(method=args.method, seed=int(args.seed)).updated(args.identity)
     if args.net_out:
-        Network(topo, np.asarray(weights), {"method": args.method, "seed": int(args.seed)}).save(args.net_out)
-    write_json(args.out, res)
+        Network(topo, np.asarray(weights), {"method": args.method, "seed": int(args.seed)}, identity).save(args.net_out)
+    res.update(identity.to_dict())
+    values = {k: v for k, v in res.items() if k not in Identity.names()}
+    RunMetrics(values, identity, provenance(args.data)).save(args.out)
     return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds",
                                          "constant_predictor") if k in res} | {
         "out": args.out,

@@ -125,9 +125,13 @@ def run(args: argparse.Namespace) -> dict:
     if args.per_class < 1:
         raise QbnnError(f"--per-class must be >= 1, got {args.per_class}")
     data = binarise(settings)
+    if args.dataset is not None:  # the dataset record names itself (qbnn.identity): figures match networks by it
+        from qbnn.identity import Identity
+
+        Identity(dataset=args.dataset).write_attrs(data["attrs"])
     write_dataset(args.out, data)
     if args.grid:
-        from qbnn.figures_data import plot_sample_grid
+        from qbnn.figures.samples import plot_sample_grid
 
         plot_sample_grid(args.out, args.grid, per_class=args.per_class)
     import json

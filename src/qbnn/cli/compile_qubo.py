@@ -5,6 +5,7 @@ import argparse
 import time
 
 from qbnn import validate as V
+from qbnn.identity import add_identity_argument
 
 HELP = "compile exact BNN training on a dataset into a QUBO HDF5 file"
 
@@ -18,17 +19,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="constraint penalty weight (default: the exactness bound; smaller is an error)")
     p.add_argument("--weight-penalties", default=None,
                    help="linear weight penalties h (.npy, or .h5 with dataset /weight_penalties or /h), one per weight")
+    add_identity_argument(p)
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.compiler import compile_bnn, load_weight_penalties, save_compiled
+    from qbnn.compiler import compile_bnn, save_compiled
+    from qbnn.dropout_files import Penalties
+    from qbnn.identity import Identity, provenance
     from qbnn.task import load_task
 
     topo, X, y, _, _ = load_task(args.data, args.network)
-    h = load_weight_penalties(args.weight_penalties) if args.weight_penalties else None
+    h = Penalties.load(args.weight_penalties).h if args.weight_penalties else None
     t0 = time.perf_counter()
     cb = compile_bnn(topo, X, y, margin=args.margin, weight_penalties=h, penalty=args.penalty)
     seconds = time.perf_counter() - t0
+    # the QUBO's identity (dataset, topology, λ, dropout) and provenance travel with it to solve and decode
+    cb.qubo.attrs["identity"] = Identity(margin=args.margin).updated(args.identity).to_dict()
+    cb.qubo.attrs["provenance"] = provenance(args.data)
     save_compiled(cb, args.out)
     q = cb.qubo
     return {

@@ -6,6 +6,7 @@ import argparse
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.identity import Identity, add_identity_argument
 from qbnn.io import require_file
 from qbnn.solution import Solution, read_sampleset_json, sampleset_bits
 
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
              "from any sampler: its best sample after repair is decoded",
     )
     p.add_argument("--out", required=True, help="output network HDF5")
+    add_identity_argument(p)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -32,11 +34,14 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.topology import Network
 
     cb = load_compiled(args.qubo)
+    # the network's identity: the QUBO's, the solution's (solver, seed), then --identity
+    identity = Identity.read_attrs(cb.qubo.attrs, f"QUBO file {args.qubo}")
     picked = {}
     if args.sampleset is not None:
         x, picked = best_repaired_sample(cb, args.sampleset)
     else:
-        x = read_sample(cb, args.qubo, args.sample)
+        x, sample_identity = read_sample(cb, args.qubo, args.sample)
+        identity = identity.updated(sample_identity)
     if x.shape[0] == cb.n_weights and cb.num_variables != cb.n_weights:
         w = (2 * x - 1).astype(np.int8)
         raw_energy, violations = None, None
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> dict:
     acc = 1.0 - wrong / len(cb.y)
     meta = {"method": "qubo-decode", "qubo": str(args.qubo), "violations": -1 if violations is None else violations,
             "repaired_energy": repaired, "train_loss": errors}
-    Network(cb.topology, w, meta).save(args.out)
+    Network(cb.topology, w, meta, identity.updated(args.identity)).save(args.out)
     from qbnn.evaluate import constant_predictor
 
     return {**picked, "out": args.out, "constant_predictor": constant_predictor(cb.topology, w, cb.X), "violations": violations, "raw_energy": raw_energy, "repaired_energy": repaired,
@@ -57,10 +62,13 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def read_sample(cb, qubo_path: str, path: str):
-    """int8 0/1 bits of ``path`` (solution .h5 or .npy): all ``num_variables`` or the ``n_weights`` weight bits."""
+    """int8 0/1 bits of ``path`` (solution .h5 or .npy): all ``num_variables`` or the ``n_weights`` weight bits,
+    and the solution's identity (empty for a .npy vector)."""
     p = require_file(path, "sample file")
+    identity = Identity()
     if p.suffix in (".h5", ".hdf5"):
-        x = Solution.load(path).best_x
+        sol = Solution.load(path)
+        x, identity = sol.best_x, sol.identity
     else:
         try:
             x = np.load(p, allow_pickle=False)
@@ -75,7 +83,7 @@ def read_sample(cb, qubo_path: str, path: str):
     if x.shape[0] not in (cb.n_weights, cb.num_variables):
         raise QbnnError(f"sample file {p} has {x.shape[0]} bits; {qubo_path} needs {cb.num_variables} "
                         f"(or {cb.n_weights} weight bits)")
-    return x.astype(np.int8)
+    return x.astype(np.int8), identity
 
 
 def best_repaired_sample(cb, path: str):

@@ -8,6 +8,7 @@ import numpy as np
 from qbnn import solver_registry as registry
 from qbnn import validate as V
 from qbnn.errors import QbnnError
+from qbnn.identity import Identity
 
 
 HELP = "one dropout round: solve K sampled subnetworks and write per-weight linear penalties h"
@@ -46,8 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.dropout import (DropoutRound, dropout_round, load_penalties, load_subnetwork, make_solve_fn,
-                              penalties_from_solutions, save_penalties)
+    from qbnn.dropout import (DropoutRound, Penalties, dropout_round, load_subnetwork, make_solve_fn,
+                              penalties_from_solutions)
     from qbnn.dropout_files import check_round_identity, round_identity
     from qbnn.task import load_task
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> dict:
         rd = DropoutRound(args.round, h, mean, count, [], maps, sols, errs, 0.0)
         K = len(sols)
     else:
-        prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
+        prev = Penalties.load(args.previous, topo.n_weights).h if args.previous else None
         solve_fn = make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device, strategy=args.strategy,
                                  replicas=args.replicas, steps=args.steps)
         rd = dropout_round(topo, X, y, prev, K=args.K, p=args.p, beta=args.beta, unit=args.unit,
@@ -78,5 +79,6 @@ def run(args: argparse.Namespace) -> dict:
              "rule": "h_w = -beta * mean over sampled subnetworks containing w of their solution w (0 if never sampled)"}
     extra = {"mean": rd.mean, "count": rd.count,
              "weight_labels": np.array(topo.weight_labels(), dtype="S")}
-    save_penalties(args.out, rd.penalties, attrs, extra)
+    own = Identity(margin=args.margin, dropout=True, dropout_round=args.round, seed=args.seed)
+    Penalties(rd.penalties, attrs, extra, own).save(args.out)
     return {"out": args.out, **rd.summary(), "p": args.p, "beta": args.beta, "unit": args.unit}

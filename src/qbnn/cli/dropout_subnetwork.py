@@ -17,12 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.dropout import load_penalties, make_solve_fn, save_subnetwork, solve_subnetwork
+    from qbnn.dropout import Penalties, make_solve_fn, save_subnetwork, solve_subnetwork
     from qbnn.dropout_files import round_identity
     from qbnn.task import load_task
 
     topo, X, y, _, _ = load_task(args.data, args.network)
-    prev = load_penalties(args.previous, topo.n_weights) if args.previous else None
+    prev = Penalties.load(args.previous, topo.n_weights).h if args.previous else None
     sol = solve_subnetwork(topo, X, y, prev, k=args.k, p=args.p, unit=args.unit, seed=args.seed,
                            round_index=args.round, margin=args.margin,
                            solve_fn=make_solve_fn(args.solver, time_limit=args.time_limit, device=args.device,

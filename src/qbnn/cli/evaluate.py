@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
+from qbnn.identity import Identity, add_identity_argument
 
 HELP = "evaluate a trained network on a dataset (accuracy, exact loss, margins)"
 
@@ -16,8 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", help="trained network HDF5 (qbnn-network, or qbnn-mip-network from train-mip)")
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--out", help="metrics JSON to write")
+    add_identity_argument(p)
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra key=value recorded in the metrics (repeatable), e.g. method=qubo_sa")
+                   help="extra key=value recorded in the metrics (repeatable), e.g. note=rerun; identity fields "
+                        "(method, seed, ...) go in --identity")
 
 
 def parse_labels(items: list[str]) -> dict:
@@ -28,6 +31,8 @@ def parse_labels(items: list[str]) -> dict:
             raise QbnnError(f"--label must look like KEY=VALUE, got {item!r}")
         if key in out:
             raise QbnnError(f"--label {key} given twice")
+        if key in Identity.names():
+            raise QbnnError(f"--label {key}: an identity field, give it with --identity {key}=...")
         out[key] = _label_value(value)
     return out
 
@@ -60,8 +65,9 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.data import load_dataset
     from qbnn.evaluate import evaluate_network
+    from qbnn.identity import provenance
+    from qbnn.run_metrics import RunMetrics
     from qbnn.task import code_labels
-    from qbnn.io import write_json
     from qbnn.topology import Network
 
     labels = parse_labels(args.label)
@@ -87,14 +93,20 @@ def run(args: argparse.Namespace) -> dict:
     clash = sorted(set(labels) & set(metrics))
     if clash:
         raise QbnnError(f"--label {', '.join(clash)}: a label cannot replace a measured value")
-    for k in ("method", "seed", "solver", "margin"):
-        if k in getattr(net, "metadata", {}) and k not in labels:
-            metrics[k] = net.metadata[k]
     metrics.update(labels)
+    # identity: the network's metadata (older files), its identity record, then the rule's --identity
+    meta = getattr(net, "metadata", {})
+    identity = Identity.from_dict({k: meta[k] for k in ("method", "seed", "solver", "margin") if k in meta},
+                                  f"network file {args.network}")
+    identity = identity.updated(Identity(method=metrics.pop("method", None))).updated(net.identity)
+    identity = identity.updated(args.identity)
+    record = RunMetrics({k: v for k, v in metrics.items() if k not in identity.names()}, identity,
+                        provenance(args.data))
     if args.out:
-        write_json(args.out, metrics)
+        record.save(args.out)
     summary = {k: metrics.get(k) for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean",
                                        "constant_predictor")}
     summary.update(labels)
+    summary.update(identity.to_dict())
     summary["out"] = args.out
     return summary

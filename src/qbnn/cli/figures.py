@@ -1,4 +1,4 @@
-"""``qbnn figures``: the paper figures that need more than the metrics table (``qbnn.figures``)."""
+"""``qbnn figures``: the paper figures that need more than the metrics table (``qbnn.figures.runs``)."""
 from __future__ import annotations
 
 import argparse
@@ -14,11 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solutions", nargs="*", default=[], help="solution HDF5 files (results/solve/...)")
     p.add_argument("--energy-out", help="output PNG: best energy vs wall time per solver")
     p.add_argument("--networks", nargs="*", default=[], help="network HDF5 files (results/networks/...)")
-    p.add_argument("--data", nargs="*", default=[], help="dataset HDF5 files, matched to networks by file stem")
+    p.add_argument("--data", nargs="*", default=[], help="dataset HDF5 files, matched to networks by the dataset name "
+                                                        "in both records (qbnn binarise --dataset NAME)")
     p.add_argument("--weights-out", help="output PNG: first-layer weights of --networks as images")
     p.add_argument("--margins-out", help="output PNG: |z|/fan-in histograms of --networks per λ")
     p.add_argument("--margins-table", help="output CSV: the histogram counts behind --margins-out")
-    p.add_argument("--rounds", nargs="*", default=[], help="evaluate JSONs of the per-round full QUBOs (labelled)")
+    p.add_argument("--rounds", nargs="*", default=[], help="evaluate JSONs of the per-round full QUBOs (their identity "
+                                                         "names dropout_exp and dropout_round)")
     p.add_argument("--metrics", help="metrics CSV of `qbnn aggregate` (plain and final dropout runs)")
     p.add_argument("--dropout-rounds", nargs="*", default=[], metavar="EXP=R", help="rounds R of each dropout experiment")
     p.add_argument("--rounds-out", help="output PNG: accuracy vs dropout rounds")
@@ -36,13 +38,12 @@ def _rounds_by_exp(items: list[str]) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from pathlib import Path
-
-    from qbnn import figures
     from qbnn.errors import QbnnError
     from qbnn.data import load_dataset
-    from qbnn.records import read_metrics_csv
+    from qbnn.figures import runs as figures
+    from qbnn.identity import Identity
     from qbnn.report import write_table
+    from qbnn.run_metrics import load_metrics_table
 
     wanted = [args.energy_out, args.weights_out, args.margins_out, args.rounds_out]
     if not any(wanted):
@@ -53,7 +54,14 @@ def run(args: argparse.Namespace) -> dict:
         summary["energy"] = {"out": args.energy_out, "traces": len(traces),
                              "solvers": sorted({t["solver"] for t in traces})}
     if args.weights_out or args.margins_out:
-        loaded = {Path(p).stem: load_dataset(p) for p in args.data}
+        loaded = {}
+        for p in args.data:
+            d = load_dataset(p)
+            name = Identity.read_attrs(d[4], f"dataset file {p}").dataset
+            if name is None and len(args.data) > 1:
+                raise QbnnError(f"dataset file {p} does not name its dataset "
+                                "(rebuild it with qbnn binarise --dataset NAME)")
+            loaded[name or ""] = d
         if args.weights_out:
             rows = figures.plot_weight_images(args.networks, args.weights_out, {k: v[4] for k, v in loaded.items()})
             summary["weights"] = {"out": args.weights_out, "networks": len(rows),
@@ -69,7 +77,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.rounds_out:
         if not args.metrics:
             raise QbnnError("--rounds-out needs --metrics (the aggregate table: plain and final dropout runs)")
-        metrics = read_metrics_csv(args.metrics)
+        metrics = load_metrics_table(args.metrics)
         table = figures.dropout_rounds_table(args.rounds, metrics, _rounds_by_exp(args.dropout_rounds))
         stats = figures.plot_dropout_rounds(table, args.rounds_out)
         if args.rounds_table:

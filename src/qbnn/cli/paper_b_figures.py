@@ -19,18 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import pandas as pd
-
-    from qbnn import figures_paper_b as fb
     from qbnn.errors import QbnnError
-    from qbnn.io import require_file
+    from qbnn.figures import paper_b as fb
     from qbnn.report import write_table
+    from qbnn.run_metrics import load_metrics_table
 
-    path = require_file(args.metrics, "metrics table")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise QbnnError(f"metrics table {path}: unreadable ({exc.__class__.__name__})") from None
+    df = load_metrics_table(args.metrics)
     out = Path(args.out_dir)
     if out.exists() and not out.is_dir():
         raise QbnnError(f"--out-dir {out} exists and is not a directory")

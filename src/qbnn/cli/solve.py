@@ -86,6 +86,7 @@ def _bnn_report(cb, best_x: np.ndarray) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from qbnn.identity import Identity
     from qbnn.io import shared_h5
     from qbnn.storage_layout import guard_solve
     from qbnn.solvers import resolve_device
@@ -128,6 +129,9 @@ def run(args: argparse.Namespace) -> dict:
         settings["sampler_args"] = args.sampler_args
     sol = Solution.from_result(res, q, solver=args.solver, seed=args.seed, settings=settings, qubo_path=str(args.qubo),
                                keep_states=args.save_states)
+    # the QUBO's identity (qbnn.identity) with this solve's solver and seed
+    sol.identity = Identity.read_attrs(q.attrs, f"QUBO file {args.qubo}").updated(
+        Identity(solver=args.solver, seed=args.seed))
     sol.save(args.out)
     if ckpt is not None:
         ckpt.remove()  # only now: the solution file is in place

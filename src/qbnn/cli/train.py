@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from qbnn.identity import add_identity_argument
+
 HELP = "train a BNN by exact block / batch decompositions of its QUBO (no full-dataset QUBO held)"
 
 
@@ -22,12 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block-size", type=int, default=12, help="weights per exhaustive block (1..16, default 12)")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="PT endgame device")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
+    add_identity_argument(p)
 
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
+    from qbnn.identity import Identity, provenance
+    from qbnn.run_metrics import RunMetrics
     from qbnn.task import load_task
-    from qbnn.io import write_json
     from qbnn.topology import Network
     from qbnn.training import train
 
@@ -54,9 +58,11 @@ def run(args: argparse.Namespace) -> dict:
     summary["train_accuracy"] = topo.accuracy(res.weights, Xtr, ytr)
     summary["test_accuracy"] = topo.accuracy(res.weights, Xte, yte) if len(yte) else None
     summary["peak_memory_mb"] = summary.pop("peak_rss_mb")
+    identity = Identity(method=f"train_{args.strategy}", seed=int(args.seed)).updated(args.identity)
     Network(topo, res.weights, {"method": "train", "solver": f"train-{args.strategy}", "seed": int(args.seed),
-                                "warm_start": args.warm_start}).save(args.out)
-    summary.update(method=f"train_{args.strategy}", data=str(args.data), network=str(args.network), out=str(args.out))
+                                "warm_start": args.warm_start}, identity).save(args.out)
+    summary.update(data=str(args.data), network=str(args.network), out=str(args.out), **identity.to_dict())
     if args.metrics:
-        write_json(args.metrics, summary)
+        values = {k: v for k, v in summary.items() if k not in Identity.names()}
+        RunMetrics(values, identity, provenance(args.data)).save(args.metrics)
     return summary

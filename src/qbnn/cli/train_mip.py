@@ -11,6 +11,7 @@ import yaml
 from qbnn import validate as V
 from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
+from qbnn.identity import add_identity_argument
 from qbnn.io import require_file
 from qbnn.task import code_labels, outputs_for_labels
 
@@ -29,8 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", help="YAML with 'layers: [d, h..., C]' (d is taken from the data; "
                                      "with --dataset planted it sets the planted width)")
     p.add_argument("--method", default="exact", help="exact | local | split (default exact)")
-    p.add_argument("--variant", metavar="NAME", help="name recorded as the metrics' method (default: --method), "
-                                                    "e.g. split-paper; the algorithm is recorded as 'algorithm'")
+    p.add_argument("--variant", metavar="NAME", help="name of the variant: the metrics' method is mip_NAME "
+                                                    "(default NAME: --method), e.g. split-paper; the algorithm is "
+                                                    "recorded as 'algorithm'")
     p.add_argument("--weights", default="continuous", choices=["continuous", "integer"],
                    help="real weights in [-P, P] or integers in [-P, P] (default continuous)")
     p.add_argument("--integer", action="store_true", help="same as --weights integer")
@@ -63,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write-model", metavar="MODEL.mps",
                    help="--method exact: also write the training MILP (.mps or .lp, HiGHS writeModel) for Gurobi, "
                         "CPLEX or SCIP")
+    add_identity_argument(p)
 
 
 def _layers(path, d, n_out):
@@ -177,8 +180,8 @@ def run(args: argparse.Namespace) -> dict:
     info = net.info_
     summary = {"train_accuracy": net.score(Xtr, ytr), "test_accuracy": net.score(Xte, yte),
                "validation_accuracy": net.score(Xval, yval) if Xval is not None else None,
-               "mip_gap": info.get("mip_gap"), "seconds": info["seconds"], "method": args.variant or args.method,
-               "algorithm": args.method, "seed": args.seed,
+               "mip_gap": info.get("mip_gap"), "seconds": info["seconds"],
+               "algorithm": args.method,
                "objective": info["objective"], "status": info.get("status"), "layers": layers,
                "weights": "integer" if integer else "continuous", "weight_bound": args.weight_bound,
                "bias_bound": args.bias_bound, "robust": args.robust, "n_train": int(len(ytr)),
@@ -188,9 +191,14 @@ def run(args: argparse.Namespace) -> dict:
     attack = args.attack if args.attack is not None else (EPSILONS if args.robust > 0 else None)
     if attack is not None:
         summary.update(robust_metrics(net.weights_, net.biases_, Xte, yte, attack, seed=args.seed))
+    # identity: method as the report names it (mip_<variant>), completed by the rule's --identity
+    from qbnn.identity import Identity, provenance
+    from qbnn.run_metrics import RunMetrics
+
+    net.identity = Identity(method=f"mip_{args.variant or args.method}", seed=int(args.seed),
+                            dataset=args.dataset).updated(args.identity)
+    net.info_["n_train"] = int(len(ytr))  # split histories report the training loss per sample
     net.save(args.out)
     if args.metrics:
-        from qbnn.io import write_json
-
-        write_json(args.metrics, summary)
-    return summary
+        RunMetrics(summary, net.identity, provenance(args.data)).save(args.metrics)
+    return {**summary, **net.identity.to_dict()}

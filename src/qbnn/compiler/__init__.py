@@ -10,7 +10,7 @@ from __future__ import annotations
 from qbnn.compiler.build import compile_bnn, compile_estimate, data_hash, guard_compile
 from qbnn.compiler.compiled import CompiledBNN
 from qbnn.compiler.layout import FORMULATION, FORMULATION_VERSION, penalty_bound
-from qbnn.compiler.storage import load_compiled, load_weight_penalties, save_compiled
+from qbnn.compiler.storage import load_compiled, save_compiled
 
 __all__ = ["compile_bnn", "compile_estimate", "guard_compile", "data_hash", "CompiledBNN", "FORMULATION",
-           "FORMULATION_VERSION", "penalty_bound", "load_compiled", "save_compiled", "load_weight_penalties"]
+           "FORMULATION_VERSION", "penalty_bound", "load_compiled", "save_compiled"]

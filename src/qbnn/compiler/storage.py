@@ -9,7 +9,7 @@ import numpy as np
 from qbnn.compiler.compiled import CompiledBNN
 from qbnn.compiler.layout import FORMULATION, FORMULATION_VERSION, neuron_layout
 from qbnn.errors import QbnnError
-from qbnn.io import open_h5, require_file
+from qbnn.io import open_h5
 from qbnn.margins import MarginSpec
 from qbnn.qubo import QUBO
 from qbnn.topology import Topology
@@ -63,24 +63,3 @@ def _load_compiled(path) -> CompiledBNN:
                        penalty, penalty_min, q, layout, stride, MarginSpec.from_attrs(q.attrs))
 
 
-def load_weight_penalties(path: str | os.PathLike) -> np.ndarray:
-    """Weight penalties ``h`` from ``.npy`` or HDF5 (``/weight_penalties``, ``/h`` or ``/penalties``)."""
-    with reading(path, "weight-penalty file"):
-        h = _read_weight_penalties(path)
-    if h.dtype.kind not in "biuf":
-        raise QbnnError(f"weight-penalty file {path} must hold numbers, got {h.dtype}")
-    return np.asarray(h, dtype=np.float64).reshape(-1)
-
-
-def _read_weight_penalties(path) -> np.ndarray:
-    p = require_file(path, "weight-penalty file")
-    if p.suffix == ".npy":
-        try:
-            return np.asarray(np.load(p, allow_pickle=False))
-        except (OSError, ValueError) as exc:
-            raise QbnnError(f"weight-penalty file {p} is not a readable .npy array ({exc.__class__.__name__})") from None
-    with open_h5(p, "weight-penalty file") as f:
-        for name in ("weight_penalties", "h", "penalties", "compiler/weight_penalties"):
-            if name in f and hasattr(f[name], "dtype"):
-                return np.asarray(f[name][()])
-    raise QbnnError(f"weight-penalty file {p} has no dataset /weight_penalties, /h or /penalties")

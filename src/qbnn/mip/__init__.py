@@ -15,6 +15,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.io import atomic_output, open_h5
+from qbnn.identity import Identity
 from qbnn.mip.local_search import local_search
 from qbnn.mip.model import MIPResult, forward, loss, predict, random_weights, solve_mip
 from qbnn.mip.splitting import split_train
@@ -48,6 +49,7 @@ class MIPNetwork:
         self.weight_bound, self.reg_weight = weight_bound, reg_weight
         self.kmeans_init, self.batch_size = kmeans_init, batch_size
         self.write_model = write_model  # exact: also write the MILP (.mps / .lp) for an outside solver
+        self.identity = Identity()  # the run's identity, stored in the file (qbnn.identity)
 
     def fit(self, X, y, X_val=None, y_val=None):
         """Train on (X, y); split keeps the network with the best accuracy on (X_val, y_val)
@@ -104,6 +106,7 @@ class MIPNetwork:
                 f.attrs["weight_bound"] = float(self.weight_bound)
                 info = getattr(self, "info_", {})  # per-split history / per-iteration losses included
                 f.attrs["info"] = json.dumps(info, default=float)
+                self.identity.write_attrs(f.attrs)
                 for k, (W, b) in enumerate(zip(self.weights_, self.biases_)):
                     g = f.create_group(f"layer{k}")
                     g["weights"] = np.asarray(W, float)
@@ -123,6 +126,7 @@ class MIPNetwork:
                 net.weights_ = [np.asarray(f[f"layer{k}/weights"][()], float) for k in range(n)]
                 net.biases_ = [np.asarray(f[f"layer{k}/bias"][()], float) for k in range(n)]
                 net.info_ = json.loads(f.attrs["info"])
+                net.identity = Identity.read_attrs(f.attrs, f"network file {path}")
             except (KeyError, TypeError, ValueError) as exc:
                 raise QbnnError(f"network file {path}: malformed MIP network ({exc.__class__.__name__}: {exc})") from None
             shapes = [(layers[k + 1], layers[k]) for k in range(n)]

@@ -6,8 +6,8 @@ import os
 import numpy as np
 
 from qbnn.data import load_dataset
-from qbnn.figures import image_shape_of
-from qbnn.io import atomic_output
+from qbnn.figures.runs import image_shape_of
+from qbnn.figures.style import pyplot, save
 
 
 def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, per_class: int = 8) -> dict:
@@ -15,16 +15,13 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
 
     Returns ``{"classes": [...], "shown": [count per class], "out": out_png}``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     Xtr, ytr, _, _, attrs = load_dataset(data_path, real=True)
     real = attrs.get("encoding") == "real"
     lo, hi = (float(Xtr.min()), float(Xtr.max())) if real else (-1, 1)
     classes = attrs["classes"]
     codes = [-1, 1] if len(classes) == 2 else list(range(len(classes)))
+    plt = pyplot()
     rows, cols = image_shape_of(attrs, Xtr.shape[1])
     per_class = max(1, int(per_class))
     aspect = cols / rows
@@ -54,7 +51,5 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
     what = f"scaled ({attrs.get('scaling')})" if real else f"binarised (threshold {attrs.get('threshold', 0):.3g})"
     fig.suptitle(f"{attrs.get('source', '')}: {what} training samples", fontsize=10)
     fig.tight_layout()
-    with atomic_output(out_png, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save(fig, out_png)
     return {"classes": classes, "shown": shown, "out": str(out_png)}

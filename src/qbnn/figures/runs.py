@@ -8,65 +8,42 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from qbnn.errors import QbnnError
-from qbnn.evaluate import forward_parts
-from qbnn.io import atomic_output
-from qbnn.records import read_metrics_json
+from qbnn.evaluate import MARGIN_EDGES, forward_parts
+from qbnn.figures.style import placeholder, pyplot, save
+from qbnn.identity import Identity
 from qbnn.report import MIN_RUNS_FOR_INTERVAL, accuracy_stats, clipped_yerr
-from qbnn.solution import read_solution
+from qbnn.run_metrics import RunMetrics
+from qbnn.solution import Solution
 from qbnn.topology import Network
 
-# {qname}_{solver}_s{seed} with qname = m{margin}[_dropout-{exp}-s{seed}]; networks carry a qubo_ prefix.
-_RUN = re.compile(r"^(?:qubo_)?m(?P<margin>[0-9.]+)(?:_dropout-(?P<exp>[A-Za-z0-9_]+)-s\d+)?_(?P<solver>[a-z-]+)_s(?P<seed>\d+)$")
-MARGIN_EDGES = np.linspace(0.0, 1.0, 21)
 
+def run_info(identity: Identity, fallback: str) -> dict[str, Any]:
+    """The fields a figure groups and labels a run by, from its record's identity.
 
-def parse_run(path: str | os.PathLike) -> dict[str, Any]:
-    """Run fields from a workflow path ``results/<stage>/<dataset>/<topology>/<run>.<ext>``.
-
-    Returns ``dataset, topology, margin (float|nan), dropout (bool), exp, solver, seed (int|-1), label``.
+    Returns ``dataset, topology, margin (float|nan), dropout (bool), exp, solver, seed (int|-1), label``;
+    ``label`` names the run (``fallback``, e.g. the file name, only when the record has no λ, solver or seed).
     """
-    p = Path(path)
-    name = p.stem
-    m = _RUN.match(name)
-    parts = p.parts
-    out = {"dataset": parts[-3] if len(parts) >= 3 else "", "topology": parts[-2] if len(parts) >= 2 else "",
-           "margin": math.nan, "dropout": False, "exp": "", "solver": "", "seed": -1, "label": name}
-    if m:
-        out.update(margin=float(m["margin"]), dropout=m["exp"] is not None, exp=m["exp"] or "",
-                   solver=m["solver"], seed=int(m["seed"]))
-        out["label"] = f"λ={out['margin']:g}{' +dropout' if out['dropout'] else ''} {out['solver']} s{out['seed']}"
+    out = {"dataset": identity.dataset or "", "topology": identity.topology or "",
+           "margin": math.nan if identity.margin is None else identity.margin, "dropout": bool(identity.dropout),
+           "exp": identity.dropout_exp or "", "solver": identity.solver or "",
+           "seed": -1 if identity.seed is None else identity.seed}
+    parts = [f"λ={out['margin']:g}" if identity.margin is not None else "", "+dropout" if out["dropout"] else "",
+             out["solver"], f"s{out['seed']}" if identity.seed is not None else ""]
+    out["label"] = " ".join(p for p in parts if p) or fallback
     return out
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | os.PathLike) -> None:
-    with atomic_output(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    _plt().close(fig)
-
-
-def _placeholder(path: str | os.PathLike, text: str) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4, 2))
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
-    ax.axis("off")
-    _save(fig, path)
+def qubo_title(dataset: str, topology: str, margin: float | None, exp: str) -> str:
+    """``dataset/topology λ=… +dropout exp``: the parts the records know (no "λ=nan")."""
+    head = "/".join(p for p in (dataset, topology) if p) or "unlabelled runs"
+    return (f"{head}{'' if margin is None or math.isnan(margin) else f' λ={margin:g}'}"
+            f"{' +dropout ' + exp if exp else ''}")
 
 
 # ------------------------------------------------------------------ energy traces
@@ -76,11 +53,12 @@ def load_trace(path: str | os.PathLike) -> dict[str, Any]:
     Generic Ising solvers record the raw QUBO energy of improving states; the BNN strategies record
     the objective ``F(w) = E(repair(w))`` -- the same units, so both share one axis.
     """
-    sol = read_solution(path, need_trace=True)
-    tr, attrs = sol["trace"], sol["attrs"]
+    sol = Solution.load(path, need_trace=True)
+    tr, attrs = sol.trace, sol.attrs
+    info = run_info(sol.identity, os.path.basename(path))
     total = float(attrs.get("seconds", tr[-1, 1] if len(tr) else 0.0))
     best = float(attrs.get("best_energy", tr[-1, 2] if len(tr) else math.nan))
-    return {**parse_run(path), "steps": tr[:, 0], "seconds": tr[:, 1], "energy": tr[:, 2],
+    return {**info, "steps": tr[:, 0], "seconds": tr[:, 1], "energy": tr[:, 2],
             "total_seconds": total, "best_energy": best, "path": str(path)}
 
 
@@ -91,10 +69,12 @@ def plot_energy_traces(paths: list[str | os.PathLike], out: str | os.PathLike) -
     """
     traces = [load_trace(p) for p in paths]
     if not traces:
-        _placeholder(out, "no solver runs")
+        placeholder(out, "no solver runs")
         return traces
-    plt = _plt()
-    key = lambda t: (t["dataset"], t["topology"], t["margin"], t["exp"])  # noqa: E731 - one QUBO per key
+    plt = pyplot()
+    def key(t):  # one QUBO per key (None: the record names no λ)
+        return t["dataset"], t["topology"], None if math.isnan(t["margin"]) else t["margin"], t["exp"]
+
     panels = sorted({key(t) for t in traces}, key=str)
     solvers = sorted({t["solver"] or t["label"] for t in traces})
     colours = {s: plt.cm.tab10(i % 10) for i, s in enumerate(solvers)}
@@ -118,13 +98,12 @@ def plot_energy_traces(paths: list[str | os.PathLike], out: str | os.PathLike) -
             ax.set_ylim(es.min() - 0.2 * abs(es.min()) - 1, es.max() + 0.5 * abs(es.max()) + 1)
         ax.set_xlabel("wall time (s)")
         ax.set_ylabel("best energy")
-        ds, topo, margin, exp = pk
-        ax.set_title(f"{ds}/{topo} λ={margin:g}{' +dropout ' + exp if exp else ''}", fontsize=9)
+        ax.set_title(qubo_title(*pk), fontsize=9)
         ax.legend(fontsize=7)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
-    _save(fig, out)
+    save(fig, out)
     return traces
 
 
@@ -173,14 +152,17 @@ def plot_weight_images(paths: list[str | os.PathLike], out: str | os.PathLike,
     rows = []
     for p in paths:
         net = Network.load(p)
-        info = parse_run(p)
-        shape = image_shape_of((data_attrs or {}).get(info["dataset"]), net.topology.n_inputs)
+        info = run_info(net.identity, os.path.basename(p))
+        attrs = (data_attrs or {}).get(info["dataset"])
+        if attrs is None and data_attrs and len(data_attrs) == 1:  # one dataset: the networks' own
+            attrs = next(iter(data_attrs.values()))
+        shape = image_shape_of(attrs, net.topology.n_inputs)
         names, imgs, biases = first_layer_images(net, shape)
         rows.append({**info, "names": names, "images": imgs, "biases": biases, "path": str(p)})
     if not rows or not any(len(r["names"]) for r in rows):
-        _placeholder(out, "no networks with input-fed neurons")
+        placeholder(out, "no networks with input-fed neurons")
         return rows
-    plt = _plt()
+    plt = pyplot()
     ncol = max(len(r["names"]) for r in rows)
     fig, axes = plt.subplots(len(rows), ncol, figsize=(1.1 * ncol + 2.2, 1.2 * len(rows) + 0.4), squeeze=False)
     for i, r in enumerate(rows):
@@ -196,7 +178,7 @@ def plot_weight_images(paths: list[str | os.PathLike], out: str | os.PathLike,
         axes[i, 0].set_ylabel(f"{r['dataset']}/{r['topology']}\n{r['label']}", rotation=0, ha="right",
                               va="center", fontsize=7)
     fig.tight_layout()
-    _save(fig, out)
+    save(fig, out)
     return rows
 
 
@@ -219,8 +201,8 @@ def plot_margin_histograms(paths: list[str | os.PathLike], out: str | os.PathLik
     """
     recs = []
     for p in paths:
-        info = parse_run(p)
         net = Network.load(p)
+        info = run_info(net.identity, os.path.basename(p))
         if math.isnan(info["margin"]):
             info["margin"] = float(net.metadata.get("margin", math.nan))
         X = data.get(info["dataset"])
@@ -240,9 +222,9 @@ def plot_margin_histograms(paths: list[str | os.PathLike], out: str | os.PathLik
     table = pd.DataFrame(rows, columns=["dataset", "topology", "dropout", "margin", "layer", "networks",
                                         "bin_lo", "bin_hi", "count"])
     if table.empty:
-        _placeholder(out, "no networks")
+        placeholder(out, "no networks")
         return table
-    plt = _plt()
+    plt = pyplot()
     panels = sorted({(r.dataset, r.topology, r.dropout) for r in table.itertuples()})
     fig, axes = plt.subplots(len(panels), 2, figsize=(9, 3.0 * len(panels)), squeeze=False)
     centres = (MARGIN_EDGES[:-1] + MARGIN_EDGES[1:]) / 2
@@ -259,7 +241,7 @@ def plot_margin_histograms(paths: list[str | os.PathLike], out: str | os.PathLik
             if len(sub):
                 ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, out)
+    save(fig, out)
     return table
 
 
@@ -270,7 +252,8 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
 
     * ``rounds = 0``: the plain QUBO run (same dataset, topology, solver, λ, seed) from ``metrics``;
     * ``rounds = r + 1`` for ``r < R - 1``: ``round_files`` -- evaluate JSONs of the full QUBO with
-      round ``r``'s penalties, labelled ``exp, margin, seed, solver, dropout_round = r``;
+      round ``r``'s penalties, whose identity names ``dropout_exp, dataset, topology, solver, margin, seed``
+      and ``dropout_round = r``;
     * ``rounds = R``: the experiment's ``qubo+dropout`` run from ``metrics`` (round ``R - 1``'s penalties).
 
     ``metrics`` is :func:`qbnn.report.load_metrics`'s table; ``n_rounds`` maps experiment -> R.
@@ -279,15 +262,16 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
     rows = []
     solver_of: dict[str, str] = {}
     for p in round_files:
-        rec = read_metrics_json(p, ("exp", "margin", "seed", "solver", "dropout_round", "test_accuracy"))
-        try:
-            float(rec["margin"]), int(rec["seed"]), int(rec["dropout_round"])
-        except (TypeError, ValueError):
-            raise QbnnError(f"dropout round file {p}: margin, seed and dropout_round must be numbers") from None
-        solver_of[str(rec["exp"])] = str(rec["solver"])
-        rows.append({"exp": str(rec["exp"]), "solver": str(rec["solver"]), "margin": float(rec["margin"]),
-                     "seed": int(rec["seed"]), "rounds": int(rec["dropout_round"]) + 1,
-                     "train_accuracy": rec.get("train_accuracy"), "test_accuracy": rec["test_accuracy"]})
+        rec = RunMetrics.load(p, ("test_accuracy",))
+        ident = rec.identity
+        missing = ident.missing(("dataset", "topology", "dropout_exp", "margin", "seed", "solver", "dropout_round"))
+        if missing:
+            raise QbnnError(f"dropout round file {p} lacks identity field(s) {', '.join(missing)}")
+        solver_of[ident.dropout_exp] = ident.solver
+        rows.append({"exp": ident.dropout_exp, "dataset": ident.dataset, "topology": ident.topology,
+                     "solver": ident.solver, "margin": ident.margin, "seed": ident.seed,
+                     "rounds": ident.dropout_round + 1, "train_accuracy": rec.values.get("train_accuracy"),
+                     "test_accuracy": rec.values["test_accuracy"]})
     qubo = metrics[metrics["method"].astype(str).str.startswith("qubo")] if "method" in metrics else metrics.iloc[0:0]
     for col, default in (("dropout_exp", ""), ("dropout", False), ("solver", "")):
         if col not in qubo.columns:
@@ -302,10 +286,6 @@ def dropout_rounds_table(round_files: list[str | os.PathLike], metrics: pd.DataF
         plain = qubo[~qubo["dropout"]].merge(fin[keys].drop_duplicates(), on=keys).assign(exp=exp, rounds=0)
         rows += fin[cols].to_dict("records") + plain[cols].to_dict("records")
     table = pd.DataFrame(rows, columns=cols)
-    # dataset/topology of the round files' rows from the experiment's other rows
-    ref = table.dropna(subset=["dataset"]).drop_duplicates("exp").set_index("exp")
-    for c in ("dataset", "topology"):
-        table[c] = table[c].fillna(table["exp"].map(ref[c]) if len(ref) else table[c])
     return table.sort_values(["exp", "margin", "seed", "rounds"]).reset_index(drop=True)
 
 
@@ -314,11 +294,11 @@ def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataF
     with fewer than MIN_RUNS_FOR_INTERVAL seeds the test accuracies of the seeds as points instead), one panel
     per experiment, one colour per λ. Returns the plotted means (``exp, margin, rounds, n, *_mean, *_ci95``)."""
     if table.empty:
-        _placeholder(out, "no dropout runs")
+        placeholder(out, "no dropout runs")
         return table
     stats = accuracy_stats(table.groupby(["exp", "margin", "rounds"], sort=True))
     stats["n"] = stats["test_accuracy_count"]
-    plt = _plt()
+    plt = pyplot()
     exps = sorted(stats["exp"].unique())
     fig, axes = plt.subplots(1, len(exps), figsize=(4.8 * len(exps), 3.6), squeeze=False)
     for ax, exp in zip(axes[0], exps):
@@ -338,5 +318,5 @@ def plot_dropout_rounds(table: pd.DataFrame, out: str | os.PathLike) -> pd.DataF
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    _save(fig, out)
+    save(fig, out)
     return stats

@@ -21,26 +21,11 @@ import numpy as np
 import pandas as pd
 
 from qbnn.errors import QbnnError
-from qbnn.io import atomic_output
+from qbnn.figures.style import pyplot, save
 from qbnn.mip import MIPNetwork
 from qbnn.paired import ci95
 
 DNN = "dnn"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path) -> None:
-    with atomic_output(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    _plt().close(fig)
 
 
 def _mean_ci(g, col):
@@ -122,7 +107,7 @@ def _count(v) -> str:
 
 def plot_accuracy(t: pd.DataFrame, path: str | os.PathLike) -> None:
     """Grouped bars: test accuracy per dataset (groups) and method (bars), 95 % CI whiskers."""
-    plt = _plt()
+    plt = pyplot()
     t = t[t["method"] != "best BDNN - DNN"]
     keys = list(dict.fromkeys(zip(t["dataset"], t["topology"])))
     methods = sorted(t["method"].unique(), key=lambda m: (not is_bdnn(m), m))
@@ -145,13 +130,13 @@ def plot_accuracy(t: pd.DataFrame, path: str | os.PathLike) -> None:
     ax.legend(fontsize=7, ncol=2, loc="lower right")
     ax.set_title("Paper B: BDNN (MIP, plain bars) vs DNN and references (hatched)", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_sizes(df: pd.DataFrame, series: list[str], path: str | os.PathLike) -> pd.DataFrame:
     """Runtime (log scale) and test accuracy against ``n_train`` for the datasets in ``series``
     (the same data at several training sizes); one line per method. Returns the plotted means."""
-    plt = _plt()
+    plt = pyplot()
     d = df[df["dataset"].isin(series)].copy()
     if d.empty or "n_train" not in d:
         raise QbnnError(f"no runs with n_train on the size series {series}")
@@ -173,7 +158,7 @@ def plot_sizes(df: pd.DataFrame, series: list[str], path: str | os.PathLike) -> 
         ax.legend(fontsize=7)
     fig.suptitle(f"Paper B: runtime and accuracy vs training size ({', '.join(series)})", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
     return pd.concat(out, ignore_index=True)
 
 
@@ -185,7 +170,7 @@ def attack_columns(df: pd.DataFrame, kind: str = "attack") -> dict[float, str]:
 def plot_robust(df: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
     """Test accuracy under random-sign attacks of size eps per method (mean over seeds), one
     panel per (dataset, topology) that has attack results; dashed: certified first-layer bound."""
-    plt = _plt()
+    plt = pyplot()
     att, cert = attack_columns(df), attack_columns(df, "certified")
     if not att:
         raise QbnnError("no attack results in the metrics (robust MIP runs or dnn baselines report them)")
@@ -217,26 +202,23 @@ def plot_robust(df: pd.DataFrame, path: str | os.PathLike) -> pd.DataFrame:
         ax.legend(fontsize=6)
     fig.suptitle("Paper B: accuracy under attack (robust BDNN, plain BDNN, DNN)", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
     return pd.DataFrame(rows)
 
 
 def split_histories(paths) -> pd.DataFrame:
-    """Per-split records of MIP split networks: dataset/topology/variant from the metrics JSON
-    next to each network (same stem), seed and history from the network file."""
+    """Per-split records of MIP split networks: identity (dataset, topology, method, seed), training size
+    and history from each network file."""
     rows = []
-    for p in map(Path, paths):
+    for p in paths:
         net = MIPNetwork.load(p)
         hist = net.info_.get("history")
         if not hist:
             continue
-        meta_path = p.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        n_train = meta.get("n_train")
+        ident, n_train = net.identity, net.info_.get("n_train")
         for e in hist:
-            rows.append({"network": str(p), "dataset": meta.get("dataset", p.parts[-3] if len(p.parts) > 2 else ""),
-                         "topology": meta.get("topology", p.parts[-2] if len(p.parts) > 1 else ""),
-                         "method": meta.get("method", net.method), "seed": meta.get("seed"),
+            rows.append({"network": str(p), "dataset": ident.dataset or "", "topology": ident.topology or "",
+                         "method": ident.method or f"mip_{net.method}", "seed": ident.seed,
                          "split": e["split"], "train_loss": e["train_loss"], "val_accuracy": e["val_accuracy"],
                          "train_error_rate": e["train_loss"] / n_train if n_train else np.nan,
                          "seconds": e["seconds"], "status": e["status"]})
@@ -248,7 +230,7 @@ def split_histories(paths) -> pd.DataFrame:
 def plot_splits(h: pd.DataFrame, path: str | os.PathLike) -> None:
     """Per (dataset, topology, variant): training loss per sample (solid) and validation accuracy
     (dashed) against the split index, one colour per seed; the kept split marked."""
-    plt = _plt()
+    plt = pyplot()
     keys = list(dict.fromkeys(zip(h["dataset"], h["topology"], h["method"])))
     cols = min(3, len(keys))
     nrows = -(-len(keys) // cols)
@@ -271,4 +253,4 @@ def plot_splits(h: pd.DataFrame, path: str | os.PathLike) -> None:
                  "and validation accuracy (dashed); * = kept",
                  fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
