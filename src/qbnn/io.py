@@ -237,6 +237,17 @@ def file_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The JSON document of file ``path``; missing, non-UTF-8 or invalid JSON is one QbnnError naming it."""
+    p = require_file(path, what)
+    try:
+        return json.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise QbnnError(f"{what} {path} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise QbnnError(f"{what} {path} is not valid JSON ({exc.msg})") from None
+
+
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     """The path to read ``path`` from (its staged version inside a transaction), or a QbnnError
     naming the missing file."""

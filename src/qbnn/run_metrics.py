@@ -10,7 +10,6 @@ naming it.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 from qbnn.errors import QbnnError
 from qbnn.identity import Identity, provenance
 from qbnn import io as qbnn_io
-from qbnn.io import require_file
+from qbnn.io import read_json, require_file
 
 ACCURACIES = ("train_accuracy", "test_accuracy")
 
@@ -48,13 +47,7 @@ class RunMetrics:
     def load(cls, path: str | os.PathLike, required=ACCURACIES) -> "RunMetrics":
         """Read and check a metrics JSON: one object, the ``required`` keys present, accuracies numbers in
         [0, 1], identity fields of their types."""
-        p = require_file(path, "metrics file")
-        try:
-            rec = json.loads(p.read_bytes().decode("utf-8"))
-        except UnicodeDecodeError:
-            raise QbnnError(f"metrics file {path} is not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise QbnnError(f"metrics file {path} is not valid JSON ({exc.msg})") from None
+        rec = read_json(path, "metrics file")
         if not isinstance(rec, dict):
             raise QbnnError(f"metrics file {path} must hold one JSON object, got {type(rec).__name__}")
         missing = [k for k in required if k not in rec]

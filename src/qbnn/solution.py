@@ -27,7 +27,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.identity import Identity, versions
-from qbnn.io import atomic_output, dumps, open_h5, require_file
+from qbnn.io import atomic_output, dumps, open_h5, read_json
 from qbnn.validate import int_attr, reading, text_attr
 
 SOLUTION_FORMAT = "qbnn-solution"
@@ -218,13 +218,7 @@ def read_sampleset_json(path: str | os.PathLike):
         import dimod
     except ImportError:
         raise QbnnError("reading a sample set needs the dimod package (pip install 'qbnn[dimod]')") from None
-    p = require_file(path, "sample set file")
-    try:
-        doc = json.loads(p.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise QbnnError(f"sample set file {path} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise QbnnError(f"sample set file {path} is not valid JSON ({exc.msg})") from None
+    doc = read_json(path, "sample set file")
     if not isinstance(doc, dict) or doc.get("type") != "SampleSet":
         raise QbnnError(f"sample set file {path} is not a serialised dimod SampleSet (no \"type\": \"SampleSet\")")
     try:
