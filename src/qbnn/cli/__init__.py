@@ -20,7 +20,6 @@ import warnings
 
 from qbnn import __version__
 from qbnn.errors import QbnnError
-from qbnn.io import output_transaction, print_summary
 from qbnn.validate import check_outputs
 
 # command name -> module under qbnn.cli (modules that do not exist are skipped).
@@ -101,6 +100,8 @@ def check_paths(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qbnn.io import output_transaction, print_summary  # h5py: loaded once a command runs
+
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     parser = build_parser()

@@ -4,11 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
 
 from qbnn import validate as V
 from qbnn.errors import QbnnError
-from qbnn.io import require_file
 
 HELP = "binarise a dataset (digits, bars_and_stripes, idx, npz, csv) into a ±1 HDF5 file"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -73,6 +71,10 @@ def _number(s: str):
 
 
 def load_settings(config: str | None, dataset: str | None) -> dict:
+    import yaml
+
+    from qbnn.io import require_file
+
     """The settings mapping of ``dataset`` in the YAML file ``config``."""
     if config is None:
         if dataset is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import math
 
-import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
@@ -51,6 +50,8 @@ def _label_value(value: str):
 
 
 def _is_mip_network(path) -> bool:
+    import h5py
+
     """True iff ``path`` is a ``qbnn train-mip`` network file (without importing the MIP stack: HiGHS
     is not in the core env that evaluates QUBO networks)."""
     try:

@@ -9,7 +9,7 @@ HELP = "train a BNN by exact block / batch decompositions of its QUBO (no full-d
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from qbnn.training import DEFAULT_STRATEGY, STRATEGIES, WARM_STARTS
+    from qbnn.training import DEFAULT_STRATEGY, STRATEGIES, WARM_STARTS  # the parser loads every command module
 
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--network", required=True, help="topology YAML")

@@ -6,14 +6,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from qbnn import validate as V
-from qbnn.data import load_dataset
 from qbnn.errors import QbnnError
 from qbnn.identity import add_identity_argument
-from qbnn.io import require_file
-from qbnn.task import code_labels, outputs_for_labels
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -70,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _layers(path, d, n_out):
     """-> (layers, bias) from a layered topology YAML (``layers: [...]``, optional ``bias``)."""
+    import yaml
+
+    from qbnn.io import require_file
+
     if path is None:
         return [d, 3, n_out], True
 
@@ -144,6 +144,8 @@ def _check(args):
 
 
 def run(args: argparse.Namespace) -> dict:
+    from qbnn.data import load_dataset
+    from qbnn.task import code_labels, outputs_for_labels
     from qbnn.mip import MIPNetwork
     from qbnn.mip.robust import EPSILONS, robust_metrics
 

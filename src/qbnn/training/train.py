@@ -23,8 +23,6 @@ from typing import Any
 import numpy as np
 
 from qbnn.baselines.greedy import greedy_flip
-from qbnn.baselines.ste import train_ste
-from qbnn.bnn_solving import solve_bnn
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 from qbnn.training.block_qubo import block_qubo_size
@@ -66,6 +64,8 @@ def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.nda
     if kind == "none":
         return np.random.default_rng(seed).choice(np.array([-1, 1], dtype=np.int8), size=topo.n_weights)
     if kind == "ste":
+        from qbnn.baselines.ste import train_ste  # torch: only when asked for
+
         return np.asarray(train_ste(topo, problem.X, problem.y, seed=seed, seeds=1)["weights"], dtype=np.int8)
     if kind == "greedy":
         return np.asarray(greedy_flip(topo, problem.X, problem.y, seed=seed, restarts=1)["weights"], dtype=np.int8)
@@ -84,6 +84,8 @@ def _largest_block_qubo(topology: Topology, n_samples: int, block_size: int | No
 
 
 def _pt(problem, w, steps, time_limit, seed, device):
+    from qbnn.bnn_solving import solve_bnn  # torch: only for the pt endgame
+
     res = solve_bnn(problem, "pt", replicas=PT_REPLICAS, steps=steps if steps is not None else 10**9,
                     time_limit=time_limit, seed=seed, device=device, init_weights=w[None],
                     target=-float(np.abs(problem.weight_penalties).sum()))  # stop at the lower bound
