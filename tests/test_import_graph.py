@@ -56,6 +56,8 @@ def _imports(module: str, text: str, is_package: bool):
 
     def walk(node, func):
         for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and ast.unparse(child.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+                continue  # annotations only: never imported at run time
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 for target in _targets(module, child, is_package):
                     yield target, func

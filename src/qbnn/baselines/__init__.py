@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from qbnn.baselines.greedy import greedy_flip
+from qbnn.baselines.reference import train_dnn, train_logreg, train_mlp
 from qbnn.errors import QbnnError
 from qbnn.evaluate import evaluate_network
 from qbnn.task import code_labels
@@ -67,8 +68,6 @@ def run_baseline(
         res = greedy_flip(topology, Xtr, ytr, **kw)
         res.pop("history", None)
     elif method == "mlp":
-        from qbnn.baselines.reference import train_mlp
-
         kw = dict(seed=seed, **kwargs)
         if epochs is not None:
             kw["epochs"] = epochs
@@ -76,7 +75,6 @@ def run_baseline(
             kw["lr"] = lr
         res = train_mlp(topology, Xtr, ytr, Xte, yte, **kw)
     elif method == "dnn":
-        from qbnn.baselines.reference import train_dnn
         from qbnn.mip.robust import EPSILONS
 
         kw = dict(seed=seed, attack=EPSILONS, **kwargs)
@@ -86,8 +84,6 @@ def run_baseline(
             kw["lr"] = lr
         res = train_dnn(topology, Xtr, ytr, Xte, yte, **kw)
     elif method == "logreg":
-        from qbnn.baselines.reference import train_logreg
-
         res = train_logreg(Xtr, ytr, Xte, yte, seed=seed, **kwargs)
     else:
         raise QbnnError(f"unknown baseline method {method!r} (choose from {', '.join(METHODS)})")

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qbnn.baselines.torchdag import TorchDAG, to_tensor, torch_threads
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
@@ -45,6 +44,8 @@ def train_mlp(
     """Adam on the real-valued network of the same topology: full batch, or seeded shuffled
     mini-batches of ``batch_size`` per epoch.  ``attack``: test accuracy under random-sign
     perturbations of each size (``attack_accuracy_e{e}``, same protocol as the MIP networks)."""
+    from qbnn.baselines.torchdag import torch_threads  # torch: `qbnn baseline --method logreg` does not load it
+
     with torch_threads(threads):
         return _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay, batch_size,
                           attack)
@@ -63,6 +64,8 @@ def train_dnn(topology: Topology, Xtr, ytr, Xte=None, yte=None, *, seed: int = 0
 def _train_mlp(topology, Xtr, ytr, Xte, yte, activation, epochs, lr, seed, weight_decay, batch_size=None,
                attack=None) -> dict:
     import torch
+
+    from qbnn.baselines.torchdag import TorchDAG, to_tensor
 
     acts = {"tanh": torch.tanh, "relu": torch.relu}
     if activation not in acts:
