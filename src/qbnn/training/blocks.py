@@ -45,6 +45,19 @@ class NeuronBlock:
         sl = state.topo.weight_slice(j)
         self.w = state.w[sl].astype(np.int32)
         self.h = state.p.weight_penalties[sl]
+        self.rest = float(state.w.astype(np.float64) @ state.p.weight_penalties - self.w @ self.h)
+        self.surrogate = state.p.surrogate
+        # an output neuron under a graded surrogate: its cost depends on z itself, not only on its sign
+        self.graded = not self.surrogate.is_documented and j in state.out_pos
+        if self.graded:
+            o = state.out_pos[j]
+            self.V = state.inputs_of(j)
+            self.Vf = self.V.astype(np.float32)
+            self.t = state.p.T[:, o].astype(np.float64)
+            others = np.delete(np.arange(len(state.out)), o)
+            self.base = float(self.surrogate.cost(state.Z[:, state.out[others]], state.p.T[:, others]).sum())
+            self.z = self.V @ self.w
+            return
         cp, cm = state.activation_costs(j)
         dc = cp - cm
         keep = np.flatnonzero(dc)
@@ -52,13 +65,14 @@ class NeuronBlock:
         self.Vf = self.V.astype(np.float32)
         self.dc = dc[keep].astype(np.float64)
         self.base = float(cm.sum())
-        self.rest = float(state.w.astype(np.float64) @ state.p.weight_penalties - self.w @ self.h)
         self.z = self.V @ self.w
 
     def objective(self, w: np.ndarray | None = None) -> float:
         """Exact F of the network with neuron ``j``'s weights ``w`` (default: the block's current)."""
         w = self.w if w is None else w
         z = self.z if w is self.w else self.V @ w
+        if self.graded:
+            return self.base + float(self.surrogate.cost(z, self.t).sum()) + self.rest + float(w @ self.h)
         return self.base + float(self.dc[z >= 0].sum()) + self.rest + float(w @ self.h)
 
     def solve_exhaustive(self, pos: np.ndarray, rng: np.random.Generator, margin_ties: bool = True) -> float:
@@ -72,13 +86,20 @@ class NeuronBlock:
             raise ValueError(f"exhaustive block solves take at most {MAX_EXHAUSTIVE_BITS} bits, got {k}")
         C = _all_assignments(k)
         zb = self.z - self.V[:, pos] @ self.w[pos]  # pre-activation without the block
-        # the block moves z by at most k: samples with |zb| > k keep their activation (constant cost)
-        open_ = np.flatnonzero(np.abs(zb) <= k)
-        Zc = C @ self.Vf[open_][:, pos].T + zb[open_].astype(np.float32)[None]  # (2^k, open samples)
-        cost = ((Zc >= 0).astype(np.float32) @ self.dc[open_].astype(np.float32)).astype(np.float64)
+        if self.graded:
+            cost = self._graded_costs(C, pos, zb, k)
+        else:
+            # the block moves z by at most k: samples with |zb| > k keep their activation (constant cost)
+            open_ = np.flatnonzero(np.abs(zb) <= k)
+            Zc = C @ self.Vf[open_][:, pos].T + zb[open_].astype(np.float32)[None]  # (2^k, open samples)
+            dc = self.dc[open_]
+            if np.array_equal(dc, np.round(dc)):  # integer costs: float32 is exact
+                cost = ((Zc >= 0).astype(np.float32) @ dc.astype(np.float32)).astype(np.float64)
+            else:
+                cost = (Zc >= 0).astype(np.float64) @ dc
         cost += C.astype(np.float64) @ self.h[pos]
         best = np.flatnonzero(cost <= cost.min() + 1e-6)
-        if margin_ties and len(best) > 1:
+        if margin_ties and len(best) > 1 and not self.graded:
             # among equal-loss candidates prefer the largest pre-activation margin on the side the
             # loss prefers: Σ_s (−dc_s) z_s (for an output neuron −dc = its ±1 target), linear in C
             margin = C[best].astype(np.float64) @ (self.Vf[:, pos].T.astype(np.float64) @ -self.dc)
@@ -87,6 +108,15 @@ class NeuronBlock:
         self.w[pos] = C[pick].astype(np.int32)
         self.z = self.V @ self.w  # integer arithmetic: the returned F is exact
         return self.objective()
+
+
+    def _graded_costs(self, C: np.ndarray, pos: np.ndarray, zb: np.ndarray, k: int) -> np.ndarray:
+        """Surrogate cost of every block assignment for a graded output neuron (exact, float64 sums):
+        samples whose hinge and sign cannot change (``t·zb − k ≥ max(κ, 1)``) cost nothing."""
+        tz = self.t * zb
+        open_ = np.flatnonzero(tz - k < max(self.surrogate.kappa, 1.0))
+        Zc = C @ self.Vf[open_][:, pos].T + zb[open_].astype(np.float32)[None]
+        return self.surrogate.cost(Zc.astype(np.float64), self.t[open_][None]).sum(axis=1)
 
 
 def solve_block_milp(state: NetState, j: int, time_limit: float = 1.0, threads: int = 1

@@ -30,6 +30,31 @@ def prediction_rule(topology: Topology) -> str:
     return PREDICTION[1 if topology.n_outputs == 1 else 2]
 
 
+@dataclass(frozen=True)
+class Surrogate:
+    """Per-(sample, output) cost ``errors·[a ≠ t] + hinge·max(0, kappa − t·z)``; ``Surrogate()`` is the
+    documented loss."""
+
+    errors: float = 1.0
+    hinge: float = 0.0
+    kappa: float = 0.0
+
+    @property
+    def is_documented(self) -> bool:
+        return self.errors == 1.0 and self.hinge == 0.0
+
+    def cost(self, Z: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Elementwise cost of output pre-activations ``Z`` against ±1 targets ``T`` (broadcast)."""
+        tz = np.asarray(T, dtype=np.float64) * Z
+        c = self.errors * ((Z >= 0) != (np.asarray(T) > 0))
+        if self.hinge:
+            c = c + self.hinge * np.maximum(self.kappa - tz, 0.0)
+        return c
+
+
+DOCUMENTED = Surrogate()
+
+
 @dataclass
 class TrainingProblem:
     """Training data, topology and optional linear weight penalties ``h`` (``F = loss + h·w``)."""
@@ -39,6 +64,7 @@ class TrainingProblem:
     y: np.ndarray
     weight_penalties: np.ndarray | None = None
     margin: float = 0.0  # λ of the compiled QUBO; the training strategies use λ = 0
+    surrogate: Surrogate = DOCUMENTED  # what NetState / the LNS minimise (objective() is always documented)
 
     def __post_init__(self) -> None:
         self.X = np.asarray(self.X).astype(np.int8)
@@ -62,7 +88,18 @@ class TrainingProblem:
     def subset(self, idx: np.ndarray, weight_penalties: np.ndarray | None = None) -> "TrainingProblem":
         """The problem restricted to samples ``idx`` (a batch), with other penalties if given."""
         h = self.weight_penalties if weight_penalties is None else weight_penalties
-        return TrainingProblem(self.topology, self.X[idx], self.y[idx], h)
+        return TrainingProblem(self.topology, self.X[idx], self.y[idx], h, surrogate=self.surrogate)
+
+    def with_surrogate(self, surrogate: Surrogate) -> "TrainingProblem":
+        return TrainingProblem(self.topology, self.X, self.y, self.weight_penalties, surrogate=surrogate)
+
+    def search_objective(self, W: np.ndarray) -> float:
+        """The surrogate objective of one weight vector (equals :meth:`objective` for the documented one)."""
+        if self.surrogate.is_documented:
+            return float(self.objective(W))
+        Z, _ = self.topology.forward(np.asarray(W), self.X)
+        out = list(self.topology.outputs)
+        return float(self.surrogate.cost(Z[:, out], self.T).sum() + np.asarray(W, dtype=np.float64) @ self.weight_penalties)
 
 
 class NetState:
@@ -87,7 +124,10 @@ class NetState:
         self.F = self.objective_from_state()
 
     def objective_from_state(self) -> float:
-        loss = int((self.A[:, self.out] != self.p.T).sum())
+        if self.p.surrogate.is_documented:
+            loss = float(int((self.A[:, self.out] != self.p.T).sum()))
+        else:
+            loss = float(self.p.surrogate.cost(self.Z[:, self.out], self.p.T).sum())
         return float(loss + self.w.astype(np.float64) @ self.p.weight_penalties)
 
     def inputs_of(self, j: int) -> np.ndarray:
@@ -109,6 +149,7 @@ class NetState:
     def _forced_loss(self, j: int, value: int) -> np.ndarray:
         A = self.A.copy()
         A[:, j] = value
+        Zo = self.Z[:, self.out].copy()
         d = self.d
         for k in self.downstream[j]:
             src = self.topo.sources[k]
@@ -120,7 +161,11 @@ class NetState:
             if self.topo.bias[k]:
                 z = z + wk[-1]
             A[:, k] = np.where(z >= 0, 1, -1)
-        return (A[:, self.out] != self.p.T).sum(axis=1).astype(np.int64)
+            if k in self.out_pos:
+                Zo[:, self.out_pos[k]] = z
+        if self.p.surrogate.is_documented:
+            return (A[:, self.out] != self.p.T).sum(axis=1).astype(np.int64)
+        return self.p.surrogate.cost(Zo, self.p.T).sum(axis=1)
 
     def commit_neuron(self, j: int, w_j: np.ndarray) -> None:
         """Set neuron ``j``'s incoming weights and update ``Z``/``A``/``F`` downstream."""

@@ -95,7 +95,7 @@ def _pt(problem, w, steps, time_limit, seed, device):
 def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = DEFAULT_STRATEGY,
           warm_start: str = "none", time_limit: float | None = None, steps: int | None = None, seed: int = 0,
           device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
-          block_size: int = 12, batch_size: int | None = None) -> TrainResult:
+          block_size: int = 12, batch_size: int | None = None, surrogate=None) -> TrainResult:
     """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring)."""
     if strategy not in STRATEGIES:
         raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
@@ -124,7 +124,8 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
     if strategy in ("lns", "lns-milp", "lns-pt"):
         t_lns = left if (strategy != "lns-pt" or left is None) else (1 - ENDGAME_SHARE) * left
         s_lns = steps if (strategy != "lns-pt" or steps is None) else max(1, int((1 - ENDGAME_SHARE) * steps))
-        r = lns(problem, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
+        search = problem if surrogate is None or strategy == "lns-milp" else problem.with_surrogate(surrogate)
+        r = lns(search, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
                 sub_solver="milp" if strategy == "lns-milp" else "exhaustive")
         w, trace = r.weights, r.trace
         info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size)
