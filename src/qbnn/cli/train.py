@@ -9,7 +9,7 @@ HELP = "train a BNN by exact block / batch decompositions of its QUBO (no full-d
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from qbnn.training import DEFAULT_STRATEGY, STRATEGIES, WARM_STARTS  # the parser loads every command module
+    from qbnn.training import DEFAULT_BLOCK_SIZE, DEFAULT_STRATEGY, STRATEGIES, SURROGATES, WARM_STARTS  # the parser loads every command module
 
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--network", required=True, help="topology YAML")
@@ -21,7 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-start", default="none", choices=WARM_STARTS, help="initial weights (default none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-spins", type=int, help="consensus: largest batch QUBO (variables) the Ising machine holds")
-    p.add_argument("--block-size", type=int, default=12, help="weights per exhaustive block (1..16, default 12)")
+    p.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
+                   help=f"weights per exhaustive block (1..16, default {DEFAULT_BLOCK_SIZE})")
+    p.add_argument("--surrogate", default="hinge", choices=SURROGATES,
+                   help="what lns / lns-pt / consensus blocks minimise: hinge max(0, kappa - t*z) on the output "
+                        "pre-activations (default) or none (the documented 0/1 loss); the reported loss is documented")
+    p.add_argument("--kappa", type=float, help="hinge margin (default round(sqrt(output fan-in) - 1))")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="PT endgame device")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
     add_identity_argument(p)
@@ -43,6 +48,8 @@ def run(args: argparse.Namespace) -> dict:
         raise QbnnError(f"--steps must be >= 1, got {args.steps}")
     if not 1 <= args.block_size <= 16:
         raise QbnnError(f"--block-size must lie in 1..16, got {args.block_size}")
+    if args.kappa is not None and not (args.kappa >= 0 and args.kappa < float("inf")):
+        raise QbnnError(f"--kappa must be a finite number >= 0, got {args.kappa}")
     if args.max_spins is not None and args.max_spins < 1:
         raise QbnnError(f"--max-spins must be >= 1, got {args.max_spins}")
     if args.device == "cuda":
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
     res = train(topo, Xtr, ytr, strategy=args.strategy, warm_start=args.warm_start, time_limit=args.time_limit,
                 steps=args.steps, seed=args.seed, device=args.device, max_spins=args.max_spins,
-                block_size=args.block_size)
+                block_size=args.block_size, surrogate=args.surrogate, kappa=args.kappa)
     summary = res.summary(topo)
     summary["train_accuracy"] = topo.accuracy(res.weights, Xtr, ytr)
     summary["test_accuracy"] = topo.accuracy(res.weights, Xte, yte) if len(yte) else None

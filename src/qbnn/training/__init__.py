@@ -9,7 +9,8 @@
 * :mod:`.train` — :func:`train` and the strategy table.
 """
 from qbnn.training.objective import NetState, TrainingProblem, loss_name, prediction_rule
-from qbnn.training.train import DEFAULT_STRATEGY, STRATEGIES, WARM_STARTS, TrainResult, train
+from qbnn.training.train import (DEFAULT_BLOCK_SIZE, DEFAULT_STRATEGY, STRATEGIES, SURROGATES, WARM_STARTS, TrainResult,
+                                 train)
 
-__all__ = ["NetState", "TrainingProblem", "loss_name", "prediction_rule", "DEFAULT_STRATEGY", "STRATEGIES",
+__all__ = ["DEFAULT_BLOCK_SIZE", "SURROGATES", "NetState", "TrainingProblem", "loss_name", "prediction_rule", "DEFAULT_STRATEGY", "STRATEGIES",
            "WARM_STARTS", "TrainResult", "train"]

@@ -116,7 +116,17 @@ class NeuronBlock:
         tz = self.t * zb
         open_ = np.flatnonzero(tz - k < max(self.surrogate.kappa, 1.0))
         Zc = C @ self.Vf[open_][:, pos].T + zb[open_].astype(np.float32)[None]
-        return self.surrogate.cost(Zc.astype(np.float64), self.t[open_][None]).sum(axis=1)
+        sg = self.surrogate
+        if all(float(v).is_integer() for v in (sg.errors, sg.hinge, sg.kappa)):  # integer costs: float32 exact
+            t = self.t[open_].astype(np.float32)[None]
+            c = np.zeros_like(Zc)
+            if sg.errors:
+                c += np.float32(sg.errors) * ((Zc >= 0) != (t > 0))
+            if sg.hinge:
+                tz = np.multiply(t, Zc, out=Zc)
+                c += np.float32(sg.hinge) * np.maximum(np.float32(sg.kappa) - tz, 0, out=tz)
+            return c.sum(axis=1, dtype=np.float64)
+        return sg.cost(Zc.astype(np.float64), self.t[open_][None]).sum(axis=1)
 
 
 def solve_block_milp(state: NetState, j: int, time_limit: float = 1.0, threads: int = 1
@@ -131,6 +141,8 @@ def solve_block_milp(state: NetState, j: int, time_limit: float = 1.0, threads: 
     import highspy
 
     blk = NeuronBlock(state, j)
+    if blk.graded:
+        raise ValueError("the whole-neuron MILP solves the documented loss only (no graded surrogate)")
     wj, h, V, dc = blk.w, blk.h, blk.V, blk.dc
     S, n = V.shape
     F_of = blk.objective

@@ -31,6 +31,7 @@ class LNSResult:
     sweeps: int
     kicks: int
     trace: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, best F)
+    snapshots: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (seconds, best weights), 0.5·2^i s
 
 
 def neuron_blocks(fan_in: int, block_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -60,6 +61,7 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
     trace = [(0, 0.0, best_F)]
     step = sweeps = kicks = 0
     sweep_start_F = st.F
+    snapshots, next_snap = [], 0.5  # best network at doubling times (accuracy against time; no effect on the search)
     while True:
         for j in rng.permutation(topo.n_neurons):
             n = topo.fan_in(int(j))
@@ -68,7 +70,10 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
             for pos in blocks:
                 if ((steps is not None and step >= steps) or best_F <= lower + 1e-9
                         or (deadline is not None and time.perf_counter() >= deadline)):
-                    return LNSResult(best_w, best_F, step, sweeps, kicks, trace)
+                    return LNSResult(best_w, best_F, step, sweeps, kicks, trace, snapshots)
+                if step % 16 == 0 and time.perf_counter() - t0 >= next_snap:
+                    snapshots.append((time.perf_counter() - t0, best_w.copy()))
+                    next_snap *= 2
                 if blk is None:
                     w_j, F = solve_block_milp(st, int(j), time_limit=milp_time)
                 else:

@@ -29,9 +29,11 @@ from qbnn.training.block_qubo import block_qubo_size
 from qbnn.training.consensus import batch_size_for_spins, consensus
 from qbnn.training.lns import lns
 from qbnn.training.memory import guard_train
-from qbnn.training.objective import TrainingProblem, loss_name, prediction_rule
+from qbnn.training.objective import DOCUMENTED, Surrogate, TrainingProblem, loss_name, prediction_rule
 
 STRATEGIES = ("lns", "lns-pt", "lns-milp", "consensus", "pt")
+SURROGATES = ("hinge", "none")  # what the block searches minimise (the reported loss is always documented)
+DEFAULT_BLOCK_SIZE = 8
 WARM_STARTS = ("none", "ste", "greedy")
 DEFAULT_STRATEGY = "lns"
 PT_REPLICAS = 16
@@ -49,6 +51,7 @@ class TrainResult:
     seed: int
     warm_start_loss: float | None = None
     trace: list[tuple[int, float, float]] = field(default_factory=list)
+    snapshots: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (seconds since start, weights)
     info: dict[str, Any] = field(default_factory=dict)
 
     def summary(self, topology: Topology) -> dict[str, Any]:
@@ -70,6 +73,21 @@ def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.nda
     if kind == "greedy":
         return np.asarray(greedy_flip(topo, problem.X, problem.y, seed=seed, restarts=1)["weights"], dtype=np.int8)
     raise QbnnError(f"unknown warm start {kind!r} (choose {', '.join(WARM_STARTS)})")
+
+
+def default_kappa(topology: Topology) -> float:
+    """Hinge margin of the output pre-activations: ``round(√n − 1)`` for the outputs' mean fan-in ``n``
+    (5 for 33 inputs, 4 for 25, 3 for 17; chosen on the digits 8×8 / 6×6 tasks, docs/training.md)."""
+    n = float(np.mean([topology.fan_in(int(o)) for o in topology.outputs]))
+    return float(max(1, round(np.sqrt(n) - 1)))
+
+
+def search_surrogate(topology: Topology, kind: str, kappa: float | None = None) -> Surrogate:
+    """The per-output cost the block searches minimise: ``hinge`` = ``max(0, κ − t·z)``, ``none`` = the
+    documented 0/1 loss."""
+    if kind == "none":
+        return DOCUMENTED
+    return Surrogate(errors=0.0, hinge=1.0, kappa=default_kappa(topology) if kappa is None else float(kappa))
 
 
 def _largest_block_qubo(topology: Topology, n_samples: int, block_size: int | None) -> int:
@@ -95,7 +113,8 @@ def _pt(problem, w, steps, time_limit, seed, device):
 def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = DEFAULT_STRATEGY,
           warm_start: str = "none", time_limit: float | None = None, steps: int | None = None, seed: int = 0,
           device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
-          block_size: int = 12, batch_size: int | None = None, surrogate=None) -> TrainResult:
+          block_size: int = DEFAULT_BLOCK_SIZE, batch_size: int | None = None, surrogate: str = "hinge",
+          kappa: float | None = None) -> TrainResult:
     """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring)."""
     if strategy not in STRATEGIES:
         raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
@@ -109,6 +128,10 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
         raise QbnnError(f"steps must be >= 1, got {steps}")
     if not 1 <= block_size <= 16:
         raise QbnnError(f"block size must lie in 1..16, got {block_size}")
+    if surrogate not in SURROGATES:
+        raise QbnnError(f"unknown surrogate {surrogate!r} (choose {', '.join(SURROGATES)})")
+    if kappa is not None and not (np.isfinite(kappa) and kappa >= 0):
+        raise QbnnError(f"kappa must be a finite number >= 0, got {kappa}")
     if device == "auto":
         import torch
 
@@ -121,13 +144,18 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
     F0 = float(problem.objective(w0))
     left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
     info: dict[str, Any] = {}
+    snapshots: list[tuple[float, np.ndarray]] = []
+    sg = search_surrogate(topology, surrogate if strategy in ("lns", "lns-pt", "consensus") else "none", kappa)
+    search = problem.with_surrogate(sg)
+    info.update(surrogate=surrogate if not sg.is_documented else "none", kappa=sg.kappa)
     if strategy in ("lns", "lns-milp", "lns-pt"):
         t_lns = left if (strategy != "lns-pt" or left is None) else (1 - ENDGAME_SHARE) * left
         s_lns = steps if (strategy != "lns-pt" or steps is None) else max(1, int((1 - ENDGAME_SHARE) * steps))
-        search = problem if surrogate is None or strategy == "lns-milp" else problem.with_surrogate(surrogate)
+        t_lns0 = time.perf_counter()
         r = lns(search, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
                 sub_solver="milp" if strategy == "lns-milp" else "exhaustive")
         w, trace = r.weights, r.trace
+        snapshots = [(t + (t_lns0 - t0), ws) for t, ws in r.snapshots]
         info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size)
         if strategy == "lns-pt":
             t_pt = None if left is None else max(left - (time.perf_counter() - t0), 0.05)
@@ -137,7 +165,7 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
                 w = w_pt
             info.update(pt_steps=pt_steps, lns_loss=float(r.objective))
     elif strategy == "consensus":
-        r = consensus(problem, w0, steps=steps, time_limit=left, seed=seed, batch_size=B, block_size=block_size)
+        r = consensus(search, w0, steps=steps, time_limit=left, seed=seed, batch_size=B, block_size=block_size)
         w, trace = r.weights, r.trace
         info.update(rounds=r.rounds, block_solves=r.steps, batch_size=r.batch_size)
     else:  # pt
@@ -154,4 +182,4 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
     info["device"] = device
     info["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return TrainResult(w, strategy, warm_start, F, int(topology.training_loss(w, problem.X, problem.y)),
-                       seconds, int(seed), F0, trace, info)
+                       seconds, int(seed), F0, trace, snapshots, info)
