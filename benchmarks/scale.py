@@ -5,10 +5,13 @@ Every (task, method, seed) runs in its own child process, which reports its own 
 ``benchmarks/out/scale.csv`` (one row per run, appended as runs finish), ``scale_table.md`` (means)
 and ``scale.png`` (test accuracy against wall time).
 
+``train:*`` runs also record the test accuracy of the LNS's best network at doubling times
+(``curve``), drawn in ``scale_curve.png`` (accuracy against time) with STE best-of-5 as a line.
+
 Full protocol of the issue (hours on 2 cores):
-    python benchmarks/scale.py --seeds 5 --budget 120
+    python benchmarks/scale.py --seeds 5 --budget 120 --other-seeds 5 --other-budget 120
 Reduced protocol (what benchmarks/out/scale.* holds; see the table header for the exact flags):
-    python benchmarks/scale.py --seeds 2 --budget 30
+    python benchmarks/scale.py --seeds 3 --budget 120 --other-seeds 1 --other-budget 60 --jobs 2
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ TASKS = {  # name -> layers (input width first)
 }
 STRATEGY_METHODS = ["lns", "lns-pt", "lns-milp", "consensus"]  # qbnn train --warm-start none
 OTHER_METHODS = ["pt", "ste-pt", "ste5", "mlp", "logreg", "mip-split"]
+MAIN_METHODS = ["train:lns:none", "train:lns:ste", "ste5"]  # the targets' methods: --seeds, --budget
 
 
 def make_task(name: str, seed: int):
@@ -77,6 +81,7 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
         _, strategy, warm = method.split(":")
         res = train(topo, Xtr, ytr, strategy=strategy, warm_start=warm, time_limit=budget, seed=seed)
         w = res.weights
+        row["curve"] = json.dumps([[round(t, 2), topo.accuracy(ws, Xte, yte)] for t, ws in res.snapshots])
         row["info"] = json.dumps({k: v for k, v in res.summary(topo).items() if k not in ("loss", "prediction")})
     elif method in ("pt", "ste-pt"):
         if method == "pt":
@@ -125,13 +130,13 @@ def table(rows: list[dict], header: str) -> str:
     g = df.groupby(["task", "method"], sort=False)
     agg = g.agg(train_acc=("train_accuracy", "mean"), test_acc=("test_accuracy", "mean"),
                 train_loss=("train_loss", "mean") if "train_loss" in df else ("wall_s", "size"),
-                wall_s=("wall_s", "mean"), peak_mb=("peak_mb", "max"), runs=("seed", "size")).reset_index()
-    lines = [header, "", "| task | method | train acc | test acc | train loss | wall s | peak MB | runs |",
-             "|---|---|---|---|---|---|---|---|"]
+                wall_s=("wall_s", "mean"), cpu_s=("cpu_s", "mean"), peak_mb=("peak_mb", "max"), runs=("seed", "size")).reset_index()
+    lines = [header, "", "| task | method | train acc | test acc | train loss | wall s | cpu s | peak MB | runs |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in agg.itertuples():
         loss = "" if not np.isfinite(r.train_loss) else f"{r.train_loss:.1f}"
         lines.append(f"| {r.task} | {r.method} | {r.train_acc:.3f} | {r.test_acc:.3f} | {loss} | {r.wall_s:.1f} | "
-                     f"{r.peak_mb:.0f} | {r.runs} |")
+                     f"{r.cpu_s:.1f} | {r.peak_mb:.0f} | {r.runs} |")
     return "\n".join(lines) + "\n"
 
 
@@ -153,10 +158,52 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Test accuracy of the best network so far against seconds, per ``train:*`` run; STE best-of-5 dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
+    colours = {}
+    for ax, task in zip(axes[0], tasks):
+        for r in rows:
+            if r["task"] != task or not r.get("curve") or not isinstance(r["curve"], str):
+                continue
+            pts = json.loads(r["curve"]) + [[r["wall_s"], r["test_accuracy"]]]
+            c = colours.setdefault(r["method"], f"C{len(colours)}")
+            ax.plot(*zip(*pts), color=c, alpha=0.7, marker=".", label=r["method"])
+        ste = [r["test_accuracy"] for r in rows if r["task"] == task and r["method"] == "ste5"]
+        if ste:
+            ax.axhline(float(np.mean(ste)), color="k", ls="--", label="ste5 (mean)")
+        h, lab = ax.get_legend_handles_labels()
+        keep = dict(zip(lab, h))
+        ax.legend(keep.values(), keep.keys(), fontsize=7, loc="lower right")
+        ax.set_title(task); ax.set_xlabel("seconds"); ax.set_ylabel("test accuracy"); ax.set_xscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _child(task: str, m: str, seed: int, budget: float) -> dict | None:
+    p = subprocess.run([sys.executable, __file__, "--one", task, m, str(seed), str(budget)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"FAILED {task} {m} {seed}: {p.stderr.strip().splitlines()[-1:]}", flush=True)
+        return None
+    row = json.loads(p.stdout.strip().splitlines()[-1])
+    row["load1"] = round(os.getloadavg()[0], 2)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=120.0, help="seconds per time-limited method")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds of the main methods (lns none / ste, ste5)")
+    ap.add_argument("--budget", type=float, default=120.0, help="seconds per time-limited main method")
+    ap.add_argument("--other-seeds", type=int, help="seeds of the other methods (default --seeds)")
+    ap.add_argument("--other-budget", type=float, help="seconds per other time-limited method (default --budget)")
+    ap.add_argument("--jobs", type=int, default=1, help="child processes at a time")
     ap.add_argument("--tasks", nargs="*", default=list(TASKS))
     ap.add_argument("--methods", nargs="*", help="default: every strategy (warm start none), --seeded with ste, "
                                                  "and the baselines")
@@ -174,28 +221,31 @@ def main() -> None:
     rows = []
     load0 = os.getloadavg()
     t0 = time.time()
-    for seed in range(a.seeds):
-        for task in a.tasks:
-            for m in a.methods or methods(a.seeded):
-                p = subprocess.run([sys.executable, __file__, "--one", task, m, str(seed), str(a.budget)],
-                                   capture_output=True, text=True)
-                if p.returncode != 0:
-                    print(f"FAILED {task} {m} {seed}: {p.stderr.strip().splitlines()[-1:]}", flush=True)
-                    continue
-                row = json.loads(p.stdout.strip().splitlines()[-1])
-                row["load1"] = round(os.getloadavg()[0], 2)
-                rows.append(row)
-                print(json.dumps({k: row.get(k) for k in ("task", "method", "seed", "train_accuracy",
-                                                          "test_accuracy", "train_loss", "wall_s", "peak_mb")}),
-                      flush=True)
-                pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
-    header = (f"Reduced protocol: `python benchmarks/scale.py --seeds {a.seeds} --budget {a.budget:g}` — "
-              f"{a.seeds} seeds × {len(a.tasks)} tasks, {a.budget:g} s per time-limited method, one run at a time; "
+    o_seeds = a.seeds if a.other_seeds is None else a.other_seeds
+    o_budget = a.budget if a.other_budget is None else a.other_budget
+    main_m = [f"train:lns:none", f"train:{a.seeded}:ste", "ste5"]
+    jobs = [(task, m, seed, a.budget if m in main_m else o_budget)
+            for seed in range(max(a.seeds, o_seeds)) for task in a.tasks for m in (a.methods or methods(a.seeded))
+            if seed < (a.seeds if m in main_m else o_seeds)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, a.jobs)) as ex:
+        for row in ex.map(lambda j: _child(*j), jobs):
+            if row is None:
+                continue
+            rows.append(row)
+            print(json.dumps({k: row.get(k) for k in ("task", "method", "seed", "train_accuracy", "test_accuracy",
+                                                      "train_loss", "wall_s", "cpu_s", "peak_mb")}), flush=True)
+            pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
+    header = (f"Protocol: `python benchmarks/scale.py --seeds {a.seeds} --budget {a.budget:g} --other-seeds {o_seeds} "
+              f"--other-budget {o_budget:g} --jobs {a.jobs}` — {len(a.tasks)} tasks; {', '.join(main_m)}: {a.seeds} "
+              f"seeds × {a.budget:g} s; other methods: {o_seeds} seeds × {o_budget:g} s; {a.jobs} run(s) at a time; "
               f"total {(time.time() - t0) / 60:.1f} min; load average at start {load0[0]:.2f}, at end "
               f"{os.getloadavg()[0]:.2f} (2-core CPU shared with other jobs). Means over seeds; peak MB = max over "
-              f"seeds of each child process's measured peak RSS.")
+              f"seeds of each child process's measured peak RSS; cpu s = the process time a run actually got.")
     Path(str(out) + "_table.md").write_text(table(rows, header))
     plot(rows, out.with_suffix(".png"))
+    plot_curves(rows, Path(str(out) + "_curve.png"))
 
 
 if __name__ == "__main__":
