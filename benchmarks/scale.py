@@ -33,6 +33,11 @@ TASKS = {  # name -> layers (input width first)
     "digits10-6x6": [36, 24, 10],
     "breast-cancer": [30, 16, 1],
 }
+HELDOUT_TASKS = {  # tasks of the same kind never used to choose defaults (re-check: --tasks with these names)
+    "digits10-7x7": [49, 24, 10],
+    "digits1v7-8x8": [64, 16, 1],
+    "wine": [13, 16, 3],
+}
 STRATEGY_METHODS = ["lns", "lns-pt", "lns-milp", "consensus"]  # qbnn train --warm-start none
 OTHER_METHODS = ["pt", "ste-pt", "ste5", "mlp", "logreg", "mip-split"]
 MAIN_METHODS = ["train:lns:none", "train:lns:ste", "ste5"]  # the targets' methods: --seeds, --budget
@@ -43,6 +48,14 @@ def make_task(name: str, seed: int):
     from sklearn.datasets import load_breast_cancer, load_digits
     from sklearn.model_selection import train_test_split
 
+    if name == "wine":
+        from sklearn.datasets import load_wine
+
+        X, y = load_wine(return_X_y=True)
+        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
+        med = np.median(Xtr, axis=0)
+        b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
+        return b(Xtr), ytr, b(Xte), yte
     if name == "breast-cancer":
         X, y = load_breast_cancer(return_X_y=True)
         Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
@@ -50,13 +63,15 @@ def make_task(name: str, seed: int):
         b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
         return b(Xtr), np.where(ytr == 1, 1, -1), b(Xte), np.where(yte == 1, 1, -1)
     X, y = load_digits(return_X_y=True)
-    if name == "digits10-6x6":
+    if name in ("digits10-6x6", "digits10-7x7"):
         from qbnn.data.binarise import downsample_images
 
-        X = downsample_images(X.reshape(-1, 8, 8), 6).reshape(len(X), -1)
-    if name == "digits3v8-8x8":
-        m = np.isin(y, (3, 8))
-        X, y = X[m], np.where(y[m] == 8, 1, -1)
+        side = int(name[-1])
+        X = downsample_images(X.reshape(-1, 8, 8), side).reshape(len(X), -1)
+    if name in ("digits3v8-8x8", "digits1v7-8x8"):
+        a, b_ = (3, 8) if name == "digits3v8-8x8" else (1, 7)
+        m = np.isin(y, (a, b_))
+        X, y = X[m], np.where(y[m] == b_, 1, -1)
         Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
     else:
         Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=1000, random_state=seed, stratify=y)
@@ -73,7 +88,7 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
 
     torch.set_num_threads(1)
     Xtr, ytr, Xte, yte = make_task(task, seed)
-    topo = Topology.layered(TASKS[task])
+    topo = Topology.layered({**TASKS, **HELDOUT_TASKS}[task])
     t0 = time.perf_counter()
     row = {"task": task, "method": method, "seed": seed, "budget_s": budget, "n_train": len(ytr), "n_test": len(yte)}
     w = None
@@ -103,7 +118,7 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
     elif method == "mip-split":
         from qbnn.mip import MIPNetwork
 
-        net = MIPNetwork(TASKS[task], "split", time_limit=budget, seed=seed, threads=1)
+        net = MIPNetwork({**TASKS, **HELDOUT_TASKS}[task], "split", time_limit=budget, seed=seed, threads=1)
         net.fit(Xtr.astype(float), ytr)
         row.update(train_accuracy=net.score(Xtr.astype(float), ytr), test_accuracy=net.score(Xte.astype(float), yte))
     else:
