@@ -232,3 +232,16 @@ def test_search_stops_at_zero_loss(strategy):
     topo = Topology.layered([6, 2, 1])
     r = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8)
     assert r.training_loss == 0 and r.info["block_solves"] < 5000
+
+
+def test_cli_train_rejects_a_negative_kappa(tmp_path, capsys):
+    data, net = _dataset(tmp_path)
+    out = tmp_path / "n.h5"
+    rc = main(["train", "--data", str(data), "--network", str(net), "--steps", "5", "--out", str(out),
+               "--kappa", "-1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("qbnn: error: ") and "--kappa" in err[0]
+    assert not out.exists()
+    rc = main(["train", "--data", str(data), "--network", str(net), "--steps", "5", "--out", str(out),
+               "--kappa", "2", "--surrogate", "hinge"])
+    assert rc == 0 and json.loads(capsys.readouterr().out.strip().splitlines()[-1])["kappa"] == 2.0
