@@ -101,11 +101,7 @@ else:
 def _measure(*args, repeats: int = 2) -> int:
     """Least peak (traced bytes for a compile, RSS growth for a solve) over ``repeats`` fresh processes (an outlier run was seen to peak ~75 % higher:
     557 vs 316 MiB for the same compile in a CI run)."""
-    # numpy madvises large arrays as transparent huge pages; whether the kernel backs a partly touched
-    # array with 2 MiB pages depends on the machine's state (fragmentation, other processes), which
-    # is the likeliest source of the bimodal peaks seen in CI (the same compile measured 316 and 559 MiB).
-    # Off here, the peak is what the work allocates and touches.
-    env = dict(os.environ, QBNN_MEMORY_GUARD="0", NUMPY_MADVISE_HUGEPAGE="0")
+    env = dict(os.environ, QBNN_MEMORY_GUARD="0")
     peaks = []
     for _ in range(repeats):
         res = subprocess.run([sys.executable, "-c", _MEASURE, *args], env=env, capture_output=True, text=True)
