@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qbnn.figures.accuracy import plot_accuracy
-from qbnn.report import MIN_RUNS_FOR_INTERVAL, clipped_yerr, summarise_variants, variant_label
+from qbnn import solver_registry
+from qbnn.report import MIN_RUNS_FOR_INTERVAL, clipped_yerr, is_generic_solver, summarise_variants, variant_label
 
 
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 5)), min_size=1, max_size=20))
@@ -18,9 +19,9 @@ def test_clipped_intervals_stay_in_unit_range_and_are_otherwise_unchanged(pairs)
     assert np.allclose(lo[inside], h[inside]) and np.allclose(hi[inside], h[inside])
 
 
-def _runs():
+def _runs(solvers=(("sa", [0, 1]), ("ste-pt", [0, 1, 2]))):
     rows = []
-    for solver, seeds in (("sa", [0, 1]), ("ste-pt", [0, 1, 2])):
+    for solver, seeds in solvers:
         for seed in seeds:
             rows.append(dict(method=f"qubo_{solver}", dataset="d", topology="t", seed=seed, margin=0.0, solver=solver,
                              dropout=False, train_accuracy=0.6 + 0.3 * seed / 2, test_accuracy=0.26 + 0.7 * seed / 2))
@@ -33,6 +34,31 @@ def test_generic_solver_rows_are_flagged():
     assert flags == {"sa": True, "ste-pt": False}
     labels = {r["solver"]: variant_label(r) for r in s.to_dict("records")}
     assert "(generic)" in labels["sa"] and "(generic)" not in labels["ste-pt"]
+
+
+DIMOD_SA = "dimod:dwave.samplers.SimulatedAnnealingSampler"
+
+
+def test_dimod_samplers_are_generic_in_the_summary_and_the_figure_labels(tmp_path):
+    """A dimod sampler is blind to the BNN structure like the registry's Ising machines: its rows are flagged
+    and labelled "(generic)"; BNN strategies and the exact MILP are not."""
+    s = summarise_variants(_runs(((DIMOD_SA, [0, 1]), ("dimod:dimod.ExactSolver", [0]), ("portfolio", [0]),
+                                  ("exact", [0]), ("exhaustive", [0]))))
+    flags = dict(zip(s["solver"], s["generic_solver"]))
+    assert flags == {DIMOD_SA: True, "dimod:dimod.ExactSolver": True, "portfolio": False, "exact": False,
+                     "exhaustive": True}
+    labels = {r["solver"]: variant_label(r) for r in s.to_dict("records")}
+    assert labels[DIMOD_SA] == f"QUBO plain {DIMOD_SA} (generic)"
+    assert labels["portfolio"] == "QUBO plain portfolio"
+
+
+def test_generic_solvers_follow_the_registry_kinds():
+    for name, spec in solver_registry.SOLVERS.items():
+        assert is_generic_solver(name) == (spec.kind == "ising" or name == "exhaustive"), name
+        for alias in spec.aliases:
+            assert is_generic_solver(alias) == is_generic_solver(name)
+    for name in ("", "nonsense", "dimod:", "dimod:NoDot", None, float("nan")):
+        assert not is_generic_solver(name)
 
 
 def test_accuracy_figure_draws_points_not_intervals_below_three_runs(tmp_path, monkeypatch):

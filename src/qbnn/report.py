@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qbnn.cli.solve import GENERIC_SOLVERS
+from qbnn import solver_registry as registry
 from qbnn.errors import QbnnError
 from qbnn.identity import RUN_FIELDS
 from qbnn.io import atomic_output
@@ -83,7 +83,7 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     out["margin"] = out["margin"].where(out["margin"] >= 0)
     out = out.rename(columns={"test_accuracy_count": "n"}).drop(columns=["train_accuracy_count"])
     out["gap_mean"] = out["train_accuracy_mean"] - out["test_accuracy_mean"]
-    out["generic_solver"] = out["solver"].isin(generic_solvers())
+    out["generic_solver"] = out["solver"].map(is_generic_solver).astype(bool)
     order = {v: i for i, v in enumerate(["QUBO plain", "QUBO +margin", "QUBO +dropout", "QUBO +both",
                                          "STE BNN", "greedy", "MLP", "logreg"])}
     out["_o"] = out["variant"].map(order).fillna(len(order))
@@ -91,9 +91,17 @@ def summarise_variants(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def generic_solvers() -> tuple[str, ...]:
-    """Generic Ising solvers: on BNN QUBOs they usually decode to constant predictors (reference rows)."""
-    return GENERIC_SOLVERS
+def is_generic_solver(name) -> bool:
+    """Whether ``name`` is a generic sampler, blind to the BNN structure: a registry Ising machine, the
+    exhaustive reference, or a dimod sampler (``dimod:MODULE.CLASS``). On BNN QUBOs they usually decode to
+    constant predictors, so the report marks their rows as reference rows."""
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        spec = registry.get(name)  # registered names, aliases, dimod:MODULE.CLASS (kind external)
+    except QbnnError:
+        return False
+    return spec.kind in ("ising", "external") or spec.name == "exhaustive"
 
 
 def variant_label(row) -> str:
@@ -101,7 +109,7 @@ def variant_label(row) -> str:
     parts = [row["variant"]]
     if row.get("solver"):
         parts.append(str(row["solver"]))
-        if row["solver"] in generic_solvers():
+        if is_generic_solver(row["solver"]):
             parts.append("(generic)")
     if row.get("margin") is not None and not pd.isna(row.get("margin")) and row["margin"] > 0:
         parts.append(f"λ={row['margin']:g}")

@@ -7,15 +7,11 @@ import numpy as np
 
 from qbnn import solver_registry as registry
 from qbnn import validate as V
-from qbnn.compiler import load_compiled
 from qbnn.errors import QbnnError
-from qbnn.qubo import QUBO
 
 HELP = ("solve a QUBO file with an Ising machine, a BNN strategy, the exact MILP or a dimod sampler "
         "(qbnn.solver_registry), and write the solution HDF5")
 
-#: generic solvers (no BNN structure needed), for callers of this name (the report's reference rows)
-GENERIC_SOLVERS = registry.names("ising") + ("exhaustive",)
 #: files this command writes (committed together; `--write-model` only with --solver exact)
 OUTPUTS = ("out", "write_model")
 SOLVER_CHOICES = ("auto",) + registry.names()
@@ -181,6 +177,9 @@ def _solve(args, spec, q, cb, ckpt, sampler):
 def _load(path: str, attrs, need_bnn: str | None):
     """``(QUBO, CompiledBNN or None)``: the compiled problem when the file came from `qbnn compile`
     (parsed once, its QUBO reused); ``need_bnn``: the solver that refuses other files."""
+    from qbnn.compiler import load_compiled  # scipy: loaded when the command runs, not when the parser is built
+    from qbnn.qubo import QUBO
+
     if not _is_bnn(attrs):
         if need_bnn:
             raise QbnnError(f"--solver {need_bnn} needs a QUBO compiled by `qbnn compile` ({path} is not one)")
