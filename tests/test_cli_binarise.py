@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from qbnn.cli import main
-from qbnn.data import load_dataset
+from qbnn.data import Dataset
 
 
 def summary(capsys):
@@ -31,14 +31,15 @@ def test_config_form_with_grid(tmp_path, capsys):
     s = summary(capsys)
     assert (s["n_train"], s["n_test"], s["d"], s["classes"]) == (50, 30, 16, [3, 8])
     assert s["out"] == str(out) and isinstance(s["threshold"], float)
-    Xtr, ytr, Xte, yte, attrs = load_dataset(out)
-    assert Xtr.shape == (50, 16) and sorted(np.unique(ytr)) == [-1, 1]
+    ds = Dataset.load(out)
+    Xtr, ytr, attrs = ds.X_train, ds.y_train, ds.attrs
+    assert Xtr.shape == (50, 16) and sorted(np.unique(ytr)) == [-1, 1] and ds.identity.dataset == "digits_3v8"
     assert attrs["threshold"] == pytest.approx(s["threshold"]) and attrs["source"] == "digits"
     assert grid.stat().st_size > 1000
     # same settings -> byte-identical arrays
     rc = main(["binarise", "--config", str(cfg), "--dataset", "digits_3v8", "--out", str(tmp_path / "e.h5")])
     assert rc == 0
-    assert np.array_equal(load_dataset(tmp_path / "e.h5")[0], Xtr)
+    assert np.array_equal(Dataset.load(tmp_path / "e.h5").X_train, Xtr)
     capsys.readouterr()
     rc = main(["binarise", "--config", str(cfg), "--dataset", "bas4", "--out", str(tmp_path / "b.h5")])
     assert rc == 0 and summary(capsys)["classes"] == ["bars", "stripes"]
@@ -51,8 +52,8 @@ def test_option_form_and_override(tmp_path, capsys):
     assert rc == 0
     s = summary(capsys)
     assert s["classes"] == [0, 1, 2] and s["d"] == 36 and s["threshold_method"] == "otsu"
-    _, ytr, _, _, attrs = load_dataset(out)
-    assert np.bincount(ytr).tolist() == [10, 10, 10] and attrs["seed"] == 4
+    ds = Dataset.load(out)
+    assert np.bincount(ds.y_train).tolist() == [10, 10, 10] and ds.attrs["seed"] == 4 and ds.identity.dataset is None
     cfg = write_config(tmp_path, {"x": {"source": "digits", "classes": [3, 8], "train_size": 20, "test_size": 10}})
     rc = main(["binarise", "--config", str(cfg), "--dataset", "x", "--threshold", "8", "--out", str(out)])
     assert rc == 0 and summary(capsys)["threshold"] == 8.0
@@ -121,4 +122,4 @@ def test_single_dataset_and_bare_settings(tmp_path, capsys):
     assert main(["binarise", "--config", str(bare), "--out", str(tmp_path / "b.h5"), "--seed", "3"]) == 0
     s = summary(capsys)
     assert s["n_train"] + s["n_test"] == 12
-    assert load_dataset(tmp_path / "b.h5")[4]["seed"] == 3
+    assert Dataset.load(tmp_path / "b.h5").attrs["seed"] == 3

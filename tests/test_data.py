@@ -8,15 +8,14 @@ import pandas as pd
 import pytest
 
 from qbnn.data import (
+    Dataset,
     bars_and_stripes_patterns,
     binarise,
     downsample_images,
-    load_dataset,
     otsu_threshold,
     parse_threshold,
     read_idx,
     to_pm1,
-    write_dataset,
 )
 from qbnn.errors import QbnnError
 
@@ -236,8 +235,9 @@ def test_nan_rejected(tmp_path):
 def test_write_load_roundtrip_and_validation(tmp_path):
     data = binarise({"source": "bars_and_stripes", "size": 3, "train_size": 8, "test_size": 4})
     p = tmp_path / "d.h5"
-    write_dataset(p, data)
-    Xtr, ytr, Xte, yte, attrs = load_dataset(p)
+    Dataset.from_binarised(data).save(p)
+    ds = Dataset.load(p)
+    Xtr, yte, attrs = ds.X_train, ds.y_test, ds.attrs
     assert Xtr.dtype == np.int8 and np.array_equal(Xtr, data["X_train"]) and np.array_equal(yte, data["y_test"])
     assert attrs["classes"] == ["bars", "stripes"] and attrs["image_shape"] == [3, 3]
     assert attrs["format"] == "qbnn-data" and attrs["format_version"] == 1 and attrs["seed"] == 0
@@ -245,11 +245,11 @@ def test_write_load_roundtrip_and_validation(tmp_path):
 
     def corrupt(edit, match):
         q = tmp_path / "c.h5"
-        write_dataset(q, data)
+        Dataset.from_binarised(data).save(q)
         with h5py.File(q, "a") as f:
             edit(f)
         with pytest.raises(QbnnError, match=match):
-            load_dataset(q)
+            Dataset.load(q)
 
     corrupt(lambda f: f.__delitem__("test/y"), "missing dataset /test/y")
     def wrong_dtype(f):
@@ -268,16 +268,16 @@ def test_write_load_roundtrip_and_validation(tmp_path):
     corrupt(bad_label, "labels outside")
     corrupt(lambda f: f.attrs.__setitem__("format", "other"), "not a qbnn dataset")
     with pytest.raises(QbnnError, match="not found"):
-        load_dataset(tmp_path / "missing.h5")
+        Dataset.load(tmp_path / "missing.h5")
     (tmp_path / "junk.h5").write_text("nope")
     with pytest.raises(QbnnError, match="not a readable HDF5"):
-        load_dataset(tmp_path / "junk.h5")
+        Dataset.load(tmp_path / "junk.h5")
 
 
-def test_write_dataset_refuses_bad_arrays(tmp_path):
+def test_save_refuses_bad_arrays(tmp_path):
     p = tmp_path / "x.h5"
     with pytest.raises(QbnnError):
-        write_dataset(p, np.zeros((3, 2)), np.ones(3), np.ones((1, 2)), np.ones(1), {"classes": [0, 1]})
+        Dataset(np.zeros((3, 2)), np.ones(3), np.ones((1, 2)), np.ones(1), {"classes": [0, 1]}).save(p)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -285,8 +285,8 @@ def test_sample_grid(tmp_path):
     from qbnn.figures.samples import plot_sample_grid
 
     p = tmp_path / "d.h5"
-    write_dataset(p, binarise({"source": "digits", "classes": [0, 1, 2], "downsample": 4,
-                               "train_size": 15, "test_size": 6}))
+    Dataset.from_binarised(binarise({"source": "digits", "classes": [0, 1, 2], "downsample": 4,
+                                     "train_size": 15, "test_size": 6})).save(p)
     info = plot_sample_grid(p, tmp_path / "g.png", per_class=3)
     assert info["shown"] == [3, 3, 3] and (tmp_path / "g.png").stat().st_size > 1000
 

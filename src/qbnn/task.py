@@ -4,13 +4,13 @@ baselines, evaluation), and :func:`load_task`, the boundary that reads a dataset
 A network with one output predicts ±1; one with ``C > 1`` outputs predicts a class index
 ``0..C-1``. Two-class labels arrive either way (qbnn datasets store ±1, other files often 0/1) and
 are recoded to the network's convention here, once. Datasets are read by
-:func:`qbnn.data.load_dataset` only.
+:meth:`qbnn.data.Dataset.load` only.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from qbnn.data import load_dataset
+from qbnn.data import Dataset
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
 
@@ -58,7 +58,8 @@ def load_task(data_path, network_path, real: bool = False):
     """``(topology, Xtr, ytr, Xte, yte)``: a dataset file and a topology YAML read together, the labels
     coded and checked against the topology's outputs (QbnnError naming the dataset otherwise);
     ``real``: accept real-valued (``encoding: real``) features."""
-    Xtr, ytr, Xte, yte, _ = load_dataset(data_path, real=real)
+    data = Dataset.load(data_path, real=real)
+    Xtr, ytr, Xte, yte = data.X_train, data.y_train, data.X_test, data.y_test
     topo = Topology.load(network_path, n_inputs=Xtr.shape[1])
     try:
         ytr, yte = check_labels(topo.n_outputs, ytr, "training"), check_labels(topo.n_outputs, yte, "test")

@@ -109,7 +109,8 @@ def load_settings(config: str | None, dataset: str | None) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from qbnn.data import binarise, write_dataset
+    from qbnn.data import Dataset, binarise
+    from qbnn.identity import Identity, provenance
     from qbnn.errors import QbnnError
 
     settings = load_settings(args.config, args.dataset)
@@ -126,29 +127,25 @@ def run(args: argparse.Namespace) -> dict:
         raise QbnnError("no source: give --config with --dataset, or --source")
     if args.per_class < 1:
         raise QbnnError(f"--per-class must be >= 1, got {args.per_class}")
-    data = binarise(settings)
+    record = Dataset.from_binarised(binarise(settings))
     if args.dataset is not None:  # the dataset record names itself (qbnn.identity): figures match networks by it
-        from qbnn.identity import Identity
-
-        Identity(dataset=args.dataset).write_attrs(data["attrs"])
-    write_dataset(args.out, data)
+        record.identity, record.provenance = Identity(dataset=args.dataset), provenance()
+    record.save(args.out)
     if args.grid:
         from qbnn.figures.samples import plot_sample_grid
 
         plot_sample_grid(args.out, args.grid, per_class=args.per_class)
-    import json
-
-    a = data["attrs"]
+    a = record.attrs
     return {
         "dataset": args.dataset,
         "source": a["source"],
-        "n_train": int(len(data["X_train"])),
-        "n_test": int(len(data["X_test"])),
-        "d": int(data["X_train"].shape[1]),
-        "classes": json.loads(a["classes"]),
+        "n_train": int(len(record.X_train)),
+        "n_test": int(len(record.X_test)),
+        "d": record.n_features,
+        "classes": record.classes,
         "threshold": a.get("threshold"),  # binary encoding only
         "threshold_method": a.get("threshold_method"),
-        "encoding": a["encoding"],
+        "encoding": record.encoding,
         "config_hash": a["config_hash"],
         "out": str(Path(args.out)),
         "grid": args.grid,

@@ -39,9 +39,8 @@ def _rounds_by_exp(items: list[str]) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
-    from qbnn.data import load_dataset
+    from qbnn.data import Dataset
     from qbnn.figures import runs as figures
-    from qbnn.identity import Identity
     from qbnn.report import write_table
     from qbnn.run_metrics import load_metrics_table
 
@@ -56,20 +55,20 @@ def run(args: argparse.Namespace) -> dict:
     if args.weights_out or args.margins_out:
         loaded = {}
         for p in args.data:
-            d = load_dataset(p)
-            name = Identity.read_attrs(d[4], f"dataset file {p}").dataset
+            d = Dataset.load(p)
+            name = d.identity.dataset
             if name is None and len(args.data) > 1:
                 raise QbnnError(f"dataset file {p} does not name its dataset "
                                 "(rebuild it with qbnn binarise --dataset NAME)")
             loaded[name or ""] = d
         if args.weights_out:
-            rows = figures.plot_weight_images(args.networks, args.weights_out, {k: v[4] for k, v in loaded.items()})
+            rows = figures.plot_weight_images(args.networks, args.weights_out, {k: v.attrs for k, v in loaded.items()})
             summary["weights"] = {"out": args.weights_out, "networks": len(rows),
                                   "neurons": int(sum(len(r["names"]) for r in rows))}
         if args.margins_out:
             if args.networks and not loaded:
                 raise QbnnError("--margins-out needs --data (the networks' training data)")
-            table = figures.plot_margin_histograms(args.networks, args.margins_out, {k: v[0] for k, v in loaded.items()})
+            table = figures.plot_margin_histograms(args.networks, args.margins_out, {k: v.X_train for k, v in loaded.items()})
             if args.margins_table:
                 write_table(table, args.margins_table)
             summary["margins"] = {"out": args.margins_out, "networks": len(args.networks),

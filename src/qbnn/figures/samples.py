@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from qbnn.data import load_dataset
+from qbnn.data import Dataset
 from qbnn.figures.runs import image_shape_of
 from qbnn.figures.style import pyplot, save
 
@@ -16,8 +16,9 @@ def plot_sample_grid(data_path: str | os.PathLike, out_png: str | os.PathLike, p
     Returns ``{"classes": [...], "shown": [count per class], "out": out_png}``.
     """
 
-    Xtr, ytr, _, _, attrs = load_dataset(data_path, real=True)
-    real = attrs.get("encoding") == "real"
+    ds = Dataset.load(data_path, real=True)
+    Xtr, ytr, attrs = ds.X_train, ds.y_train, ds.attrs
+    real = ds.encoding == "real"
     lo, hi = (float(Xtr.min()), float(Xtr.max())) if real else (-1, 1)
     classes = attrs["classes"]
     codes = [-1, 1] if len(classes) == 2 else list(range(len(classes)))
