@@ -52,15 +52,28 @@ def problem_estimate(dataset, topology, with_margin):
         return None
 
 
-def _solve_bytes(est, solver):
-    """Host bytes qbnn.storage_layout.guard_solve checks for this QUBO (nonzeros: the raw, pre-merge upper bound)."""
+def _solve_bytes(est, solver, replicas, steps):
+    """Host bytes qbnn.storage_layout.guard_solve checks for this QUBO solved by ``solver`` with ``replicas``
+    replicas for ``steps`` steps (nonzeros: the raw, pre-merge upper bound)."""
     from qbnn.qubo import QUBO_BYTES_PER_NNZ, QUBO_BYTES_PER_VAR
     from qbnn.storage_layout import solve_estimate
 
     n, nnz = est["variables"], est["nonzeros"]
-    replicas = solver_settings_for(solver)["replicas"]
-    host = solve_estimate(n, nnz, replicas, solver, "cpu")["host_bytes"]
+    host = solve_estimate(n, nnz, replicas, solver, "cpu", steps=steps)["host_bytes"]
     return host + nnz * QUBO_BYTES_PER_NNZ + n * QUBO_BYTES_PER_VAR
+
+
+def solve_settings(kind, wildcards):
+    """(solver, replicas, steps) a job of ``kind`` solves with: a solve job its solver's settings, a per-round
+    evaluation the experiment's showcase solver's, a dropout subnetwork the experiment's ``dropout`` section
+    (solver, replicas, steps: what dropout.smk passes to qbnn dropout-subnetwork; the schema fills the
+    registry's SUBNETWORK_DEFAULTS)."""
+    if kind == "subnetwork":
+        d = {**SOLVER_REGISTRY.SUBNETWORK_DEFAULTS, **dropout_settings(wildcards)}
+        return d["solver"], d["replicas"], d["steps"]
+    solver = wildcards.solver if kind == "solve" else showcase_solver(wildcards.exp)
+    settings = solver_settings_for(solver)
+    return solver, settings["replicas"], settings["steps"]
 
 
 def _run_keys(wildcards):
@@ -86,9 +99,10 @@ def problem_bytes(kind, wildcards):
         from qbnn.qubo import QUBO_BYTES_PER_NNZ, QUBO_BYTES_PER_VAR
 
         return est["nonzeros"] * QUBO_BYTES_PER_NNZ + est["variables"] * QUBO_BYTES_PER_VAR
-    solver = wildcards.solver if kind == "solve" else showcase_solver(wildcards.exp) if kind == "round" else "sa"
-    # round / subnetwork jobs compile and then solve in one process: the larger of the two
-    return _solve_bytes(est, solver) if kind == "solve" else max(est["bytes"], _solve_bytes(est, solver))
+    solve = _solve_bytes(est, *solve_settings(kind, wildcards))
+    # round / subnetwork jobs compile and then solve in one process: the larger of the two (a subnetwork's
+    # QUBO is a part of the full one, whose size bounds it)
+    return solve if kind == "solve" else max(est["bytes"], solve)
 
 
 def base_mb(kind):
