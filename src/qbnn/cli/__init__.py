@@ -7,6 +7,11 @@ Each subcommand lives in its own module ``qbnn.cli.<module>`` exposing
 * ``run(args: argparse.Namespace) -> dict | None`` -- does the work; a returned dict is
   printed as the command's last stdout line (one JSON object).
 
+Building the parser imports every command module (for ``HELP``) but calls ``add_arguments`` only for
+the command being parsed or whose help is printed (:class:`_CommandParser`), and command modules keep
+their libraries (h5py, scipy, torch, the compiler) out of module level, so ``qbnn --help`` and light
+commands start without them (``tests/test_cli_parser.py``).
+
 User errors raise :class:`qbnn.errors.QbnnError`; they are printed as one line
 ``qbnn: error: ...`` with exit status 2 (a traceback only with ``--debug``).
 """
@@ -57,20 +62,48 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"qbnn: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class _CommandParser(_Parser):
+    """A command's parser, whose options its module adds (``add_arguments``) when the parser is first used:
+    to parse a command line or to print its help. Building the ``qbnn`` parser so costs one import of each
+    command module, not the option set-up of all sixteen (some read their choices from the library, e.g.
+    ``qbnn train``'s strategies), and ``qbnn --help`` or a light command starts fast."""
+
+    def __init__(self, *args, module=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._module = module
+
+    def _complete(self) -> None:
+        mod, self._module = self._module, None
+        if mod is not None:
+            self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                              help="show tracebacks on errors")
+            mod.add_arguments(self)
+            self.set_defaults(_run=mod.run, _outputs=_output_options(mod, self))
+
+    def parse_known_args(self, *args, **kwargs):  # noqa: D102 - argparse API; the subcommand action calls it
+        self._complete()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:  # noqa: D102 - argparse API
+        self._complete()
+        return super().format_usage()
+
+    def format_help(self) -> str:  # noqa: D102 - argparse API
+        self._complete()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qbnn", description="Exact training of binary neural networks.")
     parser.add_argument("--version", action="version", version=f"qbnn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     for name, module in COMMANDS.items():
         mod = _load(module)
         if mod is None:
             continue
         text = mod.HELP.replace("%", "%%")  # argparse %-formats help strings
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run, _outputs=_output_options(mod, p))
+        sub.add_parser(name, help=text, description=text, module=mod)
     return parser
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from qbnn import validate as V
-from qbnn.identity import add_identity_argument
 
 HELP = "train a baseline (ste, greedy, ste_greedy, mlp, logreg, dnn) on a dataset and topology"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -12,6 +11,8 @@ OUTPUTS = ("out", "net_out")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from qbnn.identity import add_identity_argument  # h5py: loaded with the options (cli._CommandParser)
+
     p.add_argument("--data", required=True, help="dataset HDF5")
     p.add_argument("--network", required=True, help="topology YAML")
     p.add_argument("--method", required=True, choices=["ste", "greedy", "ste_greedy", "mlp", "logreg", "dnn"])

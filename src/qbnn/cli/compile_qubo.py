@@ -5,12 +5,13 @@ import argparse
 import time
 
 from qbnn import validate as V
-from qbnn.identity import add_identity_argument
 
 HELP = "compile exact BNN training on a dataset into a QUBO HDF5 file"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from qbnn.identity import add_identity_argument  # h5py: loaded with the options (cli._CommandParser)
+
     p.add_argument("--data", required=True, help="dataset HDF5 (qbnn binarise, or a plain /train/X ±1, /train/y)")
     p.add_argument("--network", required=True, help="topology YAML")
     p.add_argument("--out", required=True, help="output QUBO HDF5")

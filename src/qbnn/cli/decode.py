@@ -6,14 +6,13 @@ import argparse
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.identity import Identity, add_identity_argument
-from qbnn.io import require_file
-from qbnn.solution import Solution, read_sampleset_json, sampleset_bits
 
 HELP = "decode a 0/1 QUBO sample into a network file and report violations, repaired energy and training errors"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from qbnn.identity import add_identity_argument  # h5py: loaded with the options (cli._CommandParser)
+
     p.add_argument("qubo", help="QUBO HDF5 written by qbnn compile")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
@@ -31,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from qbnn.compiler import load_compiled
+    from qbnn.identity import Identity
     from qbnn.topology import Network
 
     cb = load_compiled(args.qubo)
@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> dict:
 def read_sample(cb, qubo_path: str, path: str):
     """int8 0/1 bits of ``path`` (solution .h5 or .npy): all ``num_variables`` or the ``n_weights`` weight bits,
     and the solution's identity (empty for a .npy vector)."""
+    from qbnn.identity import Identity
+    from qbnn.io import require_file
+    from qbnn.solution import Solution
+
     p = require_file(path, "sample file")
     identity = Identity()
     if p.suffix in (".h5", ".hdf5"):
@@ -90,6 +94,8 @@ def best_repaired_sample(cb, path: str):
     """The sample of a dimod SampleSet JSON to decode, and what was picked: every sample is decoded and
     repaired (feasible ones are unchanged by it), the lowest repaired energy wins (ties: the lower raw
     energy, then the first)."""
+    from qbnn.solution import read_sampleset_json, sampleset_bits
+
     states = sampleset_bits(read_sampleset_json(path), cb.num_variables, f"sample set file {path}")
     raw = np.asarray(cb.energy(states), dtype=np.float64).reshape(-1)
     repaired = np.asarray(cb.energy(cb.repair(cb.decode(states))), dtype=np.float64).reshape(-1)

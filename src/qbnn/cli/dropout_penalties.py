@@ -8,7 +8,6 @@ import numpy as np
 from qbnn import solver_registry as registry
 from qbnn import validate as V
 from qbnn.errors import QbnnError
-from qbnn.identity import Identity
 
 
 HELP = "one dropout round: solve K sampled subnetworks and write per-weight linear penalties h"
@@ -50,6 +49,7 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.dropout import (DropoutRound, Penalties, dropout_round, load_subnetwork, make_solve_fn,
                               penalties_from_solutions)
     from qbnn.dropout_files import check_round_identity, round_identity
+    from qbnn.identity import Identity
     from qbnn.task import load_task
 
     topo, X, y, _, _ = load_task(args.data, args.network)

@@ -7,12 +7,13 @@ import math
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.identity import Identity, add_identity_argument
 
 HELP = "evaluate a trained network on a dataset (accuracy, exact loss, margins)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from qbnn.identity import add_identity_argument  # h5py: loaded with the options (cli._CommandParser)
+
     p.add_argument("network", help="trained network HDF5 (qbnn-network, or qbnn-mip-network from train-mip)")
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--out", help="metrics JSON to write")
@@ -23,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_labels(items: list[str]) -> dict:
+    from qbnn.identity import Identity
+
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.data import load_dataset
     from qbnn.evaluate import evaluate_network
-    from qbnn.identity import provenance
+    from qbnn.identity import Identity, provenance
     from qbnn.run_metrics import RunMetrics
     from qbnn.task import code_labels
     from qbnn.topology import Network

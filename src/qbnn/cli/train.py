@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from qbnn.identity import add_identity_argument
 
 HELP = "train a BNN by exact block / batch decompositions of its QUBO (no full-dataset QUBO held)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from qbnn.training import DEFAULT_BLOCK_SIZE, DEFAULT_STRATEGY, STRATEGIES, SURROGATES, WARM_STARTS  # the parser loads every command module
+    from qbnn.identity import add_identity_argument  # h5py, the library: loaded with the options (cli._CommandParser)
+    from qbnn.training import DEFAULT_BLOCK_SIZE, DEFAULT_STRATEGY, STRATEGIES, SURROGATES, WARM_STARTS
 
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--network", required=True, help="topology YAML")

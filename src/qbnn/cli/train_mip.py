@@ -9,7 +9,6 @@ import numpy as np
 
 from qbnn import validate as V
 from qbnn.errors import QbnnError
-from qbnn.identity import add_identity_argument
 
 HELP = "train a layered network by mixed-integer programming (exact MILP, local search, data splitting)"
 #: options naming files this command writes (checked before work, committed all or none)
@@ -19,6 +18,8 @@ PAPER_BATCH = 64  # `--batch-size paper`: Kurtz & Bah re-solve each split on 64 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from qbnn.identity import add_identity_argument  # h5py: loaded with the options (cli._CommandParser)
+
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="dataset HDF5 (qbnn-data, binary or real encoding; its /val split, if any, "
                                     "selects the split model)")
