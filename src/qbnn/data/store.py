@@ -41,7 +41,7 @@ RECORD_ATTRS = ("identity", "provenance")
 PARTS = ("train", "test", "val")
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: compare field by field (tests/test_dataset_record.py)
 class Dataset:
     """A dataset split into training, test and (optionally) validation rows, with its identity.
 
@@ -131,9 +131,8 @@ class Dataset:
         """Validate (what :meth:`load` would refuse is refused here, before anything is written) and write
         the file atomically (``qbnn.io.atomic_output``): no partial file on failure. X is stored as int8
         (float64 with ``encoding: real``), y as int8, indices as int64."""
+        _require_classes(self.attrs, "arrays to write")
         self.check("arrays to write")
-        if "classes" not in self.attrs:
-            raise QbnnError("arrays to write: attribute classes is missing (the class names, a list of at least two)")
         attrs = {k: v for k, v in self.attrs.items() if not (k == "image_shape" and v is None)}
         attrs.update(self._record_attrs())
         attrs.setdefault("format", FORMAT)
@@ -245,8 +244,7 @@ def _load_formatted(f: h5py.File, where: str, real: bool) -> Dataset:
     attrs.pop("identity", None)
     attrs = _decoded(attrs, where)
     attrs.setdefault("image_shape", None)
-    if not isinstance(attrs.get("classes"), list) or len(attrs["classes"]) < 2:
-        raise QbnnError(f"{where}: attribute classes must be a JSON list of at least two classes")
+    _require_classes(attrs, where)
     ds = Dataset(attrs=attrs, identity=identity, provenance=prov, **arrays)
     ds.check(where)
     return ds
@@ -274,6 +272,12 @@ def _load_plain(f: h5py.File, where: str, real: bool) -> Dataset:
                  {"image_shape": None})
     ds.check(where)
     return ds
+
+
+def _require_classes(attrs: dict[str, Any], where: str) -> None:
+    """A ``qbnn-data`` file names its classes (:meth:`Dataset.check` checks the labels against them)."""
+    if "classes" not in attrs:
+        raise QbnnError(f"{where}: attribute classes must be a JSON list of at least two classes")
 
 
 def _read(f: h5py.File, key: str, where: str, dtype) -> np.ndarray:
