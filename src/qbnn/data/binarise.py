@@ -15,6 +15,7 @@ from qbnn.errors import QbnnError
 from qbnn.io import stable_hash
 from qbnn.validate import SEED_MAX
 from .sources import SOURCE_KEYS, load_source
+from .store import FORMAT, FORMAT_VERSION
 
 COMMON_KEYS = {
     "source",
@@ -357,8 +358,8 @@ def binarise(config: dict) -> dict:
         def encode(rows):
             return to_pm1(X[idx[rows]], threshold)
     attrs: dict[str, Any] = {
-        "format": "qbnn-data",
-        "format_version": 1,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "source": src,
         "classes": json.dumps(classes),
         "n_classes": C,
