@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 
@@ -95,10 +96,14 @@ def test_save_load_roundtrip(tmp_path):
     X, y, _, _ = planted(n_train=15, n_test=5, layers=[3, 2, 1], seed=2)
     net = MIPNetwork([3, 2, 1], "exact", time_limit=5).fit(X, y)
     net.save(tmp_path / "n.h5")
-    with h5py.File(tmp_path / "n.h5") as f:
-        assert f["layer0/weights"].shape == (2, 3)
+    with h5py.File(tmp_path / "n.h5") as f:  # the one network file kind, canonical weight order
+        assert f.attrs["format"] == "qbnn-network" and f.attrs["weight_domain"] == "real"
+        assert f["weights"].dtype == np.float64 and f["weights"].shape == (2 * 4 + 3,)
+        assert np.array_equal(f["weights"][:4], np.append(net.weights_[0][0], net.biases_[0][0]))
     back = MIPNetwork.load(tmp_path / "n.h5")
     assert np.array_equal(back.predict(X), net.predict(X))
+    assert all(np.array_equal(a, b) for a, b in zip(back.weights_ + back.biases_, net.weights_ + net.biases_))
+    assert back.info_ == json.loads(json.dumps(net.info_, default=float)) and back.method == "exact"
 
 
 def _cli(*args):

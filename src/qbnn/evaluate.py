@@ -92,20 +92,24 @@ def evaluate_network(
     return res
 
 
-def evaluate_mip_network(net, Xtr, ytr, Xte=None, yte=None, attack=None, seed=0) -> dict[str, Any]:
-    """Metrics of a :class:`qbnn.mip.MIPNetwork` (step activations, real weights) by its forward
-    pass: accuracies, errors (Hamming distance to one-hot targets with several outputs) and,
-    for the attack sizes ``attack``, accuracy under random-sign attacks and certified accuracy."""
-    from qbnn.mip import loss
+def evaluate_mip_network(network: Network, Xtr, ytr, Xte=None, yte=None, attack=None, seed=0) -> dict[str, Any]:
+    """Metrics of a MIP network (step topology, real weights; ``qbnn train-mip``) by the shared forward
+    pass: accuracies, errors (Hamming distance to one-hot targets with several outputs), its ``rho``
+    and, for the attack sizes ``attack``, accuracy under random-sign attacks and certified accuracy.
+    ``n_weights`` counts the weights without the biases, as train-mip's layers do."""
     from qbnn.mip.robust import robust_metrics
 
-    res: dict[str, Any] = {"n_train": int(len(ytr)), "n_weights": int(sum(W.size for W in net.weights_)),
-                           "train_accuracy": net.score(Xtr, ytr),
-                           "train_errors": int(loss(net.weights_, net.biases_, Xtr, ytr)),
-                           "test_accuracy": None, "test_errors": None, "rho": float(net.rho)}
+    t, w = network.topology, network.weights
+    Xtr = np.asarray(Xtr, float)
+    res: dict[str, Any] = {"n_train": int(len(ytr)), "n_weights": int(t.n_weights - t.bias.sum()),
+                           "train_accuracy": t.accuracy(w, Xtr, ytr),
+                           "train_errors": int(t.training_loss(w, Xtr, ytr)),
+                           "test_accuracy": None, "test_errors": None,
+                           "rho": float(network.metadata.get("rho", 0.0))}
     if Xte is not None and yte is not None and len(yte):
-        res.update(n_test=int(len(yte)), test_accuracy=net.score(Xte, yte),
-                   test_errors=int(loss(net.weights_, net.biases_, Xte, yte)))
+        Xte = np.asarray(Xte, float)
+        res.update(n_test=int(len(yte)), test_accuracy=t.accuracy(w, Xte, yte),
+                   test_errors=int(t.training_loss(w, Xte, yte)))
         if attack:
-            res.update(robust_metrics(net.weights_, net.biases_, Xte, yte, attack, seed=seed))
+            res.update(robust_metrics(*network.layer_arrays(), Xte, yte, attack, seed=seed))
     return res

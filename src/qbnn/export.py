@@ -60,8 +60,17 @@ def _last_mask(m: int) -> np.uint64:
     return _ALL if r == 0 else np.uint64((1 << r) - 1)
 
 
+def check_packable(net: Network, where: str = "network") -> None:
+    """Refuse (QbnnError naming ``where``) a network that is not ±1 with sign activations: packing is one
+    bit per weight and XNOR-popcount neurons (train-mip's real-weight step networks are not)."""
+    if net.domain != "binary" or net.topology.activation != "sign":
+        raise QbnnError(f"{where}: only ±1 sign networks can be bit-packed; this one has {net.domain} weights "
+                        f"and {net.topology.activation} activations (a train-mip network)")
+
+
 def pack_network(net: Network) -> dict[str, Any]:
     """The packed representation (dict of arrays, see module docstring)."""
+    check_packable(net)
     topo = net.topology
     w = net.weights
     src_off = [0]

@@ -1,11 +1,14 @@
-"""Network topology: a DAG of sign neurons over ±1 inputs, and trained networks.
+"""Network topology: a DAG of neurons, and trained networks (the one type for QUBO, MIP and baselines).
 
 Contract (see ``docs/network.md``):
 
-* Inputs ``x ∈ {−1,+1}^d`` are nodes ``0..d-1`` (named ``x0..x{d-1}``); neuron ``k`` (in
-  topological order) is node ``d + k``.
-* Neuron ``k`` computes ``z_k = Σ_{i ∈ in(k)} w_ik · v_i (+ b_k)`` with ``w, b ∈ {−1,+1}``
-  and ``a_k = sign(z_k)``, **sign(0) = +1**.
+* Inputs ``x`` are nodes ``0..d-1`` (named ``x0..x{d-1}``); neuron ``k`` (in topological order) is
+  node ``d + k``.
+* Neuron ``k`` computes ``z_k = Σ_{i ∈ in(k)} w_ik · v_i (+ b_k)`` and ``a_k = act(z_k)``. The
+  topology's ``activation`` is ``sign`` (default, the BNN/QUBO contract: ``x, w, b ∈ {−1,+1}``,
+  **sign(0) = +1**, exact int32 arithmetic) or ``step`` (``a = 1 if z >= 0 else 0``; Kurtz & Bah's
+  MIP networks: real inputs and weights, float64 arithmetic layer by layer). Outputs are read
+  through sign either way.
 * Weight bits have one canonical order: neuron by neuron (topological order), each
   neuron's incoming edges in the order of its ``from`` list, then its bias if it has one.
 * Binary task (one output): prediction ``a_out``; loss = #samples with ``a_out ≠ y``.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +30,15 @@ from qbnn.errors import QbnnError
 from qbnn.identity import Identity
 from qbnn.io import atomic_output, open_h5
 from qbnn.topology_size import guard_topology
+from qbnn.topology_spec import ACTIVATIONS, NEURON_NAME, explicit_fields, layered_spec, receptive_field_spec
 from qbnn.validate import int_attr, json_attr, reading, text_attr
 
-#: neuron names: identifiers that survive every file kind (HDF5 byte labels, C headers, weight labels "a->b")
-NEURON_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+__all__ = ["Topology", "Network", "NETWORK_FORMAT_VERSION", "WEIGHT_DOMAINS", "ACTIVATIONS", "NEURON_NAME"]
 
 
 @dataclass(frozen=True)
 class Topology:
-    """A validated DAG of sign neurons.
+    """A validated DAG of neurons (sign or step activation).
 
     Attributes
     ----------
@@ -51,6 +53,8 @@ class Topology:
         bool, shape ``(N,)``.
     outputs : tuple[int, ...]
         Neuron indices (``0..N-1``) of the outputs, in target order.
+    activation : str
+        Hidden activation: ``sign`` (±1) or ``step`` (0/1); see the module docstring.
     """
 
     n_inputs: int
@@ -58,11 +62,22 @@ class Topology:
     sources: tuple[np.ndarray, ...]
     bias: np.ndarray
     outputs: tuple[int, ...]
+    activation: str = "sign"
     weight_offsets: np.ndarray = field(init=False, repr=False, compare=False)
+    #: runs ``(k0, k1)`` of consecutive neurons with the same sources and bias flag (a layer): one matmul each
+    blocks: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise QbnnError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         sizes = np.array([len(s) + int(b) for s, b in zip(self.sources, self.bias)], dtype=np.int64)
         object.__setattr__(self, "weight_offsets", np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        blocks, k0 = [], 0
+        for k in range(1, self.n_neurons + 1):
+            if k == self.n_neurons or self.bias[k] != self.bias[k0] or not np.array_equal(self.sources[k], self.sources[k0]):
+                blocks.append((k0, k))
+                k0 = k
+        object.__setattr__(self, "blocks", tuple(blocks))
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -85,6 +100,12 @@ class Topology:
     def weight_slice(self, k: int) -> slice:
         """Slice of neuron ``k``'s weights (edges, then bias) in the weight vector."""
         return slice(int(self.weight_offsets[k]), int(self.weight_offsets[k + 1]))
+
+    def bias_mask(self) -> np.ndarray:
+        """bool ``(n_weights,)``: True at the bias entries of the weight vector."""
+        mask = np.zeros(self.n_weights, dtype=bool)
+        mask[self.weight_offsets[1:][self.bias] - 1] = True
+        return mask
 
     def node_name(self, node: int) -> str:
         return f"x{node}" if node < self.n_inputs else self.names[node - self.n_inputs]
@@ -124,12 +145,12 @@ class Topology:
         try:
             guard_topology(spec)  # from sizes alone, before building anything
             if "receptive_field" in spec:
-                spec = _receptive_field_spec(spec, n_inputs)
+                spec = receptive_field_spec(spec, n_inputs)
             elif "layers" in spec:
-                spec = _layered_spec(spec, n_inputs)
+                spec = layered_spec(spec, n_inputs)
             elif "neurons" not in spec:
                 raise QbnnError("topology needs 'layers', 'neurons' or 'receptive_field'")
-            topo = _explicit(spec)
+            topo = cls(**explicit_fields(spec))
         except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
             raise QbnnError(f"malformed topology ({exc.__class__.__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
         if n_inputs is not None:
@@ -137,9 +158,10 @@ class Topology:
         return topo
 
     @classmethod
-    def layered(cls, layers: list[int], bias: bool = True) -> "Topology":
+    def layered(cls, layers: list[int], bias: bool = True, activation: str = "sign") -> "Topology":
         """Dense layered network, e.g. ``Topology.layered([16, 4, 1])``."""
-        return cls.from_spec({"layers": list(layers), "bias": bias})
+        spec = {"layers": [int(v) for v in layers], "bias": bool(bias)}
+        return cls.from_spec(spec if activation == "sign" else {**spec, "activation": activation})
 
     @classmethod
     def load(cls, path: str | os.PathLike, n_inputs: int | None = None) -> "Topology":
@@ -163,7 +185,8 @@ class Topology:
         neurons = {}
         for k, name in enumerate(self.names):
             neurons[name] = {"from": [self.node_name(int(s)) for s in self.sources[k]], "bias": bool(self.bias[k])}
-        return {"inputs": self.n_inputs, "neurons": neurons, "outputs": [self.names[o] for o in self.outputs]}
+        spec = {"inputs": self.n_inputs, "neurons": neurons, "outputs": [self.names[o] for o in self.outputs]}
+        return spec if self.activation == "sign" else {**spec, "activation": self.activation}  # sign: as before
 
     def to_json(self) -> str:
         return json.dumps(self.to_spec(), sort_keys=False)
@@ -182,28 +205,35 @@ class Topology:
 
         Parameters
         ----------
-        weights : array, shape ``(n_weights,)`` or ``(R, n_weights)``, values ±1.
-        X : array, shape ``(S, d)``, values ±1.
+        weights : array, shape ``(n_weights,)`` or ``(R, n_weights)``: ±1 (sign topologies), any
+            real values (step topologies).
+        X : array, shape ``(S, d)``: ±1 (sign), real (step).
 
         Returns
         -------
-        Z, A : int32 arrays of shape ``(S, N)`` or ``(R, S, N)``: pre-activations and
-        activations (``A = where(Z >= 0, 1, -1)``) of every neuron.
+        Z, A : arrays of shape ``(S, N)`` or ``(R, S, N)``: pre-activations and activations of every
+        neuron; int32 with ``A = where(Z >= 0, 1, -1)`` (sign), float64 with ``A = (Z >= 0)`` (step).
         """
         W = np.asarray(weights)
         single = W.ndim == 1
-        W = np.atleast_2d(W).astype(np.int32)
+        W = np.atleast_2d(W)
         if W.shape[1] != self.n_weights:
             raise QbnnError(f"weight vector has {W.shape[1]} entries, topology has {self.n_weights}")
         X = np.asarray(X)
         if X.ndim != 2:
             raise QbnnError(f"X must be 2-D (samples x inputs), got shape {X.shape}")
         self.check_inputs(X.shape[1])
+        Z, A = self._forward_sign(W, X) if self.activation == "sign" else self._forward_step(W, X)
+        return (Z[0], A[0]) if single else (Z, A)
+
+    def _forward_sign(self, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """±1 arithmetic in int32 (exact), one neuron at a time, vectorised over replicas x samples."""
+        W = W.astype(np.int32)
         R, S, d = W.shape[0], X.shape[0], self.n_inputs
         V = np.empty((R, S, d + self.n_neurons), dtype=np.int32)
         V[:, :, :d] = X.astype(np.int32)[None]
         Z = np.empty((R, S, self.n_neurons), dtype=np.int32)
-        for k, src in enumerate(self.sources):  # loop over neurons, vectorised over replicas x samples
+        for k, src in enumerate(self.sources):
             sl = self.weight_slice(k)
             w = W[:, sl]
             z = np.einsum("rse,re->rs", V[:, :, src], w[:, : len(src)])
@@ -211,15 +241,36 @@ class Topology:
                 z += w[:, -1:]
             Z[:, :, k] = z
             V[:, :, d + k] = np.where(z >= 0, 1, -1)
-        A = V[:, :, d:]
-        return (Z[0], A[0]) if single else (Z, A)
+        return Z, V[:, :, d:]
+
+    def _forward_step(self, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float64, one ``h @ W.T + b`` per block of neurons sharing their sources (a layer), with the
+        shapes and memory layouts of a per-layer forward: the summation order, hence which ``z`` land
+        exactly on the step's 0 boundary, is the same as ``h @ W.T + b`` with ``W`` of shape (h_k, h_{k-1})."""
+        W = W.astype(np.float64, copy=False)
+        R, S, d = W.shape[0], X.shape[0], self.n_inputs
+        V = np.empty((R, S, d + self.n_neurons), dtype=np.float64)
+        V[:, :, :d] = X.astype(np.float64, copy=False)[None]
+        Z = np.empty((R, S, self.n_neurons), dtype=np.float64)
+        off = self.weight_offsets
+        for k0, k1 in self.blocks:
+            src, has_bias = self.sources[k0], bool(self.bias[k0])
+            fan = len(src)
+            for r in range(R):
+                Wb = W[r, off[k0]:off[k1]].reshape(k1 - k0, fan + has_bias)
+                z = V[r][:, src] @ np.ascontiguousarray(Wb[:, :fan]).T
+                if has_bias:
+                    z = z + Wb[:, fan]
+                Z[r, :, k0:k1] = z
+                V[r, :, d + k0:d + k1] = z >= 0
+        return Z, V[:, :, d:]
 
     def predict(self, weights: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """Predictions: ±1 (one output) or class index (argmax z over outputs), shape ``(S,)`` or ``(R, S)``."""
-        Z, A = self.forward(weights, X)
+        """Predictions: ±1 (one output, sign of z) or class index (argmax z over outputs), shape ``(S,)`` or ``(R, S)``."""
+        Z, _ = self.forward(weights, X)
         out = list(self.outputs)
         if self.n_outputs == 1:
-            return A[..., out[0]].astype(np.int8)
+            return np.where(Z[..., out[0]] >= 0, 1, -1).astype(np.int8)
         return np.argmax(Z[..., out], axis=-1).astype(np.int64)
 
     def targets(self, y: np.ndarray) -> np.ndarray:
@@ -233,38 +284,93 @@ class Topology:
         T[np.arange(len(y)), y.astype(np.int64)] = 1
         return T
 
+    def sample_errors(self, weights: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-sample loss ``(S,)`` or ``(R, S)``: outputs whose sign differs from the ±1 target."""
+        Z, _ = self.forward(weights, X)
+        return (np.where(Z[..., list(self.outputs)] >= 0, 1, -1) != self.targets(y)).sum(axis=-1)
+
     def training_loss(self, weights: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray | int:
         """Exact training loss: #errors (binary) or Hamming distance to one-hot targets.
 
         Returns an int (single weight vector) or int64 array ``(R,)``.
         """
-        _, A = self.forward(weights, X)
-        T = self.targets(y)
-        loss = (A[..., list(self.outputs)] != T).sum(axis=(-1, -2))
+        loss = self.sample_errors(weights, X, y).sum(axis=-1)
         return int(loss) if np.ndim(loss) == 0 else loss.astype(np.int64)
 
     def accuracy(self, weights: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
         """Fraction of samples predicted correctly (single weight vector)."""
         return float(np.mean(self.predict(weights, X) == np.asarray(y)))
 
+    def layer_blocks(self) -> list[tuple[int, int]]:
+        """The blocks of a dense layered topology, layer by layer (each block reads exactly the
+        previous one, the first the inputs, the last is the outputs); QbnnError otherwise."""
+        prev = np.arange(self.n_inputs)
+        for k0, k1 in self.blocks:
+            if not np.array_equal(self.sources[k0], prev):
+                raise QbnnError("not a dense layered topology (a neuron does not read exactly the previous layer)")
+            prev = self.n_inputs + np.arange(k0, k1)
+        if list(self.outputs) != list(range(self.blocks[-1][0], self.n_neurons)):
+            raise QbnnError("not a dense layered topology (the outputs are not the last layer)")
+        return list(self.blocks)
+
+
+#: weight domains of a network: ±1 (int8, the QUBO/BNN networks), or float64 values (MIP networks)
+WEIGHT_DOMAINS = ("binary", "integer", "real")
+
 
 @dataclass
 class Network:
-    """A trained network: a topology and its ±1 weight vector (int8, canonical order)."""
+    """A trained network: a topology and its weight vector in canonical order: ±1 int8 (``domain``
+    ``binary``, the default) or float64 (``integer``: whole weights, real biases; ``real``), the latter
+    for step topologies (MIP networks)."""
 
     topology: Topology
     weights: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
     #: the run that trained it (stored as the file's ``identity`` attribute, with ``provenance``)
     identity: Identity = field(default_factory=Identity)
+    domain: str = "binary"
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weights)
         if w.shape != (self.topology.n_weights,):
             raise QbnnError(f"network weights have shape {w.shape}, topology needs ({self.topology.n_weights},)")
-        if not np.isin(w, (-1, 1)).all():
-            raise QbnnError("network weights must all be -1 or +1")
-        self.weights = w.astype(np.int8)
+        if self.domain not in WEIGHT_DOMAINS:
+            raise QbnnError(f"weight domain must be one of {', '.join(WEIGHT_DOMAINS)}, got {self.domain!r}")
+        if self.domain == "binary":
+            if not np.isin(w, (-1, 1)).all():
+                raise QbnnError("network weights must all be -1 or +1")
+            self.weights = w.astype(np.int8)
+            return
+        if self.topology.activation != "step":
+            raise QbnnError(f"{self.domain} weights need a step-activation topology (sign networks are ±1)")
+        if not np.issubdtype(w.dtype, np.number) or not np.isfinite(w).all():
+            raise QbnnError(f"{self.domain} network weights must be finite numbers")
+        edges = ~self.topology.bias_mask()
+        if self.domain == "integer" and not np.array_equal(w[edges], np.round(w[edges])):
+            raise QbnnError("integer network weights must be whole numbers (biases may be real)")
+        self.weights = w.astype(np.float64)
+
+    @classmethod
+    def from_layers(cls, weights: list, biases: list | None, domain: str = "real", **kw: Any) -> "Network":
+        """The step network of per-layer arrays ``W_k`` ``(h_k, h_{k-1})`` and ``b_k`` ``(h_k,)`` (``biases``
+        None: no bias): canonical order is each neuron's ``W`` row, then its ``b``."""
+        layers = [int(np.shape(weights[0])[1])] + [int(np.shape(W)[0]) for W in weights]
+        topo = Topology.layered(layers, bias=biases is not None, activation="step")
+        parts = [np.column_stack([np.asarray(W, np.float64), np.asarray(b, np.float64)]) if biases is not None
+                 else np.asarray(W, np.float64) for W, b in zip(weights, biases or [None] * len(weights))]
+        return cls(topo, np.concatenate([p.ravel() for p in parts]), domain=domain, **kw)
+
+    def layer_arrays(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Inverse of :meth:`from_layers` for a dense layered topology: float64 ``(Ws, bs)`` (zero biases
+        where a layer has none)."""
+        t, Ws, bs = self.topology, [], []
+        for k0, k1 in t.layer_blocks():
+            fan, has_bias = len(t.sources[k0]), bool(t.bias[k0])
+            M = self.weights[t.weight_offsets[k0]:t.weight_offsets[k1]].astype(np.float64).reshape(k1 - k0, fan + has_bias)
+            Ws.append(np.ascontiguousarray(M[:, :fan]))
+            bs.append(M[:, fan].copy() if has_bias else np.zeros(k1 - k0))
+        return Ws, bs
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.topology.predict(self.weights, X)
@@ -273,12 +379,14 @@ class Network:
         return self.topology.accuracy(self.weights, X, y)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the network HDF5 (``/weights`` int8 ±1; attrs ``topology`` JSON, ``format``, ``identity``,
-        ``provenance``, the metadata), atomically."""
+        """Write the network HDF5 (``/weights``: int8 ±1, float64 for integer/real; attrs ``topology``
+        JSON, ``format``, ``format_version``, ``weight_domain``, ``identity``, ``provenance``, the
+        metadata), atomically."""
         with atomic_output(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = "qbnn-network"
                 f.attrs["format_version"] = NETWORK_FORMAT_VERSION
+                f.attrs["weight_domain"] = self.domain
                 f.attrs["topology"] = self.topology.to_json()
                 f.create_dataset("weights", data=self.weights)
                 f.create_dataset("weight_labels", data=np.array(self.topology.weight_labels(), dtype="S"))
@@ -288,9 +396,13 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
-        """Read a network HDF5; any malformed part is one QbnnError naming the file."""
+        """Read a network HDF5 (also a version-0 ``qbnn-mip-network`` file of ``qbnn train-mip``,
+        converted); any malformed part is one QbnnError naming the file."""
         with open_h5(path, "network file") as f, reading(path, "network file"):
-            if text_attr(f.attrs.get("format")) != "qbnn-network" or "weights" not in f:
+            fmt = text_attr(f.attrs.get("format"))
+            if fmt == LEGACY_MIP_FORMAT:
+                return _load_legacy_mip(f, path)
+            if fmt != "qbnn-network" or "weights" not in f:
                 raise QbnnError(f"{path} is not a qbnn network file (missing format attribute or /weights)")
             version = int_attr(f.attrs.get("format_version", 0), "format_version")
             if version > NETWORK_FORMAT_VERSION:
@@ -302,13 +414,42 @@ class Network:
                 raise QbnnError(f"{path}: /weights is not a dataset")
             weights = f["weights"][()]
             if not np.issubdtype(np.asarray(weights).dtype, np.number):
-                raise QbnnError(f"{path}: /weights must be numeric ±1, got {np.asarray(weights).dtype}")
-            meta = {k: _attr(v) for k, v in f.attrs.items()
-                    if k not in ("format", "format_version", "topology", "identity", "provenance")}
-            return cls(topo, weights, meta, Identity.read_attrs(f.attrs, f"network file {path}"))
+                raise QbnnError(f"{path}: /weights must be numeric, got {np.asarray(weights).dtype}")
+            domain = text_attr(f.attrs.get("weight_domain", "binary"))  # version 1: always binary
+            meta = {k: _attr(v) for k, v in f.attrs.items() if k not in _RESERVED_ATTRS}
+            try:
+                return cls(topo, weights, meta, Identity.read_attrs(f.attrs, f"network file {path}"), domain)
+            except QbnnError as exc:
+                raise QbnnError(f"network file {path}: {exc}") from None
 
 
-NETWORK_FORMAT_VERSION = 1
+#: 2: ``weight_domain`` attribute (float64 integer/real weights) and step topologies (``activation``)
+NETWORK_FORMAT_VERSION = 2
+#: the former file kind of ``qbnn train-mip`` (per-layer ``layer{k}/weights`` and ``layer{k}/bias``)
+LEGACY_MIP_FORMAT = "qbnn-mip-network"
+_RESERVED_ATTRS = ("format", "format_version", "weight_domain", "topology", "identity", "provenance")
+
+
+def _load_legacy_mip(f: h5py.File, path: str | os.PathLike) -> Network:
+    """A ``qbnn-mip-network`` file as a step :class:`Network` (its other attributes become metadata)."""
+    layers = json_attr(f.attrs.get("layers"), "layers")
+    if not isinstance(layers, list) or len(layers) < 2 or not all(isinstance(v, int) and v > 0 for v in layers):
+        raise QbnnError(f"network file {path}: malformed MIP network (layers {layers!r})")
+    Ws, bs = [], []
+    for k in range(len(layers) - 1):
+        if f"layer{k}/weights" not in f or f"layer{k}/bias" not in f:
+            raise QbnnError(f"network file {path}: malformed MIP network (no layer{k}/weights or layer{k}/bias)")
+        Ws.append(np.asarray(f[f"layer{k}/weights"][()], float))
+        bs.append(np.asarray(f[f"layer{k}/bias"][()], float))
+        if Ws[-1].shape != (layers[k + 1], layers[k]) or bs[-1].shape != (layers[k + 1],):
+            raise QbnnError(f"network file {path}: weight shapes do not match layers {layers}")
+    meta = {k: _attr(v) for k, v in f.attrs.items() if k not in _RESERVED_ATTRS}
+    domain = "integer" if bool(meta.get("integer", False)) else "real"
+    try:
+        return Network.from_layers(Ws, bs, domain, metadata=meta,
+                                   identity=Identity.read_attrs(f.attrs, f"network file {path}"))
+    except QbnnError as exc:
+        raise QbnnError(f"network file {path}: {exc}") from None
 
 
 def _attr(v: Any) -> Any:
@@ -317,151 +458,3 @@ def _attr(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     return v
-
-
-# --------------------------------------------------------------------- parsing
-def _layered_spec(spec: dict[str, Any], n_inputs: int | None) -> dict[str, Any]:
-    unknown = set(spec) - {"layers", "bias"}
-    if unknown:
-        raise QbnnError(f"unknown topology key(s): {sorted(unknown)}")
-    layers = spec["layers"]
-    if not isinstance(layers, list) or len(layers) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) for n in layers):
-        raise QbnnError("'layers' must be a list of at least two integers, e.g. [16, 4, 1]")
-    if any(n < 1 for n in layers):
-        raise QbnnError(f"'layers' sizes must be positive, got {layers}")
-    bias = _bias_flag(spec.get("bias", True))
-    prev = [f"x{i}" for i in range(layers[0])]
-    neurons: dict[str, dict] = {}
-    for li, width in enumerate(layers[1:], start=1):
-        last = li == len(layers) - 1
-        names = [("out" if width == 1 else f"out{j}") if last else f"h{li}_{j}" for j in range(width)]
-        for n in names:
-            neurons[n] = {"from": prev, "bias": bias}
-        prev = names
-    return {"inputs": layers[0], "neurons": neurons, "outputs": prev}
-
-
-def _receptive_field_spec(spec: dict[str, Any], n_inputs: int | None) -> dict[str, Any]:
-    """Local receptive fields over an image grid: one hidden neuron per patch, then dense ``head`` layers."""
-    unknown = set(spec) - {"receptive_field", "head", "bias"}
-    if unknown:
-        raise QbnnError(f"unknown topology key(s): {sorted(unknown)}")
-    rf = spec["receptive_field"]
-    if not isinstance(rf, dict) or "image" not in rf or "patch" not in rf:
-        raise QbnnError("'receptive_field' needs 'image: [rows, cols]' and 'patch'")
-    unknown = set(rf) - {"image", "patch", "stride", "channels"}
-    if unknown:
-        raise QbnnError(f"unknown receptive_field key(s): {sorted(unknown)}")
-    rows, cols = _ints(rf["image"], 2, "receptive_field.image")
-    ph, pw = _ints(rf["patch"], 2, "receptive_field.patch")
-    (stride,) = _ints(rf.get("stride", 1), 1, "receptive_field.stride")
-    (channels,) = _ints(rf.get("channels", 1), 1, "receptive_field.channels")
-    if min(rows, cols, ph, pw, stride, channels) < 1 or ph > rows or pw > cols:
-        raise QbnnError(f"invalid receptive field {rf} for a {rows}x{cols} image")
-    bias = _bias_flag(spec.get("bias", True))
-    neurons: dict[str, dict] = {}
-    hidden = []
-    for r0 in range(0, rows - ph + 1, stride):
-        for c0 in range(0, cols - pw + 1, stride):
-            src = [f"x{r * cols + c}" for r in range(r0, r0 + ph) for c in range(c0, c0 + pw)]
-            for ch in range(channels):
-                name = f"p{r0}_{c0}" + (f"_{ch}" if channels > 1 else "")
-                neurons[name] = {"from": src, "bias": bias}
-                hidden.append(name)
-    head = spec.get("head", [1])
-    if not isinstance(head, list) or not head or any(not isinstance(h, int) or h < 1 for h in head):
-        raise QbnnError("'head' must be a non-empty list of positive layer widths, e.g. [1]")
-    prev = hidden
-    for li, width in enumerate(head):
-        last = li == len(head) - 1
-        names = [("out" if width == 1 else f"out{j}") if last else f"f{li}_{j}" for j in range(width)]
-        for n in names:
-            neurons[n] = {"from": prev, "bias": bias}
-        prev = names
-    return {"inputs": rows * cols, "neurons": neurons, "outputs": prev}
-
-
-def _ints(v: Any, n: int, what: str) -> tuple[int, ...]:
-    """``n`` positive integers from one integer (repeated) or a list of ``n`` integers."""
-    vals = [v] * n if _is_int(v) else v
-    if not isinstance(vals, list) or len(vals) != n or not all(_is_int(x) for x in vals):
-        raise QbnnError(f"'{what}' must be {'a positive integer' if n == 1 else f'an integer or a list of {n} integers'}, got {v!r}")
-    if any(x < 1 for x in vals):
-        raise QbnnError(f"'{what}' must be positive, got {v!r}")
-    return tuple(vals)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _bias_flag(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise QbnnError(f"'bias' must be true or false, got {v!r}")
-    return v
-
-
-def _explicit(spec: dict[str, Any]) -> Topology:
-    unknown = set(spec) - {"inputs", "neurons", "outputs"}
-    if unknown:
-        raise QbnnError(f"unknown topology key(s): {sorted(unknown)}")
-    d = spec.get("inputs")
-    if not isinstance(d, int) or isinstance(d, bool) or d < 1:
-        raise QbnnError(f"'inputs' must be a positive integer, got {d!r}")
-    neurons = spec.get("neurons")
-    if not isinstance(neurons, dict) or not neurons:
-        raise QbnnError("'neurons' must be a non-empty mapping name -> {from: [...], bias: bool}")
-    inputs = {f"x{i}": i for i in range(d)}
-    for name, body in neurons.items():
-        if not isinstance(name, str) or name in inputs or not NEURON_NAME.fullmatch(name) or name == "bias":
-            raise QbnnError(f"invalid neuron name {name!r}: names are ASCII letters, digits and '_', not starting "
-                            f"with a digit, at most 64 characters, not 'bias' (x0..x{d-1} are the inputs)")
-        if not isinstance(body, dict) or not isinstance(body.get("from"), list) or not body["from"]:
-            raise QbnnError(f"neuron {name!r} needs a non-empty 'from' list")
-        extra = set(body) - {"from", "bias"}
-        if extra:
-            raise QbnnError(f"neuron {name!r} has unknown key(s): {sorted(extra)}")
-        _bias_flag(body.get("bias", False))
-        for s in body["from"]:
-            if s not in inputs and s not in neurons:
-                raise QbnnError(f"neuron {name!r} reads from unknown source {s!r}")
-        if len(set(body["from"])) != len(body["from"]):
-            raise QbnnError(f"neuron {name!r} lists a source twice")
-    order = _toposort({n: [s for s in b["from"] if s in neurons] for n, b in neurons.items()})
-    index = {n: d + k for k, n in enumerate(order)}
-    index.update(inputs)
-    outputs = spec.get("outputs")
-    if outputs is None:  # default: neurons nobody reads
-        read = {s for b in neurons.values() for s in b["from"]}
-        outputs = [n for n in order if n not in read]
-    if not isinstance(outputs, list) or not outputs:
-        raise QbnnError("'outputs' must be a non-empty list of neuron names")
-    for o in outputs:
-        if o not in neurons:
-            raise QbnnError(f"output {o!r} is not a neuron")
-    if len(set(outputs)) != len(outputs):
-        raise QbnnError("'outputs' lists a neuron twice")
-    return Topology(
-        n_inputs=d,
-        names=tuple(order),
-        sources=tuple(np.array([index[s] for s in neurons[n]["from"]], dtype=np.int64) for n in order),
-        bias=np.array([bool(neurons[n].get("bias", False)) for n in order], dtype=bool),
-        outputs=tuple(order.index(o) for o in outputs),
-    )
-
-
-def _toposort(deps: dict[str, list[str]]) -> list[str]:
-    """Kahn's algorithm, stable in declaration order; raises on a cycle."""
-    remaining = {n: set(v) for n, v in deps.items()}
-    order: list[str] = []
-    while remaining:
-        ready = [n for n, v in remaining.items() if not v]
-        if not ready:
-            cyc = sorted(remaining)
-            raise QbnnError(f"topology has a cycle among neurons {cyc[:6]}{'...' if len(cyc) > 6 else ''}")
-        for n in ready:
-            order.append(n)
-            del remaining[n]
-        for v in remaining.values():
-            v.difference_update(ready)
-    return order

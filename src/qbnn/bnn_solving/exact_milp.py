@@ -41,7 +41,6 @@ are never flipped) but not ``h·w``: with nonzero weight penalties symmetry brea
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
@@ -50,8 +49,7 @@ import numpy as np
 from qbnn.compiler import load_compiled
 from qbnn.errors import QbnnError
 from qbnn.margins import MarginProblem, MarginSpec
-from qbnn.io import require_file
-from qbnn.mip.builder import Builder, new_highs
+from qbnn.mip.builder import Builder, new_highs, read_solution_file
 from qbnn.mip.builder import write_model as write_highs_model
 from qbnn.solvers.problem import SolveResult
 from qbnn.topology import Topology
@@ -263,36 +261,6 @@ def solve_exact(problem, time_limit: float = 60.0, warm_weights: np.ndarray | No
                             threads=threads, seed=seed, symmetry=symmetry, margin=float(problem.margin),
                             margin_spec=getattr(problem, "margin_spec", None) or getattr(problem, "spec", None),
                             weight_penalties=problem.weight_penalties, write_model=write_model)
-
-
-def read_solution_file(path, n_cols: int) -> np.ndarray:
-    """Column values of a MIP solution file for a model ``--write-model`` wrote (HiGHS names c0, c1, ...):
-    Gurobi ``.sol``, SCIP, CBC and HiGHS (raw) files all list ``[index] NAME VALUE`` lines; other lines
-    (headers, objective, rows ``r..``) are skipped, the first value of a name counts (HiGHS lists duals
-    after the primal values) and an unlisted column is 0 (SCIP omits zeros)."""
-    p = require_file(path, "solution file")
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise QbnnError(f"solution file {path} is not UTF-8 text") from None
-    x = np.zeros(n_cols)
-    seen = set()
-    for line in text.splitlines():
-        m = re.match(r"^\s*(?:\d+\s+)?c(\d+)\s+([-+0-9.eE]+|[-+]?inf)\b", line)
-        if not m or int(m.group(1)) in seen:
-            continue
-        j = int(m.group(1))
-        try:
-            v = float(m.group(2))
-        except ValueError:
-            raise QbnnError(f"solution file {path}: value {m.group(2)!r} of column c{j} is not a number") from None
-        if j >= n_cols or not np.isfinite(v):
-            raise QbnnError(f"solution file {path}: column c{j} = {v} does not belong to the {n_cols}-column model")
-        seen.add(j)
-        x[j] = v
-    if not seen:
-        raise QbnnError(f"solution file {path} lists no column values (expected lines 'c0 1', 'c1 0', ...)")
-    return x
 
 
 def exact_from_solution_file(cb, path, symmetry: bool = True):

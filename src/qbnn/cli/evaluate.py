@@ -14,7 +14,8 @@ HELP = "evaluate a trained network on a dataset (accuracy, exact loss, margins)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from qbnn.identity import add_identity_argument  # h5py: loaded with the options (cli._CommandParser)
 
-    p.add_argument("network", help="trained network HDF5 (qbnn-network, or qbnn-mip-network from train-mip)")
+    p.add_argument("network", help="trained network HDF5 (qbnn-network from decode / train / train-mip; a former "
+                                    "qbnn-mip-network file is read too)")
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--out", help="metrics JSON to write")
     add_identity_argument(p)
@@ -52,19 +53,6 @@ def _label_value(value: str):
     return v if math.isfinite(v) else value
 
 
-def _is_mip_network(path) -> bool:
-    import h5py
-
-    """True iff ``path`` is a ``qbnn train-mip`` network file (without importing the MIP stack: HiGHS
-    is not in the core env that evaluates QUBO networks)."""
-    try:
-        with h5py.File(path, "r") as f:
-            fmt = f.attrs.get("format")
-    except (OSError, ValueError):
-        return False
-    return (fmt.decode() if isinstance(fmt, bytes) else fmt) == "qbnn-mip-network"
-
-
 def run(args: argparse.Namespace) -> dict:
     from qbnn.errors import QbnnError
     from qbnn.data import load_dataset
@@ -75,21 +63,21 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.topology import Network
 
     labels = parse_labels(args.label)
-    if _is_mip_network(args.network):  # MIP networks: real weights, real or ±1 inputs
+    net = Network.load(args.network)  # also a former qbnn-mip-network file, converted
+    mip = net.topology.activation == "step"
+    if mip:  # MIP networks (train-mip): step activations, real weights, real or ±1 inputs
         from qbnn.evaluate import evaluate_mip_network
-        from qbnn.mip import MIPNetwork
         from qbnn.mip.robust import EPSILONS
 
-        net = MIPNetwork.load(args.network)
         Xtr, ytr, Xte, yte, _ = load_dataset(args.data, real=True)
-        if Xtr.shape[1] != net.layers[0]:
-            raise QbnnError(f"{args.data}: {Xtr.shape[1]} features but network {args.network} takes {net.layers[0]}")
-        n_out = net.layers[-1]
+        if Xtr.shape[1] != net.topology.n_inputs:
+            raise QbnnError(f"{args.data}: {Xtr.shape[1]} features but network {args.network} takes {net.topology.n_inputs}")
+        n_out = net.topology.n_outputs
         ytr, yte = (code_labels(np.asarray(v).astype(int), n_out) for v in (ytr, yte))
         metrics = evaluate_mip_network(net, Xtr, ytr, Xte, yte, attack=EPSILONS)
-        metrics["method"] = f"mip_{net.method}"
+        if "method" in net.metadata:
+            metrics["method"] = f"mip_{net.metadata['method']}"
     else:
-        net = Network.load(args.network)
         Xtr, ytr, Xte, yte, _ = load_dataset(args.data)
         metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
     metrics["network"] = str(args.network)
@@ -99,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
         raise QbnnError(f"--label {', '.join(clash)}: a label cannot replace a measured value")
     metrics.update(labels)
     # identity: the network's metadata (older files), its identity record, then the rule's --identity
-    meta = getattr(net, "metadata", {})
+    meta = {} if mip else net.metadata  # a MIP network's metadata 'method' is its algorithm, not the run's
     identity = Identity.from_dict({k: meta[k] for k in ("method", "seed", "solver", "margin") if k in meta},
                                   f"network file {args.network}")
     identity = identity.updated(Identity(method=metrics.pop("method", None))).updated(net.identity)

@@ -7,7 +7,7 @@ HELP = "export a trained network bit-packed (uint64 words) as .npz or a C header
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("network", help="network HDF5 written by qbnn decode / train-mip")
+    p.add_argument("network", help="±1 network HDF5 written by qbnn decode / train (train-mip networks have real weights: refused)")
     p.add_argument("--format", required=True, choices=["npz", "c-header"], help="output format")
     p.add_argument("--out", required=True, help="output file (.npz or .h)")
     p.add_argument("--prefix", default="qbnn",
@@ -18,11 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     import os
 
-    from qbnn.export import export_c_header, export_npz, model_sizes
+    from qbnn.export import check_packable, export_c_header, export_npz, model_sizes
     from qbnn.io import current_path
     from qbnn.topology import Network
 
     net = Network.load(args.network)
+    check_packable(net, str(args.network))
     if args.format == "npz":
         export_npz(net, args.out)
     else:

@@ -62,6 +62,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write-model", metavar="MODEL.mps",
                    help="--method exact: also write the training MILP (.mps or .lp, HiGHS writeModel) for Gurobi, "
                         "CPLEX or SCIP")
+    p.add_argument("--read-solution", metavar="SOL",
+                   help="--method exact: do not solve; read an outside solver's solution file (Gurobi/SCIP/CBC "
+                        "'NAME VALUE' lines or a HiGHS solution file) of the model --write-model writes with the "
+                        "same data and options, and save its network (objective recomputed by the forward pass)")
     add_identity_argument(p)
 
 
@@ -151,12 +155,17 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.mip.robust import EPSILONS, robust_metrics
 
     integer, batch_size = _check(args)
+    for flag, value in (("--write-model", args.write_model), ("--read-solution", args.read_solution)):
+        if value is not None and args.method != "exact":
+            raise QbnnError(f"{flag} needs --method exact (one MILP), not {args.method}")
     if args.write_model is not None:
         from qbnn.mip.builder import check_model_path
 
-        if args.method != "exact":
-            raise QbnnError(f"--write-model needs --method exact (one MILP), not {args.method}")
         check_model_path(args.write_model)
+    if args.read_solution is not None:
+        from qbnn.io import require_file
+
+        require_file(args.read_solution, "solution file")
     val = None
     if args.data is not None:
         Xtr, ytr, Xte, yte, attrs = load_dataset(args.data, real=True)  # MIP training takes real features
@@ -177,7 +186,7 @@ def run(args: argparse.Namespace) -> dict:
                      mip_gap=args.mip_gap, seed=args.seed, rho=args.robust, split_init=args.split_init,
                      max_splits=args.max_splits, kmeans_init=args.kmeans_init, batch_size=batch_size,
                      iterations=args.iterations, threads=args.threads, solve_limit=args.solve_limit,
-                     write_model=args.write_model)
+                     write_model=args.write_model, read_solution=args.read_solution)
     Xval, yval = (np.asarray(val[0], float), code_labels(np.asarray(val[1]).astype(int), n_out)) if val is not None else (None, None)
     net.fit(Xtr, ytr, Xval, yval)
     info = net.info_
@@ -188,7 +197,8 @@ def run(args: argparse.Namespace) -> dict:
                "objective": info["objective"], "status": info.get("status"), "layers": layers,
                "weights": "integer" if integer else "continuous", "weight_bound": args.weight_bound,
                "bias_bound": args.bias_bound, "robust": args.robust, "n_train": int(len(ytr)),
-               "out": str(args.out), **({"model": str(args.write_model)} if args.write_model else {})}
+               "out": str(args.out), **({"model": str(args.write_model)} if args.write_model else {}),
+               **({"solution": str(args.read_solution)} if args.read_solution else {})}
     # a network that gives every test point the same class says so (time limits often end there)
     summary["constant_predictor"] = bool(len(np.unique(net.predict(Xte))) == 1) if len(yte) else None
     attack = args.attack if args.attack is not None else (EPSILONS if args.robust > 0 else None)

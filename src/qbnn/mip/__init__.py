@@ -8,17 +8,15 @@
 from __future__ import annotations
 
 import json
-import os
 
-import h5py
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.io import atomic_output, open_h5
 from qbnn.identity import Identity
 from qbnn.mip.local_search import local_search
 from qbnn.mip.model import MIPResult, forward, loss, predict, random_weights, solve_mip
 from qbnn.mip.splitting import split_train
+from qbnn.topology import Network
 
 METHODS = ("exact", "local", "split")
 
@@ -30,14 +28,15 @@ class MIPNetwork:
     """Layered step-activation network trained by mixed-integer programming.
 
     ``layers = [d, h1, ..., C]``; C = 1 means ±1 labels, else class indices 0..C-1.
-    After ``fit``: ``weights_`` / ``biases_`` (real-valued, per layer) and ``info_`` (dict
-    with objective, bound, gap, status, seconds, method, ...).
+    After ``fit``: ``network_`` (a :class:`qbnn.topology.Network`: step topology, real or integer
+    weights, the one forward pass), ``weights_`` / ``biases_`` (its per-layer float arrays, for the
+    MILP code) and ``info_`` (dict with objective, bound, gap, status, seconds, method, ...).
     """
 
     def __init__(self, layers, method="exact", *, integer=False, bias=True, bias_bound=None,
                  eps=1e-3, time_limit=60.0, mip_gap=1e-4, seed=0, rho=0.0, iterations=6,
                  max_splits=20, split_init="class", solve_limit=None, threads=1, weight_bound=1.0,
-                 reg_weight=0.0, kmeans_init=3, batch_size=None, write_model=None):
+                 reg_weight=0.0, kmeans_init=3, batch_size=None, write_model=None, read_solution=None):
         if method not in METHODS:
             raise QbnnError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
         self.layers = [int(v) for v in layers]
@@ -49,6 +48,7 @@ class MIPNetwork:
         self.weight_bound, self.reg_weight = weight_bound, reg_weight
         self.kmeans_init, self.batch_size = kmeans_init, batch_size
         self.write_model = write_model  # exact: also write the MILP (.mps / .lp) for an outside solver
+        self.read_solution = read_solution  # exact: take the weights from an outside solver's solution file
         self.identity = Identity()  # the run's identity, stored in the file (qbnn.identity)
 
     def fit(self, X, y, X_val=None, y_val=None):
@@ -61,8 +61,9 @@ class MIPNetwork:
                   rho=self.rho, weight_bound=self.weight_bound, reg_weight=self.reg_weight)
         if self.method == "exact":
             r = solve_mip(X, y, self.layers, time_limit=self.time_limit, mip_gap=self.mip_gap,
-                          seed=self.seed, threads=self.threads, write_model=self.write_model, **kw)
-            self.weights_, self.biases_ = r.weights, r.biases
+                          seed=self.seed, threads=self.threads, write_model=self.write_model,
+                          read_solution=self.read_solution, **kw)
+            self._set_network(r.weights, r.biases)
             self.info_ = {"objective": r.objective, "bound": r.bound, "mip_gap": r.gap,
                           "status": r.status, "seconds": r.seconds, "n_vars": r.n_vars,
                           "n_cons": r.n_cons, "n_binaries": r.n_binaries, "train_loss": r.train_loss,
@@ -70,7 +71,7 @@ class MIPNetwork:
         elif self.method == "local":
             r = local_search(X, y, self.layers, iterations=self.iterations, seed=self.seed,
                              time_limit=self.time_limit, **kw)
-            self.weights_, self.biases_ = r["weights"], r["biases"]
+            self._set_network(r["weights"], r["biases"])
             self.info_ = {"objective": r["objective"], "bound": None, "mip_gap": None,
                           "status": "heuristic", "seconds": r["seconds"], "losses": r["losses"]}
         else:
@@ -79,7 +80,7 @@ class MIPNetwork:
                             mip_gap=self.mip_gap, init=self.split_init, solve_limit=self.solve_limit,
                             threads=self.threads, kmeans_init=self.kmeans_init, batch_size=self.batch_size,
                             **kw)
-            self.weights_, self.biases_ = r["weights"], r["biases"]
+            self._set_network(r["weights"], r["biases"])
             self.info_ = {"objective": float(loss(self.weights_, self.biases_, X, y)), "bound": None,
                           "mip_gap": r["history"][-1]["gap"] if r["history"] else None,
                           "status": "heuristic", "seconds": r["seconds"], "history": r["history"],
@@ -89,47 +90,57 @@ class MIPNetwork:
         self.info_["method"] = self.method
         return self
 
+    def _set_network(self, weights, biases):
+        self.network_ = Network.from_layers(weights, biases if self.bias else None,
+                                            "integer" if self.integer else "real")
+
+    @property
+    def weights_(self):
+        """Per-layer weight matrices ``(h_k, h_{k-1})`` of ``network_`` (float64 copies)."""
+        return self.network_.layer_arrays()[0]
+
+    @property
+    def biases_(self):
+        """Per-layer biases ``(h_k,)`` of ``network_`` (zeros without bias)."""
+        return self.network_.layer_arrays()[1]
+
     def predict(self, X):
-        return predict(self.weights_, self.biases_, np.asarray(X, float))
+        return self.network_.predict(np.asarray(X, float)).astype(np.int64)
 
     def score(self, X, y):
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
     def save(self, path):
-        with atomic_output(path, suffix=".h5") as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = "qbnn-mip-network"
-                f.attrs["layers"] = json.dumps(self.layers)
-                f.attrs["method"] = self.method
-                f.attrs["rho"] = float(self.rho)
-                f.attrs["integer"] = bool(self.integer)
-                f.attrs["weight_bound"] = float(self.weight_bound)
-                info = getattr(self, "info_", {})  # per-split history / per-iteration losses included
-                f.attrs["info"] = json.dumps(info, default=float)
-                self.identity.write_attrs(f.attrs)
-                for k, (W, b) in enumerate(zip(self.weights_, self.biases_)):
-                    g = f.create_group(f"layer{k}")
-                    g["weights"] = np.asarray(W, float)
-                    g["bias"] = np.asarray(b, float)
+        """Write ``network_`` as a ``qbnn-network`` file (float64 weights, step topology) with the
+        estimator's settings and ``info_`` as attributes, atomically."""
+        meta = {"layers": self.layers, "method": self.method, "rho": float(self.rho), "integer": bool(self.integer),
+                "weight_bound": float(self.weight_bound),
+                # per-split history / per-iteration losses included
+                "info": json.dumps(getattr(self, "info_", {}), default=float)}
+        n = self.network_
+        Network(n.topology, n.weights, meta, self.identity, n.domain).save(path)
 
     @classmethod
     def load(cls, path):
-        with open_h5(path, "network file") as f:
-            fmt = f.attrs.get("format")
-            if (fmt.decode() if isinstance(fmt, bytes) else fmt) != "qbnn-mip-network":
-                raise QbnnError(f"network file {path}: not a MIP network (format qbnn-mip-network)")
-            try:
-                layers = json.loads(f.attrs["layers"])
-                net = cls(layers, str(f.attrs["method"]), rho=float(f.attrs["rho"]),
-                          integer=bool(f.attrs["integer"]), weight_bound=float(f.attrs.get("weight_bound", 1.0)))
-                n = len(layers) - 1
-                net.weights_ = [np.asarray(f[f"layer{k}/weights"][()], float) for k in range(n)]
-                net.biases_ = [np.asarray(f[f"layer{k}/bias"][()], float) for k in range(n)]
-                net.info_ = json.loads(f.attrs["info"])
-                net.identity = Identity.read_attrs(f.attrs, f"network file {path}")
-            except (KeyError, TypeError, ValueError) as exc:
-                raise QbnnError(f"network file {path}: malformed MIP network ({exc.__class__.__name__}: {exc})") from None
-            shapes = [(layers[k + 1], layers[k]) for k in range(n)]
-            if [W.shape for W in net.weights_] != shapes or [b.shape for b in net.biases_] != [(s[0],) for s in shapes]:
-                raise QbnnError(f"network file {path}: weight shapes do not match layers {layers}")
+        """Read a MIP network: a ``qbnn-network`` file with a step topology, or a former
+        ``qbnn-mip-network`` file (converted by :meth:`qbnn.topology.Network.load`)."""
+        network = Network.load(path)
+        if network.topology.activation != "step":
+            raise QbnnError(f"network file {path}: not a MIP network (sign activations; qbnn evaluate reads it)")
+        meta = network.metadata
+        try:
+            layers = json.loads(meta["layers"])
+            net = cls(layers, str(meta["method"]), rho=float(meta["rho"]), integer=bool(meta["integer"]),
+                      weight_bound=float(meta.get("weight_bound", 1.0)), bias=bool(network.topology.bias.any()))
+            net.info_ = json.loads(meta.get("info", "{}"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise QbnnError(f"network file {path}: malformed MIP network ({exc.__class__.__name__}: {exc})") from None
+        shapes = [(layers[k + 1], layers[k]) for k in range(len(layers) - 1)]
+        try:
+            arrays = network.layer_arrays()
+        except QbnnError as exc:
+            raise QbnnError(f"network file {path}: {exc}") from None
+        if [W.shape for W in arrays[0]] != shapes:
+            raise QbnnError(f"network file {path}: weight shapes do not match layers {layers}")
+        net.network_, net.identity = network, network.identity
         return net

@@ -2,6 +2,7 @@
 ``Highs.passModel`` call (no per-row or per-variable Python calls into highspy)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import highspy
@@ -9,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from qbnn.errors import QbnnError
-from qbnn.io import atomic_output
+from qbnn.io import atomic_output, require_file
 
 
 def new_highs(options=None):
@@ -50,6 +51,36 @@ def write_model(h, path) -> None:
     with atomic_output(path, suffix=Path(path).suffix.lower()) as tmp:
         if h.writeModel(str(tmp)) == highspy.HighsStatus.kError:  # kWarning: default names c0, r0, ...
             raise QbnnError(f"HiGHS could not write the model to {path}")
+
+
+def read_solution_file(path, n_cols: int) -> np.ndarray:
+    """Column values of a MIP solution file for a model ``--write-model`` wrote (HiGHS names c0, c1, ...):
+    Gurobi ``.sol``, SCIP, CBC and HiGHS (raw) files all list ``[index] NAME VALUE`` lines; other lines
+    (headers, objective, rows ``r..``) are skipped, the first value of a name counts (HiGHS lists duals
+    after the primal values) and an unlisted column is 0 (SCIP omits zeros)."""
+    p = require_file(path, "solution file")
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise QbnnError(f"solution file {path} is not UTF-8 text") from None
+    x = np.zeros(n_cols)
+    seen = set()
+    for line in text.splitlines():
+        m = re.match(r"^\s*(?:\d+\s+)?c(\d+)\s+([-+0-9.eE]+|[-+]?inf)\b", line)
+        if not m or int(m.group(1)) in seen:
+            continue
+        j = int(m.group(1))
+        try:
+            v = float(m.group(2))
+        except ValueError:
+            raise QbnnError(f"solution file {path}: value {m.group(2)!r} of column c{j} is not a number") from None
+        if j >= n_cols or not np.isfinite(v):
+            raise QbnnError(f"solution file {path}: column c{j} = {v} does not belong to the {n_cols}-column model")
+        seen.add(j)
+        x[j] = v
+    if not seen:
+        raise QbnnError(f"solution file {path} lists no column values (expected lines 'c0 1', 'c1 0', ...)")
+    return x
 
 
 class Builder:

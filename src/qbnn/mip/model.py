@@ -24,29 +24,30 @@ import highspy
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.mip.builder import Builder
+from qbnn.mip.builder import Builder, read_solution_file
 from qbnn.mip.builder import write_model as write_highs_model
+from qbnn.topology import Network
 
 
 # ---------------------------------------------------------------- forward pass
+# The MILP code works on per-layer arrays (Ws, bs); these views of them run the one forward pass of
+# qbnn.topology (a step topology with real weights), so MIP and QUBO networks are evaluated alike.
+def layered_network(weights, biases) -> Network:
+    """Per-layer ``W_k`` ``(h_k, h_{k-1})`` and ``b_k`` as the one network type (step activations)."""
+    return Network.from_layers(weights, biases, "real")
+
+
 def forward(weights, biases, X):
-    """Return (list of hidden 0/1 activations, output pre-activations)."""
-    h = np.asarray(X, dtype=float)
-    acts = []
-    for k, (W, b) in enumerate(zip(weights, biases)):
-        a = h @ W.T + b
-        if k == len(weights) - 1:
-            return acts, a
-        h = (a >= 0).astype(float)
-        acts.append(h)
-    raise AssertionError
+    """Return (list of hidden 0/1 activations per layer, output pre-activations), float64."""
+    net = layered_network(weights, biases)
+    t = net.topology
+    Z, A = t.forward(net.weights, np.asarray(X, dtype=float))
+    return [A[:, k0:k1] for k0, k1 in t.blocks[:-1]], Z[:, t.blocks[-1][0]:]
 
 
 def predict(weights, biases, X):
-    _, a = forward(weights, biases, X)
-    if a.shape[1] == 1:
-        return np.where(a[:, 0] >= 0, 1, -1)
-    return np.argmax(a, axis=1)
+    """±1 (one output, sign(0) = +1) or class index (argmax over the outputs), int64."""
+    return layered_network(weights, biases).predict(np.asarray(X, dtype=float)).astype(np.int64)
 
 
 def targets(y, n_out):
@@ -89,11 +90,16 @@ def irreducible_loss(X, y, n_out):
     return (np.minimum(npos, nneg).sum(axis=1) / np.bincount(gid, minlength=len(first)))[gid]
 
 
+def sample_errors(weights, biases, X, y):
+    """(S,) violated output targets per sample (the shared forward's :meth:`Topology.sample_errors`)."""
+    net = layered_network(weights, biases)
+    targets(y, net.topology.n_outputs)  # validates the labels
+    return net.topology.sample_errors(net.weights, np.asarray(X, dtype=float), np.asarray(y).astype(int))
+
+
 def loss(weights, biases, X, y):
     """Number of violated output targets (misclassifications for binary, Hamming otherwise)."""
-    _, a = forward(weights, biases, X)
-    T = targets(y, a.shape[1])
-    return int(np.sum(np.where(a >= 0, 1, -1) != T))
+    return int(sample_errors(weights, biases, X, y).sum())
 
 
 def random_weights(layers, seed=0, bias=True, integer=False, weight_bound=1):
@@ -171,7 +177,7 @@ class MIPResult:
 def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e-3,
               time_limit=60.0, mip_gap=1e-4, seed=0, groups=None, rho=0.0, weight_bound=1.0,
               reg_weight=0.0, fix_weights=None, fix_activations=None, warm=None, threads=1,
-              write_model=None) -> MIPResult:
+              write_model=None, read_solution=None) -> MIPResult:
     """Build and solve the training MILP.
 
     X: (S, d) float; y: (S,) ±1 (one output) or class index (C outputs).
@@ -191,6 +197,9 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e
     warm: (weights, biases): a complete start (activations/products/errors derived from it)
         handed to HiGHS, so a time limit returns at least this network.
     write_model: also write the MILP to this .mps / .lp file (for Gurobi, CPLEX, SCIP).
+    read_solution: instead of solving, read an outside solver's solution file of the model that
+        ``write_model`` writes for the same arguments (:func:`qbnn.mip.builder.read_solution_file`);
+        the network is its weight and bias columns, the objective is recomputed by the forward pass.
     """
     t0 = time.perf_counter()
     X = np.asarray(X, float)
@@ -325,6 +334,8 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e
     if write_model is not None:
         write_highs_model(h, write_model)
     build = time.perf_counter() - t0
+    if read_solution is not None:
+        return _from_solution_file(read_solution, bld, Wv, bv, P, Bs, integer, reg_weight, X, y, t0, build)
     if h.run() == highspy.HighsStatus.kError:
         raise QbnnError("HiGHS refused the training MILP (run with output_flag to see why)")
     status = h.modelStatusToString(h.getModelStatus())
@@ -358,6 +369,21 @@ def solve_mip(X, y, layers, *, integer=False, bias=True, bias_bound=None, eps=1e
         gap = min(gap, mip_gap)
     return MIPResult(Ws, bs, obj, bound, gap, status, activations=acts, has_solution=True,
                      train_loss=float(loss(Ws, bs, X, y)), **common)
+
+
+def _from_solution_file(path, bld, Wv, bv, P, Bs, integer, reg_weight, X, y, t0, build) -> MIPResult:
+    """The network in an outside solver's solution of the model ``bld`` (weights clipped to [-P, P],
+    rounded when integer; biases clipped to their bounds) with its loss by the forward pass."""
+    x = read_solution_file(path, bld.n)
+    Ws = [np.clip(x[w], -P, P) for w in Wv]
+    if integer:
+        Ws = [np.round(w) for w in Ws]
+    bs = [np.clip(x[b], -B, B) for b, B in zip(bv, Bs)]
+    errors = float(loss(Ws, bs, X, y))
+    obj = errors + float(reg_weight) * float(sum((w ** 2).sum() for w in Ws))
+    n_bin = int(sum(int(i.sum()) for i in bld.integ))
+    return MIPResult(Ws, bs, obj, None, None, "solution file", time.perf_counter() - t0, bld.n, bld.m,
+                     has_solution=True, n_binaries=n_bin, train_loss=errors, build_seconds=build, bias_bounds=Bs)
 
 
 def _warm_start(h, n, X, gid, G, layers, handles, pos_gc, neg_gc, warm, eps):

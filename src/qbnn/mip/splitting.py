@@ -31,14 +31,8 @@ from sklearn.cluster import KMeans
 
 from qbnn.errors import QbnnError
 from qbnn.mip.builder import Builder
-from qbnn.mip.model import (bias_bounds, distinct_rows, forward, irreducible_loss, predict, solve_mip,
+from qbnn.mip.model import (bias_bounds, distinct_rows, irreducible_loss, predict, sample_errors, solve_mip,
                             target_counts, targets)
-
-
-def _sample_errors(Ws, bs, X, y):
-    _, a = forward(Ws, bs, X)
-    T = targets(y, a.shape[1])
-    return (np.where(a >= 0, 1, -1) != T).sum(axis=1)
 
 
 def _accuracy(Ws, bs, X, y):
@@ -168,7 +162,7 @@ def split_train(X, y, layers, *, max_splits=8, seed=0, time_limit=60.0, X_val=No
                         "objective": res.objective, "gap": res.gap}
         warm = (Ws, bs)
         val = _accuracy(Ws, bs, X_val, y_val)
-        err = _sample_errors(Ws, bs, X, y)
+        err = sample_errors(Ws, bs, X, y)
         history.append({"split": it, "n_groups": int(groups.max() + 1), **res_info,
                         "train_loss": int(err.sum()), "val_accuracy": val})
         if best is None or val > best[0]:
