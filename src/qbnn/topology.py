@@ -16,6 +16,7 @@ Contract (see ``docs/network.md``):
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import yaml
 from qbnn.errors import QbnnError
 from qbnn.identity import Identity
 from qbnn.io import atomic_output, open_h5
+from qbnn.forward import forward_sign, forward_step
 from qbnn.topology_size import guard_topology
 from qbnn.topology_spec import ACTIVATIONS, NEURON_NAME, explicit_fields, layered_spec, receptive_field_spec
 from qbnn.validate import int_attr, json_attr, reading, text_attr
@@ -159,9 +161,8 @@ class Topology:
 
     @classmethod
     def layered(cls, layers: list[int], bias: bool = True, activation: str = "sign") -> "Topology":
-        """Dense layered network, e.g. ``Topology.layered([16, 4, 1])``."""
-        spec = {"layers": [int(v) for v in layers], "bias": bool(bias)}
-        return cls.from_spec(spec if activation == "sign" else {**spec, "activation": activation})
+        """Dense layered network, e.g. ``Topology.layered([16, 4, 1])`` (cached: MIP loops rebuild it often)."""
+        return _layered(tuple(int(v) for v in layers), bool(bias), activation)
 
     @classmethod
     def load(cls, path: str | os.PathLike, n_inputs: int | None = None) -> "Topology":
@@ -223,47 +224,8 @@ class Topology:
         if X.ndim != 2:
             raise QbnnError(f"X must be 2-D (samples x inputs), got shape {X.shape}")
         self.check_inputs(X.shape[1])
-        Z, A = self._forward_sign(W, X) if self.activation == "sign" else self._forward_step(W, X)
+        Z, A = (forward_sign if self.activation == "sign" else forward_step)(self, W, X)
         return (Z[0], A[0]) if single else (Z, A)
-
-    def _forward_sign(self, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """±1 arithmetic in int32 (exact), one neuron at a time, vectorised over replicas x samples."""
-        W = W.astype(np.int32)
-        R, S, d = W.shape[0], X.shape[0], self.n_inputs
-        V = np.empty((R, S, d + self.n_neurons), dtype=np.int32)
-        V[:, :, :d] = X.astype(np.int32)[None]
-        Z = np.empty((R, S, self.n_neurons), dtype=np.int32)
-        for k, src in enumerate(self.sources):
-            sl = self.weight_slice(k)
-            w = W[:, sl]
-            z = np.einsum("rse,re->rs", V[:, :, src], w[:, : len(src)])
-            if self.bias[k]:
-                z += w[:, -1:]
-            Z[:, :, k] = z
-            V[:, :, d + k] = np.where(z >= 0, 1, -1)
-        return Z, V[:, :, d:]
-
-    def _forward_step(self, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float64, one ``h @ W.T + b`` per block of neurons sharing their sources (a layer), with the
-        shapes and memory layouts of a per-layer forward: the summation order, hence which ``z`` land
-        exactly on the step's 0 boundary, is the same as ``h @ W.T + b`` with ``W`` of shape (h_k, h_{k-1})."""
-        W = W.astype(np.float64, copy=False)
-        R, S, d = W.shape[0], X.shape[0], self.n_inputs
-        V = np.empty((R, S, d + self.n_neurons), dtype=np.float64)
-        V[:, :, :d] = X.astype(np.float64, copy=False)[None]
-        Z = np.empty((R, S, self.n_neurons), dtype=np.float64)
-        off = self.weight_offsets
-        for k0, k1 in self.blocks:
-            src, has_bias = self.sources[k0], bool(self.bias[k0])
-            fan = len(src)
-            for r in range(R):
-                Wb = W[r, off[k0]:off[k1]].reshape(k1 - k0, fan + has_bias)
-                z = V[r][:, src] @ np.ascontiguousarray(Wb[:, :fan]).T
-                if has_bias:
-                    z = z + Wb[:, fan]
-                Z[r, :, k0:k1] = z
-                V[r, :, d + k0:d + k1] = z >= 0
-        return Z, V[:, :, d:]
 
     def predict(self, weights: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Predictions: ±1 (one output, sign of z) or class index (argmax z over outputs), shape ``(S,)`` or ``(R, S)``."""
@@ -314,6 +276,12 @@ class Topology:
         return list(self.blocks)
 
 
+@functools.lru_cache(maxsize=64)
+def _layered(layers: tuple[int, ...], bias: bool, activation: str) -> Topology:
+    spec = {"layers": list(layers), "bias": bias}
+    return Topology.from_spec(spec if activation == "sign" else {**spec, "activation": activation})
+
+
 #: weight domains of a network: ±1 (int8, the QUBO/BNN networks), or float64 values (MIP networks)
 WEIGHT_DOMAINS = ("binary", "integer", "real")
 
@@ -346,8 +314,8 @@ class Network:
             raise QbnnError(f"{self.domain} weights need a step-activation topology (sign networks are ±1)")
         if not np.issubdtype(w.dtype, np.number) or not np.isfinite(w).all():
             raise QbnnError(f"{self.domain} network weights must be finite numbers")
-        edges = ~self.topology.bias_mask()
-        if self.domain == "integer" and not np.array_equal(w[edges], np.round(w[edges])):
+        edges = w[~self.topology.bias_mask()] if self.domain == "integer" else None
+        if edges is not None and not np.array_equal(edges, np.round(edges)):
             raise QbnnError("integer network weights must be whole numbers (biases may be real)")
         self.weights = w.astype(np.float64)
 
