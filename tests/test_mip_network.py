@@ -281,3 +281,43 @@ def test_mip_network_identity_and_metadata_in_the_one_file(tmp_path):
     assert plain.metadata["method"] == "exact" and json.loads(plain.metadata["layers"]) == [3, 2, 2]
     assert np.array_equal(plain.predict(X), net.predict(X))
     assert plain.topology.training_loss(plain.weights, X, y) == loss(net.weights_, net.biases_, X, y)
+
+
+@st.composite
+def sign_dags(draw):
+    """Random ±1 DAGs: neurons read inputs and earlier neurons, some sharing their source list (blocks)."""
+    d = draw(st.integers(1, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    neurons, nodes = {}, [f"x{i}" for i in range(d)]
+    for j in range(draw(st.integers(1, 7))):
+        prev = list(neurons.values())
+        if prev and rng.random() < 0.5:  # the same sources as the previous neuron: one block
+            body = dict(prev[-1])
+        else:
+            k = int(rng.integers(1, len(nodes) + 1))
+            body = {"from": [nodes[i] for i in sorted(rng.choice(len(nodes), size=k, replace=False))],
+                    "bias": bool(rng.random() < 0.5)}
+        neurons[f"n{j}"] = body
+        nodes.append(f"n{j}")
+    topo = Topology.from_spec({"inputs": d, "neurons": neurons})
+    W = rng.choice([-1, 1], size=(int(rng.integers(1, 4)), topo.n_weights)).astype(np.int8)
+    X = rng.choice([-1, 1], size=(int(rng.integers(1, 12)), d)).astype(np.int8)
+    return topo, W, X
+
+
+@settings(max_examples=60, deadline=None)
+@given(sign_dags())
+def test_sign_forward_equals_neuron_by_neuron_reference(case):
+    topo, W, X = case
+    Z, A = topo.forward(W, X)
+    assert Z.dtype == np.int32 and A.dtype == np.int32
+    d = topo.n_inputs
+    for r in range(len(W)):
+        for s in range(len(X)):
+            v = list(X[s].astype(int))
+            for k, src in enumerate(topo.sources):
+                w = W[r, topo.weight_slice(k)].astype(int)
+                z = sum(int(w[i]) * v[int(j)] for i, j in enumerate(src)) + (int(w[-1]) if topo.bias[k] else 0)
+                assert Z[r, s, k] == z
+                v.append(1 if z >= 0 else -1)
+            assert list(A[r, s]) == v[d:]

@@ -6,20 +6,24 @@ import numpy as np
 
 
 def forward_sign(topo, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """±1 arithmetic in int32 (exact), one neuron at a time, vectorised over replicas x samples."""
+    """±1 arithmetic in int32 (exact, so any grouping gives the same numbers), one einsum per block of
+    neurons sharing their sources (a layer: one gather of the sources instead of one per neuron),
+    vectorised over replicas x samples."""
     W = W.astype(np.int32)
     R, S, d = W.shape[0], X.shape[0], topo.n_inputs
     V = np.empty((R, S, d + topo.n_neurons), dtype=np.int32)
     V[:, :, :d] = X.astype(np.int32)[None]
     Z = np.empty((R, S, topo.n_neurons), dtype=np.int32)
-    for k, src in enumerate(topo.sources):
-        sl = topo.weight_slice(k)
-        w = W[:, sl]
-        z = np.einsum("rse,re->rs", V[:, :, src], w[:, : len(src)])
-        if topo.bias[k]:
-            z += w[:, -1:]
-        Z[:, :, k] = z
-        V[:, :, d + k] = np.where(z >= 0, 1, -1)
+    off = topo.weight_offsets
+    for k0, k1 in topo.blocks:
+        src, has_bias = topo.sources[k0], bool(topo.bias[k0])
+        fan = len(src)
+        Wb = W[:, off[k0]:off[k1]].reshape(R, k1 - k0, fan + has_bias)
+        z = np.einsum("rse,rne->rsn", V[:, :, src], Wb[:, :, :fan])
+        if has_bias:
+            z += Wb[:, None, :, fan]
+        Z[:, :, k0:k1] = z
+        V[:, :, d + k0:d + k1] = np.where(z >= 0, 1, -1)
     return Z, V[:, :, d:]
 
 
