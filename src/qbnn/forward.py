@@ -18,6 +18,14 @@ def forward_sign(topo, W: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.nda
     for k0, k1 in topo.blocks:
         src, has_bias = topo.sources[k0], bool(topo.bias[k0])
         fan = len(src)
+        if k1 - k0 == 1:  # a lone neuron (receptive fields, skips): the two-operand form, less overhead
+            w = W[:, off[k0]:off[k1]]
+            z = np.einsum("rse,re->rs", V[:, :, src], w[:, :fan])
+            if has_bias:
+                z += w[:, -1:]
+            Z[:, :, k0] = z
+            V[:, :, d + k0] = np.where(z >= 0, 1, -1)
+            continue
         Wb = W[:, off[k0]:off[k1]].reshape(R, k1 - k0, fan + has_bias)
         z = np.einsum("rse,rne->rsn", V[:, :, src], Wb[:, :, :fan])
         if has_bias:
