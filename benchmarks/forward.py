@@ -3,7 +3,7 @@
 * sign (±1, int32): one einsum per block of neurons sharing their sources vs the former one einsum per
   neuron (both exact; the results are checked equal);
 * step (MIP networks, float64): ``Topology.forward`` of ``Network.from_layers`` (the thin
-  ``qbnn.mip.model.loss`` path, network built per call as the MILP loops do) vs the former per-layer
+  ``qbnn.mip.layers.loss`` path, network built per call as the MILP loops do) vs the former per-layer
   ``h @ W.T + b`` (the pre-activations are checked bit-identical).
 
 CPU milliseconds per call (``time.process_time``, median of ``--repeats`` timed batches of calls).
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qbnn.io import atomic_output
-from qbnn.mip.model import loss
+from qbnn.mip.layers import loss
 from qbnn.topology import Network, Topology
 
 SIGN_CASES = (("layers [16, 4, 1]", {"layers": [16, 4, 1]}, 32, 50),

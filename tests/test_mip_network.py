@@ -16,7 +16,7 @@ from qbnn.errors import QbnnError
 from qbnn.identity import Identity
 from qbnn.mip import MIPNetwork
 from qbnn.mip.datasets import planted
-from qbnn.mip.model import forward, loss, predict
+from qbnn.mip.layers import forward, loss, predict
 from qbnn.topology import NETWORK_FORMAT_VERSION, Network, Topology
 
 

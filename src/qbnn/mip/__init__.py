@@ -14,7 +14,8 @@ import numpy as np
 from qbnn.errors import QbnnError
 from qbnn.identity import Identity
 from qbnn.mip.local_search import local_search
-from qbnn.mip.model import MIPResult, forward, loss, predict, random_weights, solve_mip
+from qbnn.mip.layers import forward, loss, predict, random_weights
+from qbnn.mip.model import MIPResult, solve_mip
 from qbnn.mip.splitting import split_train
 from qbnn.topology import Network
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from qbnn.errors import QbnnError
-from qbnn.mip.model import predict, random_weights
+from qbnn.mip.layers import predict, random_weights
 
 DATASETS = ("breast_cancer", "digits", "digits_3v8", "planted")
 

@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from qbnn.mip.model import bias_bounds, forward, loss, random_weights, solve_mip
+from qbnn.mip.layers import forward, loss, random_weights
+from qbnn.mip.model import bias_bounds, solve_mip
 
 
 def local_search(X, y, layers, *, iterations=6, seed=0, time_limit=60.0, step_time=None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qbnn.mip.model import predict
+from qbnn.mip.layers import predict
 
 EPSILONS = (0.0, 0.5, 1.0, 1.5, 2.0)
 

@@ -31,8 +31,8 @@ from sklearn.cluster import KMeans
 
 from qbnn.errors import QbnnError
 from qbnn.mip.builder import Builder
-from qbnn.mip.model import (bias_bounds, distinct_rows, irreducible_loss, predict, sample_errors, solve_mip,
-                            target_counts, targets)
+from qbnn.mip.layers import predict, sample_errors, targets
+from qbnn.mip.model import bias_bounds, distinct_rows, irreducible_loss, solve_mip, target_counts
 
 
 def _accuracy(Ws, bs, X, y):
