@@ -11,8 +11,8 @@ Contract (see ``docs/network.md``):
   through sign either way.
 * Weight bits have one canonical order: neuron by neuron (topological order), each
   neuron's incoming edges in the order of its ``from`` list, then its bias if it has one.
-* Binary task (one output): prediction ``a_out``; loss = #samples with ``a_out ≠ y``.
-  Several outputs: targets are one-hot ±1; loss = Hamming distance; prediction = argmax z.
+* Binary task (one output): prediction ``sign(z_out)``; loss = #samples with ``sign(z_out) ≠ y``.
+  Several outputs: targets are one-hot ±1; loss = Hamming distance of sign(z); prediction = argmax z.
 """
 from __future__ import annotations
 
@@ -75,8 +75,9 @@ class Topology:
         sizes = np.array([len(s) + int(b) for s, b in zip(self.sources, self.bias)], dtype=np.int64)
         object.__setattr__(self, "weight_offsets", np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         blocks, k0 = [], 0
+        src = [s.tobytes() for s in self.sources]  # quick equality of source lists
         for k in range(1, self.n_neurons + 1):
-            if k == self.n_neurons or self.bias[k] != self.bias[k0] or not np.array_equal(self.sources[k], self.sources[k0]):
+            if k == self.n_neurons or self.bias[k] != self.bias[k0] or src[k] != src[k0]:
                 blocks.append((k0, k))
                 k0 = k
         object.__setattr__(self, "blocks", tuple(blocks))
