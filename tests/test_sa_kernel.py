@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from qbnn.errors import QbnnError
 from qbnn.solvers import IsingProblem, bits_to_spins, exhaustive_search, solve
 from qbnn.solvers.sa import SA_COMPILED_MAX_REPLICAS
-from qbnn.solvers.sa_kernel import (CompiledAnneal, anneal, anneal_integer, descend, integer_scale,
+from qbnn.solvers.sa_kernel import (CompiledAnneal, anneal, descend, integer_scale,
                                     random_start, seed_streams)
 
 
@@ -67,10 +67,8 @@ def test_running_energies_and_fields_equal_fresh_ones(n, density, seed, integer,
     m.energies[:] = m.units(p.energy(m.spins))
     betas = np.geomspace(0.05, 3.0, sweeps)
     stop = np.zeros(1 + replicas, dtype=np.int64)
-    if m.scale is None:
-        anneal(*csr, betas, m.spins, m.fields, m.energies, m.rng, -math.inf, stop)
-    else:
-        anneal_integer(*csr, betas, q, m.top, m.spins, m.fields, m.energies, m.rng, -2 ** 62, stop)
+    target = -math.inf if m.scale is None else -2 ** 62
+    anneal(*csr, betas, m.spins, m.fields, m.energies, m.rng, target, stop, q, m.thresholds)
     assert np.all(stop[1:] == sweeps) and stop[0] == 0
     S = m.spins.astype(np.float64)
     np.testing.assert_allclose(m.fields / q, p.h + (p.J @ S.T).T, atol=1e-9)

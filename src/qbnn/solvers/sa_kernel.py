@@ -83,78 +83,56 @@ def random_start(indptr, indices, data, h, spins, fields, rng):
 
 
 @njit(cache=True, parallel=True)
-def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, stop):
+def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, stop, scale=1.0, thresholds=None):
     """One Metropolis sweep per entry of ``betas`` on every replica, in place.
 
     ``energies`` (R,) track each replica's energy; a replica at or below ``target`` sets
     ``stop[0]`` and every replica leaves at its next sweep. Returns nothing; sweeps done per
-    replica go to ``stop[1 + r]``."""
+    replica go to ``stop[1 + r]``.
+
+    Float couplings: ``thresholds`` None, a move of ΔE > 0 is taken iff ``u < exp(-βΔE)``.
+    Integer couplings (``data``, ``fields``, ``energies``, ``target`` in units of ``1/scale``,
+    ints): ``thresholds`` is an (R, top + 1) uint64 work table, ``top`` the largest |ΔE| any
+    spin can have (:func:`delta_bound`); each sweep fills it with ``2^32·exp(-β k/scale)`` for
+    k up to the cut-off and a move of ΔE = k units is taken iff a 32-bit random integer is below
+    entry k (a lookup instead of an ``exp`` per spin). numba compiles the two cases separately
+    (the ``thresholds is None`` branches are pruned at compile time)."""
     R, n = spins.shape
     for r in prange(R):
         x = rng[r]
         e = energies[r]
         done = 0
-        for k in range(betas.shape[0]):
-            if stop[0] != 0:
-                break
-            beta = betas[k]
-            cut = MAX_BETA_DELTA / beta
-            for i in range(n):
-                s = spins[r, i]
-                de = -2.0 * s * fields[r, i]
-                if de > 0.0:
-                    if de >= cut:
-                        continue
-                    x, u = _next(x)
-                    if math.exp(-beta * de) <= u:
-                        continue
-                spins[r, i] = -s
-                e += de
-                d = -2.0 * s
-                for p in range(indptr[i], indptr[i + 1]):
-                    fields[r, indices[p]] += d * data[p]
-            done += 1
-            if e <= target:
-                stop[0] = 1
-        rng[r] = x
-        energies[r] = e
-        stop[1 + r] = done
-
-
-@njit(cache=True, parallel=True)
-def anneal_integer(indptr, indices, data, betas, scale, top, spins, fields, energies, rng, target, stop):
-    """:func:`anneal` for couplings that are integers after multiplying by ``scale`` (``data``,
-    ``fields``, ``energies`` and ``target`` in those units, int64): a move of ΔE = k/scale > 0
-    is taken iff a 32-bit random integer is below ``2^32·exp(-β k/scale)``, read from a table
-    of the sweep's thresholds (k up to the cut-off, at most ``top``, the largest |ΔE| any spin
-    can have: :func:`delta_bound`) instead of computing ``exp`` per spin."""
-    R, n = spins.shape
-    for r in prange(R):
-        x = rng[r]
-        e = energies[r]
-        done = 0
-        thr = np.empty(top + 1, dtype=np.uint64)
         for k in range(betas.shape[0]):
             if stop[0] != 0:
                 break
             beta = betas[k] / scale
-            kmax = min(top, int(MAX_BETA_DELTA / beta))
-            for d in range(kmax + 1):
-                thr[d] = np.uint64(math.exp(-beta * d) * 4294967296.0)
+            if thresholds is None:
+                cut = MAX_BETA_DELTA / beta
+            else:
+                cut = min(thresholds.shape[1] - 1, int(MAX_BETA_DELTA / beta))
+                for d in range(cut + 1):
+                    thresholds[r, d] = np.uint64(math.exp(-beta * d) * 4294967296.0)
             for i in range(n):
                 s = spins[r, i]
                 de = -2 * s * fields[r, i]
                 if de > 0:
-                    if de > kmax:
-                        continue
-                    x, u = _next32(x)
-                    if u >= thr[de]:
-                        continue
+                    if thresholds is None:
+                        if de >= cut:
+                            continue
+                        x, u = _next(x)
+                        if math.exp(-beta * de) <= u:
+                            continue
+                    else:
+                        if de > cut:
+                            continue
+                        x, v = _next32(x)
+                        if v >= thresholds[r, de]:
+                            continue
                 spins[r, i] = -s
                 e += de
-                d2 = -2 * s
+                d = -2 * s
                 for p in range(indptr[i], indptr[i + 1]):
-                    fields[r, indices[p]] += d2 * data[p]
+                    fields[r, indices[p]] += d * data[p]
             done += 1
             if e <= target:
                 stop[0] = 1
@@ -221,7 +199,7 @@ class CompiledAnneal:
     fresh random state and returns (states (R, n) int8, exact float64 energies).
 
     Integer problems (G-set graphs; QUBOs with integer coefficients: couplings in quarters) run
-    :func:`anneal_integer` in int32 units of ``1/scale``, others :func:`anneal` in float64."""
+    :func:`anneal` in int32 units of ``1/scale`` with a threshold table, others in float64."""
 
     def __init__(self, problem, replicas: int, seed: int, polish: bool):
         J = problem.J
@@ -229,7 +207,6 @@ class CompiledAnneal:
         self.indptr, self.indices = J.indptr, J.indices
         n, R = problem.n, int(replicas)
         self.scale = integer_scale(problem)
-        self.top = 0 if self.scale is None else int(round(delta_bound(problem) * self.scale))
         kind = np.float64 if self.scale is None else np.int32
         q = 1.0 if self.scale is None else float(self.scale)
         self.data = np.ascontiguousarray(np.rint(J.data * q) if self.scale else J.data, dtype=kind)
@@ -238,6 +215,9 @@ class CompiledAnneal:
         self.fields = np.empty((R, n), dtype=kind)
         self.energies = np.empty(R, dtype=np.float64 if self.scale is None else np.int64)
         self.rng = seed_streams(seed, R)
+        # integer kernel's per-replica table of acceptance thresholds, one entry per |ΔE| in units
+        top = 0 if self.scale is None else int(round(delta_bound(problem) * self.scale))
+        self.thresholds = None if self.scale is None else np.empty((R, top + 1), dtype=np.uint64)
         self.polish = polish
         self.chunk = max(1, CHUNK_UPDATES // max(1, n * R))
 
@@ -275,11 +255,8 @@ class CompiledAnneal:
             end = min(len(betas), (k // step + 1) * step)
             if ckpt is not None:  # chunks end on every checkpoint step (the result does not depend on them)
                 end = min(end, (k // ckpt.every + 1) * ckpt.every)
-            if self.scale is None:
-                anneal(*csr, betas[k:end], self.spins, self.fields, self.energies, self.rng, t, stop)
-            else:
-                anneal_integer(*csr, betas[k:end], float(self.scale), self.top, self.spins, self.fields,
-                               self.energies, self.rng, t, stop)
+            anneal(*csr, betas[k:end], self.spins, self.fields, self.energies, self.rng, t, stop,
+                   float(self.scale or 1), self.thresholds)
             tracker.tick(int(stop[1:].max()))
             k = end
             if stop[0] or tracker.out_of_time():
