@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +101,7 @@ class Checkpoint:
         tracker.trace = [tuple(x) for x in t["trace"]]
         tracker.global_step = t["global_step"]
         tracker.restarts = t["restarts"]
-        tracker.t0 = time.perf_counter() - t["elapsed"]
+        tracker.t0 = tracker.clock() - t["elapsed"]
         fin = t["final"]
         tracker.final = None if fin is None else (fin[0].numpy().copy(), fin[1].numpy().copy())
 
