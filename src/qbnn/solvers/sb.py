@@ -6,15 +6,28 @@ Oscillators ``x, y`` per spin and replica; pump ``a(t)`` ramps 0 -> a0 = 1;
 ``ξ0 = 0.7 / (σ √N)`` with σ the coupling standard deviation (for bSB capped so that the
 step stays stable along J's top eigenvector, which matters for all-positive graphs like G1). Optional heating
 (Kanao & Goto 2022): ``y += heat · dt · y_prev``.
+
+dSB on the CPU may run the compiled kernel (:mod:`qbnn.solvers.sb_kernel`: per-replica fields
+updated along the CSR rows of flipped spins) instead of the torch path (``kernel=``).
 """
 from __future__ import annotations
 
 import math
 
+import numba
+import numpy as np
 import torch
 
+from qbnn.errors import QbnnError
 from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
 from qbnn.solvers.problem import IsingProblem, SolveResult
+from qbnn.solvers.sb_kernel import CompiledDSB
+
+#: kernel='auto' runs compiled dSB on the CPU for at most 2 replicas, or up to this many replicas
+#: where the mean degree (stored couplings per spin) is at most DSB_COMPILED_MAX_DEGREE; a flip
+#: costs a row of the CSR matrix, so dense rows favour the batched torch product (measured on G1,
+#: G14, G62: docs/solvers.md)
+DSB_COMPILED_MAX_REPLICAS, DSB_COMPILED_MAX_DEGREE = 64, 16
 
 
 def _sign(x: torch.Tensor) -> torch.Tensor:
@@ -27,11 +40,16 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
                           time_limit: float | None = None, target_energy: float | None = None,
                           device: str = "auto", seed: int | None = 0, dtype: torch.dtype = torch.float32,
                           polish: bool = True, best_only: bool = False, check_every: int | None = None,
-                          progress: bool | None = None, checkpoint=None) -> SolveResult:
+                          progress: bool | None = None, checkpoint=None, kernel: str = "auto") -> SolveResult:
+    """``kernel`` (dSB only): ``'compiled'`` (numba, CPU, float64; :mod:`qbnn.solvers.sb_kernel`),
+    ``'torch'`` or ``'auto'`` (:func:`compiled_dsb_pays`)."""
     dev = check_common(problem, replicas, steps, time_limit, device)
+    if kernel not in ("auto", "compiled", "torch"):
+        raise QbnnError(f"unknown SB kernel {kernel!r} (choose auto, compiled or torch)")
+    if kernel == "compiled" and (not discrete or dev.type != "cpu"):
+        raise QbnnError("the compiled SB kernel is dSB on the CPU (use kernel='torch')")
     name = "dsb" if discrete else "sb"
     n, R = problem.n, int(replicas)
-    ops = problem.ops(dev, dtype)
     dt = (1.25 if discrete else 1.0) if dt is None else float(dt)
     a0 = 1.0
     if xi0 is None:
@@ -45,11 +63,15 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
     g = make_generator(seed, dev)
     tr = Tracker(problem, name, steps, target_energy, time_limit, progress, checkpoint)
     every = check_interval(steps, check_every)
+    info = {"xi0": xi, "dt": dt, "device": str(dev), "heat": heat}
+    if kernel == "compiled" or (kernel == "auto" and discrete and dev.type == "cpu" and compiled_dsb_pays(problem, R)):
+        states, energies = _compiled_dsb(problem, R, steps, a0, xi, dt, heat, g, tr, every, polish, time_limit)
+        return tr.result(states, energies, best_only, dict(info, kernel="compiled"))
+    ops = problem.ops(dev, dtype)
     h = ops.h
 
     def one_run():
-        x = (torch.rand(n, R, generator=g, device=dev, dtype=dtype) - 0.5) * 0.2
-        y = (torch.rand(n, R, generator=g, device=dev, dtype=dtype) - 0.5) * 0.2
+        x, y = _initial(n, R, g, dev, dtype)
         force = torch.empty_like(x)
         for k in range(tr.resume(g, x, y), steps):
             a = a0 * (k / steps)
@@ -72,7 +94,55 @@ def simulated_bifurcation(problem: IsingProblem, *, discrete: bool = False, repl
         return tr.finish_run(_sign(x), polish)
 
     states, energies = run_restarts(one_run, tr, time_limit)
-    return tr.result(states, energies, best_only, {"xi0": xi, "dt": dt, "device": str(dev), "heat": heat})
+    return tr.result(states, energies, best_only, dict(info, kernel="torch"))
+
+
+def compiled_dsb_pays(problem: IsingProblem, replicas: int) -> bool:
+    """kernel='auto' on the CPU: the compiled dSB kernel for 1-2 replicas, or up to
+    ``DSB_COMPILED_MAX_REPLICAS`` where the mean degree is at most ``DSB_COMPILED_MAX_DEGREE``."""
+    degree = problem.J.nnz / max(problem.n, 1)
+    return replicas <= 2 or (replicas <= DSB_COMPILED_MAX_REPLICAS and degree <= DSB_COMPILED_MAX_DEGREE)
+
+
+def _initial(n, R, g, dev, dtype):
+    """Initial x, y (n, R): uniform in ±0.1 (the compiled path draws the same at float64)."""
+    x = (torch.rand(n, R, generator=g, device=dev, dtype=dtype) - 0.5) * 0.2
+    y = (torch.rand(n, R, generator=g, device=dev, dtype=dtype) - 0.5) * 0.2
+    return x, y
+
+
+def _compiled_dsb(problem, R, steps, a0, xi, dt, heat, g, tr, every, polish, time_limit):
+    """dSB anneals on the compiled kernel (:mod:`qbnn.solvers.sb_kernel`), same restarts, checks
+    every ``every`` steps and checkpoints (x, y as (R, n) float64) as the torch path."""
+    machine = CompiledDSB(problem, R)
+    tensors = (torch.from_numpy(machine.x), torch.from_numpy(machine.y))
+
+    def one_run():
+        x, y = _initial(problem.n, R, g, torch.device("cpu"), torch.float64)
+        machine.x[:], machine.y[:] = x.T.numpy(), y.T.numpy()
+        k = tr.resume(g, *tensors)
+        machine.start(machine.x, machine.y)
+        ckpt = tr.ckpt
+        while k < steps:
+            end = min(steps, (k // every + 1) * every)
+            if ckpt is not None:
+                end = min(end, (k // ckpt.every + 1) * ckpt.every)
+            machine.steps(k, end - k, steps, a0, xi, dt, heat)
+            tr.tick(end - k)
+            k = end
+            if k % every == 0 or k == steps:
+                tr.observe_numpy(machine.s, np.asarray(problem.energy(machine.s)))
+                if tr.should_stop():
+                    break
+            tr.save(k, g, *tensors)
+        return tr.finish_run(torch.from_numpy(machine.s.T.astype(np.float32)), polish)
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(R, numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    try:
+        return run_restarts(one_run, tr, time_limit)
+    finally:
+        numba.set_num_threads(old)
 
 
 def ballistic_sb(problem: IsingProblem, **kw) -> SolveResult:
