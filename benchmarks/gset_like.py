@@ -6,7 +6,8 @@
   kind: G35 has 2,000 nodes and 11,778 edges, such a union about 11,800);
 * ``torus``: an a x b toroidal grid (degree 4), +1 or ±1 weights (G11, G48, G62 kind).
 
-Deterministic for a seed. ``python benchmarks/gset_like.py OUTDIR`` writes :data:`HELD_OUT`.
+Deterministic for a seed. ``python benchmarks/gset_like.py OUTDIR [--restarts]`` writes
+:data:`HELD_OUT` (or :data:`RESTART_STUDY`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ HELD_OUT = {
     "P3000": ("planar", (3000,), False, 105),
     "T40x50pm": ("torus", (40, 50), True, 106),
     "T60x80pm": ("torus", (60, 80), True, 107),
+}
+
+#: the ±1 graphs of the restart-schedule study (benchmarks/sa_restarts.py, docs/solvers.md): three
+#: looked at while choosing ("tune") and three only to judge ("judge"), other sizes and seeds than HELD_OUT
+RESTART_STUDY = {
+    "tuneP1200pm": ("planar", (1200,), True, 501), "tuneR1000pm": ("random", (1000, 0.05), True, 502),
+    "tuneT50x50pm": ("torus", (50, 50), True, 503),
+    "judgeP1600pm": ("planar", (1600,), True, 901), "judgeR700pm": ("random", (700, 0.07), True, 902),
+    "judgeT45x70pm": ("torus", (45, 70), True, 903),
 }
 
 
@@ -78,12 +88,12 @@ def write(path, n, i, j, w):
         f.writelines(f"{a + 1} {b + 1} {c}\n" for a, b, c in zip(i.tolist(), j.tolist(), w.tolist()))
 
 
-def write_all(outdir) -> dict:
-    """Write every :data:`HELD_OUT` graph to ``outdir``; returns name -> path."""
+def write_all(outdir, specs=None) -> dict:
+    """Write every graph of ``specs`` (default :data:`HELD_OUT`) to ``outdir``; returns name -> path."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, spec in HELD_OUT.items():
+    for name, spec in (HELD_OUT if specs is None else specs).items():
         paths[name] = out / f"{name}.txt"
         if not paths[name].exists():
             write(paths[name], *make(*spec))
@@ -91,5 +101,5 @@ def write_all(outdir) -> dict:
 
 
 if __name__ == "__main__":
-    for name, p in write_all(sys.argv[1]).items():
+    for name, p in write_all(sys.argv[1], RESTART_STUDY if "--restarts" in sys.argv[2:] else None).items():
         print(name, p)

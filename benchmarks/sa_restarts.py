@@ -6,7 +6,8 @@ For each graph, R independent anneals at each length: ours (compiled kernel, one
 inflates CPU time far less than wall time). From these, expected CPU seconds to 0.5 % / 0.1 % of
 the best known cut: dwave at its best fixed sweep count (cost / success rate, picked after the
 fact: optimistic for it) and ours under restart schedules (Monte Carlo over the measured
-anneals: each anneal of a schedule draws one measured anneal of the nearest measured length).
+anneals: each anneal of a schedule draws one measured anneal of the nearest measured length, so
+past the longest measured length the schedule repeats that one; past 60 CPU s it counts as a miss).
 Appends to ``benchmarks/out/sa_restarts.jsonl``; ``--table`` prints the markdown table of all rows.
 
     python benchmarks/sa_restarts.py --graphs G18 G11 --anneals 64 --max-sweeps 9000
@@ -87,7 +88,7 @@ def measure(spec, best, R, max_sweeps):
                           flush=True)
 
 
-def schedule_lengths(first, growth, kind, count=400):
+def schedule_lengths(first, growth, kind, count=5000):
     if kind == "luby":
         return [first * _luby(i) for i in range(1, count)]
     out, L = [], float(first)
@@ -125,6 +126,8 @@ def expected_cpu(runs, target, first, growth, kind, sims=4000, cap=60.0, seed=0)
             if t > cap:
                 t = math.inf
                 break
+        else:  # the schedule ran out without a hit
+            t = math.inf
         total.append(t)
     return float(np.mean(total))
 
