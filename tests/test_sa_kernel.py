@@ -165,3 +165,16 @@ def test_a_20000_node_sparse_graph_allocates_no_dense_matrix():
         tracemalloc.stop()
     assert r.states.shape == (4, p.n)
     assert peak < 40 * (p.J.nnz + 4 * p.n)  # 6.4 MB (measured 2.8 MB); an n x n int8 matrix is 400 MB
+
+
+def test_tracker_clock_is_the_time_base_of_limits_and_traces(monkeypatch):
+    """benchmarks/solvers.py --clock cpu swaps Tracker.clock: the time limit and the reported
+    seconds follow it (a fake clock advancing 1 s per reading stops a 3.5 s run after a few
+    readings; with wall time 3.5 s would fit thousands of 5-sweep anneals)."""
+    from qbnn.solvers.base import Tracker
+
+    ticks = iter(range(10 ** 6))
+    monkeypatch.setattr(Tracker, "clock", staticmethod(lambda: float(next(ticks))))
+    r = solve(random_problem(10, 0), "sa", replicas=1, steps=5, time_limit=3.5, device="cpu", kernel="compiled")
+    assert 1 <= r.restarts <= 4
+    assert r.seconds == int(r.seconds) and r.seconds >= 3.5
