@@ -27,6 +27,7 @@ Writes ``benchmarks/out/<stem>.csv``, ``<stem>_table.md``, ``<stem>.png`` and
 
     python benchmarks/solvers.py [--graphs G1 G14 ...] [--budget 8] [--seeds 3] [--jit]
     python benchmarks/solvers.py --heldout /tmp/heldout --tag heldout --throughput-graphs
+    python benchmarks/solvers.py --seeds 3 --budget 6 --clock cpu --tag cpu   # CPU seconds, not wall
 """
 from __future__ import annotations
 
