@@ -93,8 +93,9 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
     row = {"task": task, "method": method, "seed": seed, "budget_s": budget, "n_train": len(ytr), "n_test": len(yte)}
     w = None
     if method.startswith("train:"):
-        _, strategy, warm = method.split(":")
-        res = train(topo, Xtr, ytr, strategy=strategy, warm_start=warm, time_limit=budget, seed=seed)
+        _, strategy, warm, *variant = method.split(":")  # train:S:W[:nomargin] (the margin phase off)
+        res = train(topo, Xtr, ytr, strategy=strategy, warm_start=warm, time_limit=budget, seed=seed,
+                    margin_phase=variant != ["nomargin"])
         w = res.weights
         row["curve"] = json.dumps([[round(t, 2), topo.accuracy(ws, Xte, yte)] for t, ws in res.snapshots])
         row["info"] = json.dumps({k: v for k, v in res.summary(topo).items() if k not in ("loss", "prediction")})

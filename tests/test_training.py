@@ -230,8 +230,11 @@ def test_search_stops_at_zero_loss(strategy):
     X, _ = _task(9, S=30, classes=1)
     y = np.where(X.sum(axis=1) + 1 >= 0, 1, -1).astype(np.int8)  # a majority vote: zero loss is reachable
     topo = Topology.layered([6, 2, 1])
-    r = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8)
+    r = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8, margin_phase=False)
     assert r.training_loss == 0 and r.info["block_solves"] < 5000
+    if strategy == "lns":  # the margin phase spends the rest of the budget on larger kappa, loss kept at 0
+        m = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8)
+        assert m.training_loss == 0 and m.info["block_solves"] == 5000 and m.info["margin_levels"] >= 1
 
 
 def test_cli_train_rejects_a_negative_kappa(tmp_path, capsys):

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="what lns / lns-pt / consensus blocks minimise: hinge max(0, kappa - t*z) on the output "
                         "pre-activations (default) or none (the documented 0/1 loss); the reported loss is documented")
     p.add_argument("--kappa", type=float, help="hinge margin (default round(sqrt(output fan-in) - 1))")
+    p.add_argument("--no-margin-phase", dest="margin_phase", action="store_false",
+                   help="lns / lns-pt under the hinge: stop at the surrogate's floor instead of raising kappa for the "
+                        "rest of the budget (the margin phase keeps the lowest documented loss)")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="PT endgame device")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
     add_identity_argument(p)
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> dict:
     topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
     res = train(topo, Xtr, ytr, strategy=args.strategy, warm_start=args.warm_start, time_limit=args.time_limit,
                 steps=args.steps, seed=args.seed, device=args.device, max_spins=args.max_spins,
-                block_size=args.block_size, surrogate=args.surrogate, kappa=args.kappa)
+                block_size=args.block_size, surrogate=args.surrogate, kappa=args.kappa,
+                margin_phase=args.margin_phase)
     summary = res.summary(topo)
     summary["train_accuracy"] = topo.accuracy(res.weights, Xtr, ytr)
     summary["test_accuracy"] = topo.accuracy(res.weights, Xte, yte) if len(yte) else None

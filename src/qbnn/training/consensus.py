@@ -76,7 +76,7 @@ def consensus(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = N
         batch = problem.subset(idx, h)
         n = sweep if steps is None else min(sweep, steps - done)
         res = lns(batch, w_bar, steps=n, seed=int(rng.integers(2**31)), block_size=block_size,
-                  deadline=deadline)
+                  deadline=deadline, margin_phase=False)  # one plain sweep per batch
         done += res.steps
         # the batch search's last state is what it returns as best on the batch objective
         w_bar = res.weights.astype(np.int8)

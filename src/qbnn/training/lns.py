@@ -5,15 +5,22 @@ solves the block's exact sub-problem (:mod:`qbnn.training.blocks`) over all trai
 exhaustively for blocks of ≤ 16 bits, or the whole neuron by its MILP twin (HiGHS). A sweep
 visits every neuron (hidden and output) once in a seeded random order and, inside a neuron,
 covers its weights with disjoint random blocks, so both layers move. Steps never raise the
-objective; ties are broken at random (sideways moves cross plateaus of the 0/1 loss); the search
-stops early at the objective's lower bound (zero loss, every penalty satisfied). When a
+objective; ties are broken at random (sideways moves cross plateaus of the 0/1 loss). When a
 whole sweep brings no strict improvement, a *kick* re-draws one random block of a random neuron
 (the best network is kept; the search goes on from the kicked one).
+
+At the objective's lower bound (:meth:`TrainingProblem.search_floor`: every output margin ≥ κ except
+on inputs that repeat with another target, every penalty satisfied) the documented search stops.
+Under the hinge surrogate a *margin phase* uses the rest of the budget instead: κ grows by
+``kappa_step`` each time the floor is reached again, and the network returned is the best by the
+documented objective (loss + h·w), ties going to the lowest hinge at the latest κ — so the phase
+never returns a higher documented loss than the network that reached the first floor, and among
+networks of that loss it prefers the larger output margins.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,6 +39,8 @@ class LNSResult:
     kicks: int
     trace: list[tuple[int, float, float]] = field(default_factory=list)  # (step, seconds, best F)
     snapshots: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (seconds, best weights), 0.5·2^i s
+    kappa: float | None = None  # the margin phase's last κ (None: the phase never started)
+    margin_levels: int = 0  # how many times κ was raised
 
 
 def neuron_blocks(fan_in: int, block_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -43,7 +52,8 @@ def neuron_blocks(fan_in: int, block_size: int, rng: np.random.Generator) -> lis
 
 def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, time_limit: float | None = None,
         seed: int = 0, block_size: int = 12, sub_solver: str = "exhaustive", milp_time: float = 1.0,
-        deadline: float | None = None, margin_ties: bool = True) -> LNSResult:
+        deadline: float | None = None, margin_ties: bool = True, margin_phase: bool = True,
+        kappa_step: float = 1.0) -> LNSResult:
     """Run LNS from ``w0`` until ``steps`` block solves or ``time_limit`` seconds (whichever first).
     Without a time limit the run is deterministic for a seed."""
     if sub_solver not in SUB_SOLVERS:
@@ -57,22 +67,39 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
     st = NetState(problem, w0)
     topo = problem.topology
     best_w, best_F = st.w.copy(), st.F
-    lower = -float(np.abs(problem.weight_penalties).sum())  # loss 0 with every penalty satisfied
+    lower = problem.search_floor()
+    sg = problem.surrogate
+    grows = margin_phase and sub_solver == "exhaustive" and sg.hinge > 0 and sg.errors == 0
+    margin: _MarginPhase | None = None  # set once the first floor is reached (hinge surrogate only)
     trace = [(0, 0.0, best_F)]
     step = sweeps = kicks = 0
     sweep_start_F = st.F
     snapshots, next_snap = [], 0.5  # best network at doubling times (accuracy against time; no effect on the search)
+
+    def result() -> LNSResult:
+        if margin is None:
+            return LNSResult(best_w, best_F, step, sweeps, kicks, trace, snapshots)
+        return LNSResult(margin.w, margin.F, step, sweeps, kicks, trace, snapshots, margin.kappa, margin.levels)
+
     while True:
         for j in rng.permutation(topo.n_neurons):
             n = topo.fan_in(int(j))
             blocks = [np.arange(n)] if sub_solver == "milp" else neuron_blocks(n, block_size, rng)
             blk = None if sub_solver == "milp" else NeuronBlock(st, int(j))
             for pos in blocks:
-                if ((steps is not None and step >= steps) or best_F <= lower + 1e-9
-                        or (deadline is not None and time.perf_counter() >= deadline)):
-                    return LNSResult(best_w, best_F, step, sweeps, kicks, trace, snapshots)
+                if (steps is not None and step >= steps) or (deadline is not None and time.perf_counter() >= deadline):
+                    return result()
+                if st.F <= lower + 1e-9:  # the floor of the current objective
+                    if not grows:
+                        return result()
+                    if margin is None:
+                        margin = _MarginPhase(st)
+                    margin.raise_kappa(st, kappa_step)
+                    lower = st.p.search_floor()
+                    sweep_start_F = st.F
+                    blk = NeuronBlock(st, int(j))
                 if step % 16 == 0 and time.perf_counter() - t0 >= next_snap:
-                    snapshots.append((time.perf_counter() - t0, best_w.copy()))
+                    snapshots.append((time.perf_counter() - t0, (best_w if margin is None else margin.w).copy()))
                     next_snap *= 2
                 if blk is None:
                     w_j, F = solve_block_milp(st, int(j), time_limit=milp_time)
@@ -84,7 +111,9 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
                 if not np.array_equal(w_j, st.w[sl]):
                     st.commit_neuron(int(j), w_j)
                     assert abs(st.F - F) < 1e-6, (st.F, F)  # the block objective is exact
-                if st.F < best_F - 1e-9:
+                if margin is not None:
+                    margin.offer(st)
+                elif st.F < best_F - 1e-9:
                     best_F, best_w = st.F, st.w.copy()
                     trace.append((step, time.perf_counter() - t0, best_F))
         sweeps += 1
@@ -96,4 +125,28 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
             w_j[pos] = rng.choice(np.array([-1, 1], dtype=np.int8), size=len(pos))
             st.commit_neuron(j, w_j)
             kicks += 1
+            if margin is not None:
+                margin.offer(st)
         sweep_start_F = st.F
+
+
+class _MarginPhase:
+    """The network kept by the margin phase: lowest documented objective, then lowest search objective at
+    the current κ. Raising κ re-states the search (and the kept network's value) under the larger margin."""
+
+    def __init__(self, st: NetState) -> None:
+        self.w, self.doc, self.F = st.w.copy(), st.documented_objective(), st.F
+        self.kappa, self.levels = st.p.surrogate.kappa, 0
+
+    def raise_kappa(self, st: NetState, step: float) -> None:
+        self.kappa += step
+        self.levels += 1
+        st.p = st.p.with_surrogate(replace(st.p.surrogate, kappa=self.kappa))
+        st.set_weights(st.w)
+        self.F = st.p.search_objective(self.w)
+        self.offer(st)
+
+    def offer(self, st: NetState) -> None:
+        doc = st.documented_objective()
+        if doc < self.doc - 1e-9 or (doc <= self.doc + 1e-9 and st.F < self.F - 1e-9):
+            self.w, self.doc, self.F = st.w.copy(), doc, st.F

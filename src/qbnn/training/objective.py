@@ -93,6 +93,27 @@ class TrainingProblem:
     def with_surrogate(self, surrogate: Surrogate) -> "TrainingProblem":
         return TrainingProblem(self.topology, self.X, self.y, self.weight_penalties, surrogate=surrogate)
 
+    def search_floor(self) -> float:
+        """A lower bound of the search objective that no weights beat: samples with identical inputs get
+        identical pre-activations, so a group of them with both targets on an output costs at least the
+        group's minimum over every pre-activation ``z`` of that output's parity (``z ≡ fan-in mod 2``);
+        plus ``−Σ|h|``. 0 (the documented loss) / the hinge's 0 when no input repeats with another target."""
+        topo = self.topology
+        _, inv = np.unique(self.X, axis=0, return_inverse=True)
+        inv = np.asarray(inv).reshape(-1)
+        floor = -float(np.abs(self.weight_penalties).sum())
+        for o, out in enumerate(topo.outputs):
+            pos = np.bincount(inv, weights=(self.T[:, o] > 0), minlength=inv.max() + 1)
+            neg = np.bincount(inv, weights=(self.T[:, o] < 0), minlength=inv.max() + 1)
+            mixed = (pos > 0) & (neg > 0)
+            if not mixed.any():
+                continue
+            n = topo.fan_in(int(out))
+            z = np.arange(-n, n + 1, 2, dtype=np.float64)  # every reachable pre-activation
+            cp, cm = self.surrogate.cost(z, 1.0), self.surrogate.cost(z, -1.0)
+            floor += float((pos[mixed, None] * cp[None] + neg[mixed, None] * cm[None]).min(axis=1).sum())
+        return floor
+
     def search_objective(self, W: np.ndarray) -> float:
         """The surrogate objective of one weight vector (equals :meth:`objective` for the documented one)."""
         if self.surrogate.is_documented:
@@ -122,6 +143,11 @@ class NetState:
         Z, A = self.topo.forward(self.w, self.p.X)
         self.Z, self.A = Z.astype(np.int32), A.astype(np.int32)
         self.F = self.objective_from_state()
+
+    def documented_objective(self) -> float:
+        """The documented loss of the current weights plus ``h·w`` (what :meth:`TrainingProblem.objective`
+        returns), whatever the surrogate."""
+        return float(int((self.A[:, self.out] != self.p.T).sum()) + self.w.astype(np.float64) @ self.p.weight_penalties)
 
     def objective_from_state(self) -> float:
         if self.p.surrogate.is_documented:

@@ -114,7 +114,7 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
           warm_start: str = "none", time_limit: float | None = None, steps: int | None = None, seed: int = 0,
           device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
           block_size: int = DEFAULT_BLOCK_SIZE, batch_size: int | None = None, surrogate: str = "hinge",
-          kappa: float | None = None) -> TrainResult:
+          kappa: float | None = None, margin_phase: bool = True) -> TrainResult:
     """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring)."""
     if strategy not in STRATEGIES:
         raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
@@ -153,10 +153,11 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
         s_lns = steps if (strategy != "lns-pt" or steps is None) else max(1, int((1 - ENDGAME_SHARE) * steps))
         t_lns0 = time.perf_counter()
         r = lns(search, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
-                sub_solver="milp" if strategy == "lns-milp" else "exhaustive")
+                sub_solver="milp" if strategy == "lns-milp" else "exhaustive", margin_phase=margin_phase)
         w, trace = r.weights, r.trace
         snapshots = [(t + (t_lns0 - t0), ws) for t, ws in r.snapshots]
-        info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size)
+        info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size,
+                    margin_phase=margin_phase, margin_levels=r.margin_levels, final_kappa=r.kappa)
         if strategy == "lns-pt":
             t_pt = None if left is None else max(left - (time.perf_counter() - t0), 0.05)
             s_pt = None if steps is None else max(1, steps - s_lns)
