@@ -202,6 +202,38 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+PAIRED = [  # (variant, reference): paired per (task, seed) — same split, same warm-start seed
+    ("train:lns:none", "ste5"), ("train:lns:ste", "ste5"),
+    ("train:lns:none", "train:lns:none:nomargin"), ("train:lns:ste", "train:lns:ste:nomargin")]
+
+
+def paired(rows: list[dict]) -> str:
+    """Markdown table of paired differences (variant − reference, same task and seed) in test accuracy
+    and documented training loss: mean Δ with a t 95 % interval, wins/losses/ties, Wilcoxon and sign-test
+    p (``qbnn.paired``). Pairs only seeds where both ran."""
+    import pandas as pd
+
+    from qbnn.paired import paired_table
+
+    df = pd.DataFrame(rows)
+    lines = ["| task | variant − reference | n | test Δ (pt) | 95 % CI | W/L/T | p Wilcoxon | p sign | "
+             "train loss Δ | W/L/T (lower) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for v, ref in PAIRED:
+        sub = df[df.method.isin([v, ref])]
+        if sub.empty or sub.method.nunique() < 2 or "train_loss" not in sub:
+            continue
+        sub = sub.assign(neg_loss=-sub["train_loss"].astype(float))
+        acc = paired_table(sub, ref, group="task", variant="method")
+        loss = paired_table(sub.dropna(subset=["neg_loss"]), ref, group="task", variant="method", value="neg_loss")
+        for a in acc.itertuples():
+            lo = loss[loss.task == a.task].iloc[0]
+            lines.append(f"| {a.task} | {v} − {ref} | {a.n} | {100 * a.delta_mean + 0.0:+.1f} | "
+                         f"[{100 * a.ci_low:+.1f}, {100 * a.ci_high:+.1f}] | {a.wins}/{a.losses}/{a.ties} | "
+                         f"{a.p_wilcoxon:.2f} | {a.p_sign:.2f} | {-lo.delta_mean + 0.0:+.1f} | "
+                         f"{lo.wins}/{lo.losses}/{lo.ties} |")
+    return "\n".join(lines) + "\n"
+
+
 def _child(task: str, m: str, seed: int, budget: float) -> dict | None:
     p = subprocess.run([sys.executable, __file__, "--one", task, m, str(seed), str(budget)],
                        capture_output=True, text=True)
@@ -226,7 +258,20 @@ def main() -> None:
     ap.add_argument("--seeded", default="lns", help="strategy run with --warm-start ste (default lns)")
     ap.add_argument("--out", default=str(OUT / "scale"), help="output prefix (.csv, _table.md, .png)")
     ap.add_argument("--one", nargs=4, metavar=("TASK", "METHOD", "SEED", "BUDGET"), help=argparse.SUPPRESS)
+    ap.add_argument("--report", nargs="+", metavar="CSV", help="no runs: merge these run CSVs into --out's table, "
+                                                              "paired table (_paired.md) and plots")
     a = ap.parse_args()
+    if a.report:
+        import pandas as pd
+
+        out = Path(a.out)
+        rows = pd.concat([pd.read_csv(f) for f in a.report]).to_dict("records")
+        pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
+        Path(str(out) + "_table.md").write_text(table(rows, f"Merged from {len(a.report)} run file(s)."))
+        Path(str(out) + "_paired.md").write_text(paired(rows))
+        plot(rows, out.with_suffix(".png"))
+        plot_curves(rows, Path(str(out) + "_curve.png"))
+        return
     if a.one:
         print(json.dumps(run_one(a.one[0], a.one[1], int(a.one[2]), float(a.one[3]))))
         return

@@ -129,3 +129,29 @@ def test_train_with_margin_phase_reports_fresh_loss_and_is_deterministic(classes
     assert off.info["margin_levels"] == 0 and off.info["final_kappa"] is None
     if r.info["margin_levels"]:
         assert r.training_loss <= off.training_loss
+
+
+def test_cli_no_margin_phase_flag(tmp_path, capsys):
+    """Default: the margin phase runs after the floor (κ raised, loss kept at 0); --no-margin-phase stops there."""
+    import json
+
+    from qbnn.cli import main
+    from qbnn.data.store import write_dataset
+
+    base = np.random.default_rng(2).choice(np.array([-1, 1], np.int8), size=(30, 3))
+    X = np.hstack([base] * 4)  # every vote 4 times: separable with output margin 3 = the default κ
+    y = np.where(base.sum(axis=1) >= 0, 1, -1).astype(np.int8)
+    data = tmp_path / "d.h5"
+    write_dataset(data, X[:24], y[:24], X[24:], y[24:], {"source": "test", "classes": json.dumps([-1, 1])})
+    net = tmp_path / "n.yaml"
+    net.write_text("layers: [12, 1]\n")
+    outs = {}
+    for flag in ([], ["--no-margin-phase"]):
+        rc = main(["train", "--data", str(data), "--network", str(net), "--steps", "400", "--seed", "1",
+                   "--out", str(tmp_path / "o.h5"), "--block-size", "4", *flag])
+        outs[bool(flag)] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert rc == 0 and outs[bool(flag)]["training_loss"] == outs[bool(flag)]["train_loss_errors"] == 0
+    assert outs[False]["margin_phase"] is True and outs[False]["margin_levels"] >= 1
+    assert outs[False]["final_kappa"] == outs[False]["kappa"] + outs[False]["margin_levels"]
+    assert outs[True]["margin_phase"] is False and outs[True]["margin_levels"] == 0
+    assert outs[True]["block_solves"] < outs[False]["block_solves"] == 400
