@@ -101,7 +101,7 @@ class TrainingProblem:
         topo = self.topology
         _, inv = np.unique(self.X, axis=0, return_inverse=True)
         inv = np.asarray(inv).reshape(-1)
-        floor = -float(np.abs(self.weight_penalties).sum())
+        floor = 0.0 - float(np.abs(self.weight_penalties).sum())  # (0.0 - x: no negative zero)
         for o, out in enumerate(topo.outputs):
             pos = np.bincount(inv, weights=(self.T[:, o] > 0), minlength=inv.max() + 1)
             neg = np.bincount(inv, weights=(self.T[:, o] < 0), minlength=inv.max() + 1)
