@@ -96,7 +96,7 @@ def test_load_task_codes_labels_for_the_topology(tmp_path):
     X = np.array([[1, -1], [-1, 1], [1, 1], [-1, -1]])
     p = _plain(tmp_path / "p.h5", **{"train/X": X, "train/y": [1, -1, 1, -1], "test/X": X, "test/y": [1, 1, -1, -1]})
     (tmp_path / "two.yaml").write_text("layers: [2, 2]\n")
-    topo, Xtr, ytr, Xte, yte = load_task(p, tmp_path / "two.yaml")
+    topo, Xtr, ytr, Xte, yte, _ = load_task(p, tmp_path / "two.yaml")
     assert topo.n_outputs == 2 and ytr.tolist() == [1, 0, 1, 0] and yte.tolist() == [1, 1, 0, 0]
     (tmp_path / "three.yaml").write_text("layers: [2, 3]\n")
     _plain(tmp_path / "q.h5", **{"train/X": X, "train/y": [0, 5, 1, 1]})

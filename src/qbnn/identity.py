@@ -16,13 +16,13 @@ import os
 import platform
 from dataclasses import dataclass, fields
 from importlib import metadata
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from qbnn import __version__
 from qbnn.errors import QbnnError
-from qbnn.io import open_h5
 
 #: identity fields every per-run metrics file carries
 RUN_FIELDS = ("experiment", "dataset", "topology", "method", "seed")
@@ -161,18 +161,17 @@ def versions(*extra: str) -> dict[str, str]:
     return out
 
 
-def provenance(data_path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Package versions plus, for a run that read a dataset file, that file's ``config_hash`` and ``seed``
-    (the binarisation settings it was made with)."""
+def provenance(dataset_attrs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Package versions plus, for a run that read a dataset, that dataset's ``config_hash`` and ``seed``
+    (the binarisation settings it was made with), taken from the attributes of the already validated
+    record (``Dataset.attrs``), so the dataset file is read once, at its boundary."""
     out: dict[str, Any] = {"versions": versions()}
-    if data_path is not None:
-        with open_h5(data_path, "dataset file") as f:
-            for key in ("config_hash", "seed"):
-                v = f.attrs.get(key)
-                v = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-                v = v.item() if getattr(v, "shape", None) == () else v  # numpy scalars; arrays are not provenance
-                if isinstance(v, (str, int)) and not isinstance(v, bool):
-                    out[f"dataset_{key}"] = v
+    for key in ("config_hash", "seed"):
+        v = (dataset_attrs or {}).get(key)
+        v = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+        v = v.item() if getattr(v, "shape", None) == () else v  # numpy scalars; arrays are not provenance
+        if isinstance(v, (str, int)) and not isinstance(v, bool):
+            out[f"dataset_{key}"] = v
     return out
 
 

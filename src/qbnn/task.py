@@ -8,6 +8,8 @@ are recoded to the network's convention here, once. Datasets are read by
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from qbnn.data import Dataset
@@ -54,10 +56,22 @@ def outputs_for_labels(*ys) -> int:
     return 1 if n == 2 else n
 
 
-def load_task(data_path, network_path, real: bool = False):
-    """``(topology, Xtr, ytr, Xte, yte)``: a dataset file and a topology YAML read together, the labels
-    coded and checked against the topology's outputs (QbnnError naming the dataset otherwise);
-    ``real``: accept real-valued (``encoding: real``) features."""
+class Task(NamedTuple):
+    """A dataset read for a topology: labels coded and checked for its outputs; ``dataset`` is the
+    record itself (attributes, identity, provenance)."""
+
+    topology: Topology
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    dataset: Dataset
+
+
+def load_task(data_path, network_path, real: bool = False) -> Task:
+    """``Task(topology, X_train, y_train, X_test, y_test, dataset)``: a dataset file and a topology YAML
+    read together, the labels coded and checked against the topology's outputs (QbnnError naming the
+    dataset otherwise); ``real``: accept real-valued (``encoding: real``) features."""
     data = Dataset.load(data_path, real=real)
     Xtr, ytr, Xte, yte = data.X_train, data.y_train, data.X_test, data.y_test
     topo = Topology.load(network_path, n_inputs=Xtr.shape[1])
@@ -65,4 +79,4 @@ def load_task(data_path, network_path, real: bool = False):
         ytr, yte = check_labels(topo.n_outputs, ytr, "training"), check_labels(topo.n_outputs, yte, "test")
     except QbnnError as exc:
         raise QbnnError(f"{data_path}: {exc}") from None
-    return topo, Xtr, ytr, Xte, yte
+    return Task(topo, Xtr, ytr, Xte, yte, data)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.net_out and args.method not in BNN_METHODS:
         raise QbnnError(f"--net-out needs a BNN method (ste, greedy, ste_greedy), not {args.method}")
     # real-valued data (encoding: real) suits the full-precision references; BNN methods need ±1
-    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network, real=args.method in ("mlp", "logreg", "dnn"))
+    topo, Xtr, ytr, Xte, yte, data = load_task(args.data, args.network, real=args.method in ("mlp", "logreg", "dnn"))
     kw = {}
     if args.time_limit is not None and args.method == "greedy":
         kw["time_limit"] = args.time_limit
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> dict:
         Network(topo, np.asarray(weights), {"method": args.method, "seed": int(args.seed)}, identity).save(args.net_out)
     res.update(identity.to_dict())
     values = {k: v for k, v in res.items() if k not in Identity.names()}
-    RunMetrics(values, identity, provenance(args.data)).save(args.out)
+    RunMetrics(values, identity, provenance(data.attrs)).save(args.out)
     return {k: res.get(k) for k in ("method", "seed", "train_accuracy", "test_accuracy", "train_errors", "seconds",
                                          "constant_predictor") if k in res} | {
         "out": args.out,

@@ -29,14 +29,14 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.identity import Identity, provenance
     from qbnn.task import load_task
 
-    topo, X, y, _, _ = load_task(args.data, args.network)
+    topo, X, y, _, _, data = load_task(args.data, args.network)
     h = Penalties.load(args.weight_penalties).h if args.weight_penalties else None
     t0 = time.perf_counter()
     cb = compile_bnn(topo, X, y, margin=args.margin, weight_penalties=h, penalty=args.penalty)
     seconds = time.perf_counter() - t0
     # the QUBO's identity (dataset, topology, λ, dropout) and provenance travel with it to solve and decode
     cb.qubo.attrs["identity"] = Identity(margin=args.margin).updated(args.identity).to_dict()
-    cb.qubo.attrs["provenance"] = provenance(args.data)
+    cb.qubo.attrs["provenance"] = provenance(data.attrs)
     save_compiled(cb, args.out)
     q = cb.qubo
     return {

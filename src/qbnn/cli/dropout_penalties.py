@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.identity import Identity
     from qbnn.task import load_task
 
-    topo, X, y, _, _ = load_task(args.data, args.network)
+    topo, X, y, _, _, _ = load_task(args.data, args.network)
     if args.subnetworks:  # the workflow: K subnetwork jobs ran already, combine their solutions
         maps, sols, errs, ks = [], [], [], set()
         identity = round_identity(topo, args)

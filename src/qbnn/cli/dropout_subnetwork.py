@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> dict:
     from qbnn.dropout_files import round_identity
     from qbnn.task import load_task
 
-    topo, X, y, _, _ = load_task(args.data, args.network)
+    topo, X, y, _, _, _ = load_task(args.data, args.network)
     prev = Penalties.load(args.previous, topo.n_weights).h if args.previous else None
     sol = solve_subnetwork(topo, X, y, prev, k=args.k, p=args.p, unit=args.unit, seed=args.seed,
                            round_index=args.round, margin=args.margin,

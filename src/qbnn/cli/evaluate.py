@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> dict:
         from qbnn.evaluate import evaluate_mip_network
         from qbnn.mip.robust import EPSILONS
 
-        Xtr, ytr, Xte, yte, _ = load_dataset(args.data, real=True)
+        Xtr, ytr, Xte, yte, attrs = load_dataset(args.data, real=True)
         if Xtr.shape[1] != net.topology.n_inputs:
             raise QbnnError(f"{args.data}: {Xtr.shape[1]} features but network {args.network} takes {net.topology.n_inputs}")
         n_out = net.topology.n_outputs
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict:
         if "method" in net.metadata:
             metrics["method"] = f"mip_{net.metadata['method']}"
     else:
-        Xtr, ytr, Xte, yte, _ = load_dataset(args.data)
+        Xtr, ytr, Xte, yte, attrs = load_dataset(args.data)
         metrics = evaluate_network(net, Xtr, ytr, Xte, yte)
     metrics["network"] = str(args.network)
     metrics["data"] = str(args.data)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> dict:
     identity = identity.updated(Identity(method=metrics.pop("method", None))).updated(net.identity)
     identity = identity.updated(args.identity)
     record = RunMetrics({k: v for k, v in metrics.items() if k not in identity.names()}, identity,
-                        provenance(args.data))
+                        provenance(attrs))
     if args.out:
         record.save(args.out)
     summary = {k: metrics.get(k) for k in ("train_accuracy", "test_accuracy", "train_errors", "test_errors", "margin_mean",

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
 
         if not torch.cuda.is_available():
             raise QbnnError("--device cuda: torch sees no CUDA device")
-    topo, Xtr, ytr, Xte, yte = load_task(args.data, args.network)
+    topo, Xtr, ytr, Xte, yte, data = load_task(args.data, args.network)
     res = train(topo, Xtr, ytr, strategy=args.strategy, warm_start=args.warm_start, time_limit=args.time_limit,
                 steps=args.steps, seed=args.seed, device=args.device, max_spins=args.max_spins,
                 block_size=args.block_size, surrogate=args.surrogate, kappa=args.kappa,
@@ -75,5 +75,5 @@ def run(args: argparse.Namespace) -> dict:
     summary.update(data=str(args.data), network=str(args.network), out=str(args.out), **identity.to_dict())
     if args.metrics:
         values = {k: v for k, v in summary.items() if k not in Identity.names()}
-        RunMetrics(values, identity, provenance(args.data)).save(args.metrics)
+        RunMetrics(values, identity, provenance(data.attrs)).save(args.metrics)
     return summary

@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> dict:
         from qbnn.io import require_file
 
         require_file(args.read_solution, "solution file")
-    val = None
+    val, attrs = None, None
     if args.data is not None:
         Xtr, ytr, Xte, yte, attrs = load_dataset(args.data, real=True)  # MIP training takes real features
         val = attrs.get("validation")
@@ -213,5 +213,5 @@ def run(args: argparse.Namespace) -> dict:
     net.info_["n_train"] = int(len(ytr))  # split histories report the training loss per sample
     net.save(args.out)
     if args.metrics:
-        RunMetrics(summary, net.identity, provenance(args.data)).save(args.metrics)
+        RunMetrics(summary, net.identity, provenance(attrs)).save(args.metrics)
     return {**summary, **net.identity.to_dict()}
