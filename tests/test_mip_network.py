@@ -321,3 +321,26 @@ def test_sign_forward_equals_neuron_by_neuron_reference(case):
                 assert Z[r, s, k] == z
                 v.append(1 if z >= 0 else -1)
             assert list(A[r, s]) == v[d:]
+
+
+def test_stdout_is_the_json_line_alone_and_a_bad_solution_file_one_error_line(tmp_path):
+    """HiGHS prints a banner from C++ on its first construction in a process; a command's stdout is
+    still its one JSON line, and a refused solution file leaves stdout empty and one stderr line."""
+    import subprocess
+    import sys
+
+    X, y, _, _ = planted(n_train=12, n_test=4, d=3, layers=[3, 2, 1], seed=1)
+    write_dataset(tmp_path / "d.h5", X, y, X, y, {"encoding": "real", "classes": [0, 1]})
+    (tmp_path / "n.yaml").write_text("layers: [3, 2, 1]\nbias: true\n")
+    base = [sys.executable, "-m", "qbnn", "train-mip", "--data", str(tmp_path / "d.h5"),
+            "--network", str(tmp_path / "n.yaml"), "--method", "exact", "--time-limit", "10"]
+    ok = subprocess.run(base + ["--out", str(tmp_path / "m.h5")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.strip().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["method"] == "mip_exact", ok.stdout
+    (tmp_path / "bad.sol").write_text("garbage\n")
+    bad = subprocess.run(base + ["--read-solution", str(tmp_path / "bad.sol"), "--out", str(tmp_path / "b.h5")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("qbnn: error: ") and "bad.sol" in bad.stderr
+    assert not (tmp_path / "b.h5").exists()

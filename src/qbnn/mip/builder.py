@@ -2,7 +2,9 @@
 ``Highs.passModel`` call (no per-row or per-variable Python calls into highspy)."""
 from __future__ import annotations
 
+import os
 import re
+import sys
 from pathlib import Path
 
 import highspy
@@ -25,7 +27,7 @@ def new_highs(options=None):
     if _scheduler_threads not in (None, int(options["threads"])):
         highspy.Highs.resetThreadScheduler(True)  # blocking: wait for old workers
     _scheduler_threads = int(options["threads"])
-    h = highspy.Highs()
+    h = _construct_quietly()
     h.setOptionValue("output_flag", False)
     for k, v in options.items():
         h.setOptionValue(k, v)
@@ -33,6 +35,27 @@ def new_highs(options=None):
 
 
 _scheduler_threads = None
+_banner_shown = False
+
+
+def _construct_quietly():
+    """``highspy.Highs()``; the process's first construction prints HiGHS's banner from C++ to file
+    descriptor 1 before any option can switch output off, which would put two lines ahead of a
+    command's JSON (or its one-line error), so that one construction writes to /dev/null."""
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _banner_shown = True
+    return h
 
 #: model files HiGHS writes (by extension) and Gurobi, CPLEX and SCIP read
 MODEL_SUFFIXES = (".mps", ".lp")

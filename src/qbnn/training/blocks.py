@@ -140,6 +140,8 @@ def solve_block_milp(state: NetState, j: int, time_limit: float = 1.0, threads: 
     forward evaluation; the current weights when HiGHS finds nothing better)."""
     import highspy
 
+    from qbnn.mip.builder import new_highs  # HiGHS: only for the MILP blocks
+
     blk = NeuronBlock(state, j)
     if blk.graded:
         raise ValueError("the whole-neuron MILP solves the documented loss only (no graded surrogate)")
@@ -149,11 +151,7 @@ def solve_block_milp(state: NetState, j: int, time_limit: float = 1.0, threads: 
     F_cur = F_of()
     if S == 0:
         return wj.astype(np.int8), F_cur
-    hs = highspy.Highs()
-    hs.setOptionValue("output_flag", False)
-    hs.setOptionValue("time_limit", float(time_limit))
-    hs.setOptionValue("threads", int(threads))
-    hs.setOptionValue("random_seed", 0)
+    hs = new_highs({"time_limit": float(time_limit), "threads": int(threads), "random_seed": 0})
     inf = highspy.kHighsInf
     # columns: u (n), α (S)
     cost = np.concatenate([2 * h, dc])
