@@ -13,15 +13,14 @@ import yaml
 
 from qbnn.cli import main
 
+from conftest import write_bars4_task
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
-    d = tmp_path_factory.mktemp("good")
-    assert main(["binarise", "--source", "bars_and_stripes", "--size", "4", "--train-size", "16",
-                 "--test-size", "12", "--seed", "0", "--out", str(d / "data.h5")]) == 0
-    (d / "net.yaml").write_text("layers: [16, 2, 1]\nbias: true\n")
+    d = write_bars4_task(tmp_path_factory.mktemp("good"))
     assert main(["compile", "--data", str(d / "data.h5"), "--network", str(d / "net.yaml"), "--out", str(d / "q.h5")]) == 0
     assert main(["solve", str(d / "q.h5"), "--solver", "sb", "--steps", "20", "--replicas", "2", "--out", str(d / "s.h5")]) == 0
     assert main(["decode", str(d / "q.h5"), "--sample", str(d / "s.h5"), "--out", str(d / "net.h5")]) == 0

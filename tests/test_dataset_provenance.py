@@ -1,20 +1,18 @@
 """Commands that read a dataset open its file once (the validating record reader) and record the
 dataset's ``config_hash`` and ``seed`` in the provenance of what they write, from that one read."""
 import json
-import os
 
 import h5py
 import pytest
 
 from qbnn.cli import main
 
+from conftest import write_bars4_task
+
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    d = tmp_path_factory.mktemp("prov")
-    assert main(["binarise", "--source", "bars_and_stripes", "--size", "4", "--train-size", "16",
-                 "--test-size", "12", "--seed", "7", "--out", str(d / "data.h5")]) == 0
-    (d / "net.yaml").write_text("layers: [16, 2, 1]\nbias: true\n")
+    d = write_bars4_task(tmp_path_factory.mktemp("prov"), seed=7)
     with h5py.File(d / "data.h5", "r") as f:
         expected = {"dataset_config_hash": f.attrs["config_hash"], "dataset_seed": int(f.attrs["seed"])}
     expected["dataset_config_hash"] = (expected["dataset_config_hash"].decode()
@@ -42,18 +40,10 @@ def _provenance(path):
     (["train-mip", "--network", "{d}/net.yaml", "--method", "exact", "--time-limit", "5", "--out", "{d}/m.h5",
       "--metrics", "{d}/m.json"], "{d}/m.json"),
 ])
-def test_one_dataset_read_gives_the_provenance(made, monkeypatch, capsys, command, written):
+def test_one_dataset_read_gives_the_provenance(made, h5_opens, capsys, command, written):
     d, expected = made
     data = d / "data.h5"
-    opened = []
-    real = h5py.File
-
-    def counting(name, *a, **kw):
-        if os.path.abspath(os.fspath(name)) == os.path.abspath(data):
-            opened.append(a[0] if a else kw.get("mode"))
-        return real(name, *a, **kw)
-
-    monkeypatch.setattr(h5py, "File", counting)
+    opened = h5_opens(data)
     args = [command[0], "--data", str(data)] + [a.format(d=d) for a in command[1:]]
     assert main(args) == 0, capsys.readouterr()
     assert opened == ["r"], (command[0], opened)

@@ -1,7 +1,6 @@
 """The Solution record (qbnn.solution): one validating load, one atomic save, provenance; and
 `qbnn solve` reads its QUBO file through one open."""
 import json
-import os
 
 import h5py
 import numpy as np
@@ -64,7 +63,7 @@ def test_malformed_solution_files_are_one_error(tmp_path, parts, culprit):
         Solution.load(tmp_path / "s.h5")
 
 
-def test_solve_opens_the_qubo_file_once(tmp_path, capsys, monkeypatch):
+def test_solve_opens_the_qubo_file_once(tmp_path, capsys, h5_opens):
     compiler = pytest.importorskip("qbnn.compiler")
     from qbnn.topology import Topology
 
@@ -72,15 +71,7 @@ def test_solve_opens_the_qubo_file_once(tmp_path, capsys, monkeypatch):
     cb = compiler.compile_bnn(Topology.layered([3, 2, 1]), X, np.array([1, -1, 1, -1]))
     path = tmp_path / "bnn.h5"
     compiler.save_compiled(cb, path)
-    opened = []
-    real = h5py.File
-
-    def counting(name, *a, **kw):
-        if os.path.abspath(os.fspath(name)) == os.path.abspath(path):
-            opened.append(a[0] if a else kw.get("mode"))
-        return real(name, *a, **kw)
-
-    monkeypatch.setattr(h5py, "File", counting)
+    opened = h5_opens(path)
     for solver in ("ste-pt", "sa", "exact"):
         opened.clear()
         assert main(["solve", str(path), "--solver", solver, "--replicas", "4", "--steps", "20",
