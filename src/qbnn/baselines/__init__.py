@@ -28,6 +28,11 @@ METHODS = ("ste", "greedy", "ste_greedy", "mlp", "logreg", "dnn")
 BNN_METHODS = ("ste", "greedy", "ste_greedy")
 
 
+def _given(**options) -> dict:
+    """The options the caller set (``None`` means: keep the method's own default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def run_baseline(
     method: str,
     topology: Topology,
@@ -49,39 +54,23 @@ def run_baseline(
     if method in ("ste", "ste_greedy"):
         from qbnn.baselines.ste import train_ste
 
-        kw = dict(seed=seed, **kwargs)
-        if epochs is not None:
-            kw["epochs"] = epochs
-        if restarts is not None:
-            kw["seeds"] = restarts
-        if lr is not None:
-            kw["lr"] = lr
+        kw = {"seed": seed, **kwargs, **_given(epochs=epochs, seeds=restarts, lr=lr)}
         res = train_ste(topology, Xtr, ytr, **kw)
         if method == "ste_greedy":  # polish the STE solution by exact bit-flip descent
 
             pol = greedy_flip(topology, Xtr, ytr, restarts=1, seed=seed, init=res["weights"])
             res.update(ste_train_errors=res["train_errors"], weights=pol["weights"], train_errors=pol["train_errors"])
     elif method == "greedy":
-        kw = dict(seed=seed, **kwargs)
-        if restarts is not None:
-            kw["restarts"] = restarts
+        kw = {"seed": seed, **kwargs, **_given(restarts=restarts)}
         res = greedy_flip(topology, Xtr, ytr, **kw)
         res.pop("history", None)
     elif method == "mlp":
-        kw = dict(seed=seed, **kwargs)
-        if epochs is not None:
-            kw["epochs"] = epochs
-        if lr is not None:
-            kw["lr"] = lr
+        kw = {"seed": seed, **kwargs, **_given(epochs=epochs, lr=lr)}
         res = train_mlp(topology, Xtr, ytr, Xte, yte, **kw)
     elif method == "dnn":
         from qbnn.mip.robust import EPSILONS
 
-        kw = dict(seed=seed, attack=EPSILONS, **kwargs)
-        if epochs is not None:
-            kw["epochs"] = epochs
-        if lr is not None:
-            kw["lr"] = lr
+        kw = {"seed": seed, "attack": EPSILONS, **kwargs, **_given(epochs=epochs, lr=lr)}
         res = train_dnn(topology, Xtr, ytr, Xte, yte, **kw)
     elif method == "logreg":
         res = train_logreg(Xtr, ytr, Xte, yte, seed=seed, **kwargs)

@@ -127,19 +127,20 @@ def warm_starts(compiled: Any, seed: int = 0, time_limit: float | None = 2.0,
 
 
 # ------------------------------------------------------------------ strategies
-def _run_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
+def _start_state(compiled, replicas, seed, device, W0):
+    """Replica state from the warm start ``W0`` or, without one, seeded random weights."""
     topo = problem_parts(compiled)[0]
-    rng = np.random.default_rng(seed)
-    W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
-    st = make_state(compiled, W, device)
+    W = random_weights(np.random.default_rng(seed), replicas, topo.n_weights) if W0 is None else W0
+    return make_state(compiled, W, device)
+
+
+def _run_pt(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
+    st = _start_state(compiled, replicas, seed, device, W0)
     return parallel_tempering(st, steps=steps, seed=seed, time_limit=time_limit, target=target)
 
 
 def _run_anneal(compiled, replicas, steps, time_limit, seed, device, W0=None, target=None):
-    topo = problem_parts(compiled)[0]
-    rng = np.random.default_rng(seed)
-    W = random_weights(rng, replicas, topo.n_weights) if W0 is None else W0
-    st = make_state(compiled, W, device)
+    st = _start_state(compiled, replicas, seed, device, W0)
     return anneal_moves(st, steps=steps, seed=seed, time_limit=time_limit, target=target)
 
 
