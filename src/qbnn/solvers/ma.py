@@ -20,18 +20,28 @@ form under several β ranges / momentum scales; neither reaches 0.1 % of the bes
 noise taken relative to the other layer (``... + (w_i - (T_k/2) Γ_i) σ^R_i``), dropout
 ``p_k = p0 (1 - k/steps)`` (never off before the end), geometric β over the dwave-like range,
 and both layers starting from the same random state.
+
+On the CPU the compiled CSR kernel (:mod:`qbnn.solvers.ma_kernel`: per-replica fields of both
+layers updated along the rows of flipped spins, its own seeded streams) may run instead of the
+torch path (``kernel=``; ``'auto'``: :func:`compiled_ma_pays`).
 """
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import torch
 
 from qbnn.errors import QbnnError
 from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.ma_kernel import CompiledMA
 from qbnn.solvers.problem import IsingProblem, SolveResult
 from qbnn.solvers.sa import resolve_betas
+
+#: kernel='auto' runs the compiled kernel on the CPU up to this many replicas where the mean
+#: degree (stored couplings per spin) is at most MA_COMPILED_MAX_DEGREE (benchmarks/ma_kernel.py)
+MA_COMPILED_MAX_REPLICAS, MA_COMPILED_MAX_DEGREE = 1 << 30, 1 << 30
 
 
 def paper_momentum(problem: IsingProblem) -> np.ndarray:
@@ -64,10 +74,15 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
                        time_limit: float | None = None, target_energy: float | None = None, device: str = "auto",
                        seed: int | None = 0, dtype: torch.dtype = torch.float32, polish: bool = True,
                        best_only: bool = False, check_every: int | None = None,
-                       progress: bool | None = None, checkpoint=None) -> SolveResult:
+                       progress: bool | None = None, checkpoint=None, kernel: str = "auto") -> SolveResult:
+    """``kernel``: ``'compiled'`` (numba, CPU, float64; :mod:`qbnn.solvers.ma_kernel`), ``'torch'``
+    or ``'auto'`` (:func:`compiled_ma_pays`)."""
     dev = check_common(problem, replicas, steps, time_limit, device)
+    if kernel not in ("auto", "compiled", "torch"):
+        raise QbnnError(f"unknown MA kernel {kernel!r} (choose auto, compiled or torch)")
+    if kernel == "compiled" and dev.type != "cpu":
+        raise QbnnError("the compiled MA kernel runs on the CPU (use kernel='torch')")
     n, R = problem.n, int(replicas)
-    ops = problem.ops(dev, dtype)
     c0 = (0.0 if paper else 1.0) if c0 is None else float(c0)
     schedule = ("log" if paper else "geometric") if schedule is None else schedule
     betas, b0, b1 = _inverse_temperatures(problem, beta_range, steps, schedule)
@@ -75,10 +90,18 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
         w0 = paper_momentum(problem)
     else:
         w0 = np.asarray(abs(problem.J).sum(axis=1)).ravel() + np.abs(problem.h)
-    w0 = torch.as_tensor(w_scale * w0, dtype=dtype, device=dev).unsqueeze(1)
     g = make_generator(seed, dev)
     tr = Tracker(problem, "ma", steps, target_energy, time_limit, progress, checkpoint)
     every = check_interval(steps, check_every)
+    info = {"beta_range": [b0, b1], "dropout": dropout, "schedule": schedule, "c0": c0, "paper": paper,
+            "device": str(dev)}
+    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and compiled_ma_pays(problem, R)):
+        machine = CompiledMA(problem, R, g.initial_seed(), w_scale * w0)
+        states, energies = _compiled_ma(machine, problem, betas, steps, c0, dropout, paper, g, tr, every, polish,
+                                        time_limit)
+        return tr.result(states, energies, best_only, dict(info, kernel="compiled"))
+    w0 = torch.as_tensor(w_scale * w0, dtype=dtype, device=dev).unsqueeze(1)
+    ops = problem.ops(dev, dtype)
     h = ops.h
     ramp = max(steps / 2.0, 1.0)
 
@@ -113,5 +136,48 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
         return tr.finish_run(S, polish)
 
     states, energies = run_restarts(one_run, tr, time_limit)
-    return tr.result(states, energies, best_only, {"beta_range": [b0, b1], "dropout": dropout, "schedule": schedule,
-                                                   "c0": c0, "paper": paper, "device": str(dev)})
+    return tr.result(states, energies, best_only, dict(info, kernel="torch"))
+
+
+def compiled_ma_pays(problem: IsingProblem, replicas: int) -> bool:
+    """kernel='auto' on the CPU: the compiled kernel where it measured faster per spin-step than
+    the torch path (``benchmarks/ma_kernel.py``; docs/solvers.md)."""
+    degree = problem.J.nnz / max(problem.n, 1)
+    return replicas <= MA_COMPILED_MAX_REPLICAS and degree <= MA_COMPILED_MAX_DEGREE
+
+
+def _compiled_ma(machine: CompiledMA, problem, betas, steps, c0, dropout, paper, g, tr, every, polish, time_limit):
+    """MA anneals on the compiled kernel, with the torch path's restarts, checks every ``every``
+    steps, early stop and checkpoints (both layers (R, n) int8 and the RNG streams)."""
+    tensors = (torch.from_numpy(machine.SL), torch.from_numpy(machine.SR), torch.from_numpy(machine.rng.view(np.int64)))
+    R = machine.SL.shape[0]
+
+    def one_run():
+        machine.random_start(same=not paper)
+        k = tr.resume(g, *tensors)
+        if k:
+            machine.refresh()
+        ckpt = tr.ckpt
+        while k < steps:
+            end = min(steps, (k // every + 1) * every)
+            if ckpt is not None:
+                end = min(end, (k // ckpt.every + 1) * ckpt.every)
+            machine.steps(betas, k, end - k, steps, c0, dropout, paper)
+            tr.tick(end - k)
+            k = end
+            if k % every == 0 or k == steps:
+                both = np.concatenate([machine.SL, machine.SR])
+                tr.observe_numpy(both, np.asarray(problem.energy(both)))
+                if tr.should_stop():
+                    break
+            tr.save(k, g, *tensors)
+        EL, ER = problem.energy(machine.SL), problem.energy(machine.SR)
+        S = np.where((EL <= ER)[:, None], machine.SL, machine.SR)
+        return tr.finish_run(torch.from_numpy(S.T.astype(np.float32)), polish)
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(R, numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    try:
+        return run_restarts(one_run, tr, time_limit)
+    finally:
+        numba.set_num_threads(old)
