@@ -41,7 +41,7 @@ from qbnn.solvers.sa import resolve_betas
 
 #: kernel='auto' runs the compiled kernel on the CPU up to this many replicas where the mean
 #: degree (stored couplings per spin) is at most MA_COMPILED_MAX_DEGREE (benchmarks/ma_kernel.py)
-MA_COMPILED_MAX_REPLICAS, MA_COMPILED_MAX_DEGREE = 1 << 30, 1 << 30
+MA_COMPILED_MAX_REPLICAS, MA_COMPILED_MAX_DEGREE = 8, 64
 
 
 def paper_momentum(problem: IsingProblem) -> np.ndarray:
@@ -52,6 +52,16 @@ def paper_momentum(problem: IsingProblem) -> np.ndarray:
     in_c = lam >= row - 1e-12
     w = row - 0.5 * np.asarray(absJ @ in_c.astype(np.float64)).ravel()
     return np.where(in_c, w, lam / 2.0)
+
+
+def momentum_weights(problem: IsingProblem, paper: bool, w_scale: float = 1.0) -> np.ndarray:
+    """``w_scale`` times the self-couplings (float64 ``(n,)``): :func:`paper_momentum`, or
+    ``Σ_j |J_ij| + |h_i|`` (the default form)."""
+    if paper:
+        w0 = paper_momentum(problem)
+    else:
+        w0 = np.asarray(abs(problem.J).sum(axis=1)).ravel() + np.abs(problem.h)
+    return w_scale * w0
 
 
 def _inverse_temperatures(problem, beta_range, steps: int, schedule: str) -> tuple[np.ndarray, float, float]:
@@ -86,21 +96,18 @@ def momentum_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int 
     c0 = (0.0 if paper else 1.0) if c0 is None else float(c0)
     schedule = ("log" if paper else "geometric") if schedule is None else schedule
     betas, b0, b1 = _inverse_temperatures(problem, beta_range, steps, schedule)
-    if paper:
-        w0 = paper_momentum(problem)
-    else:
-        w0 = np.asarray(abs(problem.J).sum(axis=1)).ravel() + np.abs(problem.h)
+    w0 = momentum_weights(problem, paper, w_scale)
     g = make_generator(seed, dev)
     tr = Tracker(problem, "ma", steps, target_energy, time_limit, progress, checkpoint)
     every = check_interval(steps, check_every)
     info = {"beta_range": [b0, b1], "dropout": dropout, "schedule": schedule, "c0": c0, "paper": paper,
             "device": str(dev)}
     if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and compiled_ma_pays(problem, R)):
-        machine = CompiledMA(problem, R, g.initial_seed(), w_scale * w0)
+        machine = CompiledMA(problem, R, g.initial_seed(), w0)
         states, energies = _compiled_ma(machine, problem, betas, steps, c0, dropout, paper, g, tr, every, polish,
                                         time_limit)
         return tr.result(states, energies, best_only, dict(info, kernel="compiled"))
-    w0 = torch.as_tensor(w_scale * w0, dtype=dtype, device=dev).unsqueeze(1)
+    w0 = torch.as_tensor(w0, dtype=dtype, device=dev).unsqueeze(1)
     ops = problem.ops(dev, dtype)
     h = ops.h
     ramp = max(steps / 2.0, 1.0)
