@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from qbnn.errors import QbnnError
 from qbnn.solvers import exhaustive_search, solve
 from qbnn.solvers.base import make_generator
-from qbnn.solvers.ma import (MA_COMPILED_MAX_DEGREE, MA_COMPILED_MAX_REPLICAS, _inverse_temperatures,
-                             compiled_ma_pays, momentum_weights)
+from qbnn.solvers.ma import (MA_COMPILED_ANY_REPLICAS, MA_COMPILED_MAX_DEGREE, MA_COMPILED_MAX_REPLICAS,
+                             _inverse_temperatures, compiled_ma_pays, momentum_weights)
 from qbnn.solvers.ma_kernel import CompiledMA
 from tests.test_sa_kernel import random_problem, torus
 
@@ -102,12 +102,13 @@ def test_same_seed_same_result_whatever_the_thread_count():
 def test_kernel_choice_and_bad_options():
     sparse = torus(10, 10)  # degree 4
     dense = random_problem(4 * MA_COMPILED_MAX_DEGREE, 0, density=1.0)
-    for p in (sparse, dense):
-        for R in (1, MA_COMPILED_MAX_REPLICAS, MA_COMPILED_MAX_REPLICAS + 1):
-            r = solve(p, "ma", replicas=R, steps=3, device="cpu")
-            assert r.info["kernel"] == ("compiled" if compiled_ma_pays(p, R) else "torch")
-    assert compiled_ma_pays(sparse, 1) and not compiled_ma_pays(sparse, MA_COMPILED_MAX_REPLICAS + 1)
-    assert not compiled_ma_pays(dense, MA_COMPILED_MAX_REPLICAS)
+    for p, few, many in ((sparse, MA_COMPILED_MAX_REPLICAS, MA_COMPILED_MAX_REPLICAS + 1),
+                         (dense, MA_COMPILED_ANY_REPLICAS, MA_COMPILED_ANY_REPLICAS + 1)):
+        assert solve(p, "ma", replicas=few, steps=3, device="cpu").info["kernel"] == "compiled"
+        assert solve(p, "ma", replicas=many, steps=3, device="cpu").info["kernel"] == "torch"
+        assert solve(p, "ma", replicas=few, steps=3, device="cpu", kernel="torch").info["kernel"] == "torch"
+        assert solve(p, "ma", replicas=many, steps=3, device="cpu", kernel="compiled").info["kernel"] == "compiled"
+    assert compiled_ma_pays(sparse, 1) and compiled_ma_pays(dense, 1)
     with pytest.raises(QbnnError, match="kernel"):
         solve(sparse, "ma", kernel="fast")
 
