@@ -8,14 +8,15 @@ import tracemalloc
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qbnn.errors import QbnnError
-from qbnn.solvers import exhaustive_search, solve
+from qbnn.solvers import IsingProblem, exhaustive_search, solve
 from qbnn.solvers.base import make_generator
-from qbnn.solvers.ma import (MA_COMPILED_ANY_REPLICAS, MA_COMPILED_MAX_DEGREE, MA_COMPILED_MAX_REPLICAS,
+from qbnn.solvers.ma import (DEFAULT_MOMENTUM_SCALE, MA_COMPILED_ANY_REPLICAS, MA_COMPILED_MAX_DEGREE, MA_COMPILED_MAX_REPLICAS,
                              _inverse_temperatures, compiled_ma_pays, momentum_weights)
 from qbnn.solvers.ma_kernel import CompiledMA
 from tests.test_sa_kernel import random_problem, torus
@@ -49,7 +50,7 @@ def test_compiled_update_is_the_torch_update(seed, paper):
     for steps in (1, 7, 30):
         ref = solve(p, "ma", replicas=R, steps=steps, seed=seed, paper=paper, dropout=dropout, device="cpu",
                     polish=False, check_every=steps, kernel="torch", dtype=torch.float64)
-        m = CompiledMA(p, R, 0, momentum_weights(p, paper))
+        m = CompiledMA(p, R, 0, momentum_weights(p, paper, ref.info["w_scale"]))
         SL, SR, draws = torch_path_draws(p.n, R, steps, seed, paper, dropout)
         m.SL[:], m.SR[:] = SL, SR
         m.refresh()
@@ -97,6 +98,20 @@ def test_same_seed_same_result_whatever_the_thread_count():
     other = solve(p, "ma", seed=6, **opts)
     assert not np.array_equal(other.states, runs[0].states)
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS  # restored
+
+
+@pytest.mark.parametrize("kernel", ["compiled", "torch"])
+def test_default_momentum_does_not_lock_the_layers_antiparallel(kernel):
+    """An all-+1 16 x 16 torus (bipartite: every one of its 512 edges can be cut). With the
+    momentum at exactly the row sums (w_scale 1) long anneals lock into σ^L = -σ^R, each layer
+    magnetised (cut 0); the default scale 1.02 breaks the tie and every replica cuts all edges."""
+    p = IsingProblem(None, sp.triu(abs(torus(16, 16).J)))
+    opts = dict(replicas=4, steps=2000, seed=0, device="cpu", kernel=kernel, polish=False)
+    locked = solve(p, "ma", w_scale=1.0, **opts)
+    assert np.any(locked.energies == 512)  # energy 512 = all edges uncut
+    free = solve(p, "ma", **opts)
+    assert free.info["w_scale"] == DEFAULT_MOMENTUM_SCALE
+    np.testing.assert_array_equal(free.energies, -512.0)
 
 
 def test_kernel_choice_and_bad_options():
