@@ -1,12 +1,14 @@
 """Shared machinery: best tracking, trace, early stop, restarts, progress, result assembly."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
 import sys
 import time
 
+import numba
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -44,6 +46,18 @@ def auto_threads(fn):
             torch.set_num_threads(old)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def numba_threads(replicas: int):
+    """A compiled kernel's threads: one per replica, at most numba's pool and torch's thread count
+    (what :func:`auto_threads` chose); restored afterwards."""
+    old = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(replicas), numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 def make_generator(seed: int | None, device: torch.device) -> torch.Generator:

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import torch
 
 from qbnn.errors import QbnnError
-from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.base import (Tracker, auto_threads, check_common, check_interval, make_generator, numba_threads,
+                               run_restarts)
 from qbnn.solvers.ma_kernel import CompiledMA
 from qbnn.solvers.problem import IsingProblem, SolveResult
 from qbnn.solvers.sa import resolve_betas
@@ -199,9 +199,5 @@ def _compiled_ma(machine: CompiledMA, problem, betas, steps, c0, dropout, paper,
         S = np.where((EL <= ER)[:, None], machine.SL, machine.SR)
         return tr.finish_run(torch.from_numpy(S.T.astype(np.float32)), polish)
 
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(R, numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
-    try:
+    with numba_threads(R):
         return run_restarts(one_run, tr, time_limit)
-    finally:
-        numba.set_num_threads(old)

@@ -13,9 +13,10 @@ the outcome is already fixed (``(T/2) ln u`` is never positive): skipping those 
 branch unpredictable and the kernel slower (G14, G62: 55-63 vs 39-52 ns per spin-step).
 
 Randomness: each replica has its own xorshift64* stream seeded from (seed, replica)
-(:func:`qbnn.solvers.sa_kernel.seed_streams`), drawn in a fixed order (per step, layer L then R,
-per spin: the dropout variate while dropout is on, then the noise variate). Replicas run in parallel (``prange``) on their own arrays and streams, so a seed and a
-step count give the same spins whatever the thread count.
+(:func:`qbnn.solvers.sa_kernel.seed_streams`), drawn in a fixed order: the start (SL's spins,
+then SR's unless it copies SL), then per step layer L then R and per spin the dropout variate
+while dropout is on, then the noise variate. Replicas run in parallel (``prange``) on their own
+arrays and streams, so a seed and a step count give the same spins whatever the thread count.
 """
 from __future__ import annotations
 
@@ -24,38 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from qbnn.solvers.sa_kernel import _next, seed_streams
-
-@njit(cache=True, parallel=True)
-def fields_of(indptr, indices, data, S, F):
-    """``F = J s`` for every replica's spins ``S`` (R, n) int8, from scratch."""
-    R, n = S.shape
-    for r in prange(R):
-        for i in range(n):
-            f = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                f += data[p] * S[r, indices[p]]
-            F[r, i] = f
-
-
-@njit(cache=True, parallel=True)
-def random_layers(SL, SR, rng, same):
-    """Uniform random ±1 ``SL`` (R, n) from each replica's stream; ``SR`` a copy (``same``) or
-    drawn next from the same stream."""
-    R, n = SL.shape
-    for r in prange(R):
-        x = rng[r]
-        for i in range(n):
-            x, u = _next(x)
-            SL[r, i] = 1 if u < 0.5 else -1
-        for i in range(n):
-            if same:
-                SR[r, i] = SL[r, i]
-            else:
-                x, u = _next(x)
-                SR[r, i] = 1 if u < 0.5 else -1
-        rng[r] = x
-
+from qbnn.solvers.sa_kernel import _next, random_start, seed_streams
 
 @njit(inline="always")
 def _layer(indptr, indices, data, h, w0, own, other, f_other, f_own, c, p, half_t, paper, x, dm, du):
@@ -128,7 +98,7 @@ class CompiledMA:
     replica both layers' spins (R, n) int8 and fields (R, n) float64, and the RNG streams."""
 
     def __init__(self, problem, replicas: int, seed: int, w0: np.ndarray):
-        J = problem.J
+        self.J = J = problem.J
         self.csr = (J.indptr, J.indices, np.ascontiguousarray(J.data, dtype=np.float64))
         self.h = np.ascontiguousarray(problem.h, dtype=np.float64)
         self.w0 = np.ascontiguousarray(w0, dtype=np.float64)
@@ -138,16 +108,21 @@ class CompiledMA:
         self.FL = np.empty((R, n))
         self.FR = np.empty((R, n))
         self.rng = seed_streams(seed, R)
+        self.no_field = np.zeros(n)
 
     def random_start(self, same: bool) -> None:
-        """Fresh random layers from the streams (``SR = SL`` when ``same``) and their fields."""
-        random_layers(self.SL, self.SR, self.rng, bool(same))
-        self.refresh()
+        """Fresh uniform random layers from the streams, ``SL`` then ``SR`` (or ``SR = SL`` when
+        ``same``), and their fields (SA's start, without ``h``)."""
+        random_start(*self.csr, self.no_field, self.SL, self.FL, self.rng)
+        if same:
+            self.SR[:], self.FR[:] = self.SL, self.FL
+        else:
+            random_start(*self.csr, self.no_field, self.SR, self.FR, self.rng)
 
     def refresh(self) -> None:
-        """Both layers' fields from scratch (after the spins were set from outside)."""
-        fields_of(*self.csr, self.SL, self.FL)
-        fields_of(*self.csr, self.SR, self.FR)
+        """Both layers' fields ``J σ`` from scratch (after the spins were set from outside)."""
+        for S, F in ((self.SL, self.FL), (self.SR, self.FR)):
+            F[:] = (self.J @ S.T.astype(np.float64)).T
 
     def steps(self, betas, first: int, count: int, steps: int, c0: float, dropout: float, paper: bool,
               draws=None) -> None:

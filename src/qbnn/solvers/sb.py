@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import torch
 
 from qbnn.errors import QbnnError
-from qbnn.solvers.base import Tracker, auto_threads, check_common, check_interval, make_generator, run_restarts
+from qbnn.solvers.base import (Tracker, auto_threads, check_common, check_interval, make_generator, numba_threads,
+                               run_restarts)
 from qbnn.solvers.problem import IsingProblem, SolveResult
 from qbnn.solvers.sb_kernel import CompiledDSB
 
@@ -137,12 +137,8 @@ def _compiled_dsb(problem, R, steps, a0, xi, dt, heat, g, tr, every, polish, tim
             tr.save(k, g, *tensors)
         return tr.finish_run(torch.from_numpy(machine.s.T.astype(np.float32)), polish)
 
-    old = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(R, numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
-    try:
+    with numba_threads(R):
         return run_restarts(one_run, tr, time_limit)
-    finally:
-        numba.set_num_threads(old)
 
 
 def ballistic_sb(problem: IsingProblem, **kw) -> SolveResult:
