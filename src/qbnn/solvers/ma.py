@@ -51,11 +51,10 @@ DEFAULT_MOMENTUM_SCALE = 1.02
 
 #: kernel='auto' runs the compiled kernel on the CPU for up to MA_COMPILED_ANY_REPLICAS replicas,
 #: or up to MA_COMPILED_MAX_REPLICAS where the mean degree (stored couplings per spin) is at most
-#: MA_COMPILED_MAX_DEGREE. Measured (benchmarks/ma_kernel.py, one thread, CPU time): the compiled
-#: kernel costs 30-110 ns per spin-step up to degree 64 whatever the replica count, the torch
-#: path's batched products fall from 90-880 (1 replica) to 40-130 (64); compiled wins at 1-4
-#: replicas on all 14 graphs (800-20,000 spins, degree 4-300) but G81 at 4 (0.94x), at 8 up to
-#: degree 20 (1.07-1.6x) but not from degree 32 (0.82-0.92x), and at 16+ mostly loses
+#: MA_COMPILED_MAX_DEGREE. Measured (benchmarks/ma_kernel.py, one thread, CPU time; docs/solvers.md):
+#: the compiled kernel's cost per spin-step does not fall with the replica count, the torch path's
+#: batched products do; compiled was faster at 1-4 replicas on all 14 graphs (800-20,000 spins,
+#: degree 4-300), at 8 up to degree 20, not reliably at 32-64, and mostly slower at 16 or more
 MA_COMPILED_ANY_REPLICAS, MA_COMPILED_MAX_REPLICAS, MA_COMPILED_MAX_DEGREE = 4, 8, 24
 
 
