@@ -88,6 +88,15 @@ def test_compiled_ma_reaches_the_exhaustive_minimum(seed, integer, paper):
     np.testing.assert_allclose(r.energies, p.energy(r.states))
 
 
+def test_restarts_until_the_target_under_a_time_limit():
+    p = random_problem(14, 4, density=0.3)
+    best = exhaustive_search(p).best_energy
+    r = solve(p, "ma", replicas=2, steps=8, seed=0, device="cpu", kernel="compiled", polish=False,
+              target_energy=best, time_limit=60.0)  # 8-step anneals: several restarts needed
+    assert r.reached_target and r.restarts > 1 and r.steps_done < 8 * r.restarts  # the last one stopped early
+    assert p.energy(r.best_state) == pytest.approx(best, abs=1e-9) == r.best_energy
+
+
 def test_same_seed_same_result_whatever_the_thread_count():
     p = random_problem(60, 3, density=0.2)
     opts = dict(replicas=4, steps=80, device="cpu", kernel="compiled", polish=False)
