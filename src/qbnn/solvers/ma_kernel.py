@@ -27,6 +27,7 @@ from numba import njit, prange
 
 from qbnn.solvers.sa_kernel import _next, random_start, seed_streams
 
+
 @njit(inline="always")
 def _layer(indptr, indices, data, h, w0, own, other, f_other, f_own, c, p, half_t, paper, x, dm, du):
     """One layer's update of one replica (``own``, ``f_own`` in place) from the other layer;
