@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from qbnn.errors import QbnnError
 from qbnn.solvers import IsingProblem, exhaustive_search, solve
 from qbnn.solvers.base import make_generator
-from qbnn.solvers.ma import (DEFAULT_MOMENTUM_SCALE, MA_COMPILED_ANY_REPLICAS, MA_COMPILED_MAX_DEGREE, MA_COMPILED_MAX_REPLICAS,
-                             _inverse_temperatures, compiled_ma_pays, momentum_weights)
+from qbnn.solvers.ma import (DEFAULT_MOMENTUM_SCALE, MA_COMPILED_ANY_REPLICAS, MA_COMPILED_MAX_DEGREE,
+                             MA_COMPILED_MAX_REPLICAS, _inverse_temperatures, compiled_ma_pays, momentum_weights)
 from qbnn.solvers.ma_kernel import CompiledMA
 from tests.test_sa_kernel import random_problem, torus
 
