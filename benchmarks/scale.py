@@ -12,6 +12,8 @@ Full protocol of the issue (hours on 2 cores):
     python benchmarks/scale.py --seeds 5 --budget 120 --other-seeds 5 --other-budget 120
 Reduced protocol (what benchmarks/out/scale.* holds; see the table header for the exact flags):
     python benchmarks/scale.py --seeds 3 --budget 120 --other-seeds 1 --other-budget 60 --jobs 2
+A protocol split over calls (``--first-seed K`` runs seeds K..K+n-1), then merged:
+    python benchmarks/scale.py --report A.csv B.csv --out benchmarks/out/NAME
 """
 from __future__ import annotations
 
@@ -37,7 +39,9 @@ HELDOUT_TASKS = {  # tasks of the same kind never used to choose defaults (re-ch
     "digits10-7x7": [49, 24, 10],
     "digits1v7-8x8": [64, 16, 1],
     "wine": [13, 16, 3],
+    "credit-default": [23, 16, 1],  # paper B's credit data, 1,000 seeded rows (added after the defaults were fixed)
 }
+PAPER_B = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "paper-b"  # the repo's ../shared
 STRATEGY_METHODS = ["lns", "lns-pt", "lns-milp", "consensus"]  # qbnn train --warm-start none
 OTHER_METHODS = ["pt", "ste-pt", "ste5", "mlp", "logreg", "mip-split"]
 MAIN_METHODS = ["train:lns:none", "train:lns:ste", "ste5"]  # the targets' methods: --seeds, --budget
@@ -56,9 +60,14 @@ def make_task(name: str, seed: int):
         med = np.median(Xtr, axis=0)
         b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
         return b(Xtr), ytr, b(Xte), yte
-    if name == "breast-cancer":
-        X, y = load_breast_cancer(return_X_y=True)
-        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
+    if name in ("breast-cancer", "credit-default"):
+        if name == "credit-default":  # 30,000 rows: a seeded stratified 700 train / 300 test subsample
+            data = np.loadtxt(PAPER_B / "default_of_credit_card_clients.csv", delimiter=";")
+            X, y = data[:, :-1], data[:, -1].astype(int)
+            Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=700, test_size=300, random_state=seed, stratify=y)
+        else:
+            X, y = load_breast_cancer(return_X_y=True)
+            Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
         med = np.median(Xtr, axis=0)
         b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
         return b(Xtr), np.where(ytr == 1, 1, -1), b(Xte), np.where(yte == 1, 1, -1)
@@ -234,6 +243,16 @@ def paired(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def job_list(tasks: list[str], ms: list[str], main_m: list[str], seeds: int, o_seeds: int, budget: float,
+             o_budget: float, first_seed: int = 0) -> list[tuple[str, str, int, float]]:
+    """``(task, method, seed, budget)`` per run, seed-major: main methods get seeds ``first_seed`` ..
+    ``first_seed + seeds - 1`` and ``budget``, the others ``o_seeds`` seeds from the same start and
+    ``o_budget``; so a protocol can be split over several calls and merged with ``--report``."""
+    return [(task, m, first_seed + i, budget if m in main_m else o_budget)
+            for i in range(max(seeds, o_seeds)) for task in tasks for m in ms
+            if i < (seeds if m in main_m else o_seeds)]
+
+
 def _child(task: str, m: str, seed: int, budget: float) -> dict | None:
     p = subprocess.run([sys.executable, __file__, "--one", task, m, str(seed), str(budget)],
                        capture_output=True, text=True)
@@ -251,6 +270,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=120.0, help="seconds per time-limited main method")
     ap.add_argument("--other-seeds", type=int, help="seeds of the other methods (default --seeds)")
     ap.add_argument("--other-budget", type=float, help="seconds per other time-limited method (default --budget)")
+    ap.add_argument("--first-seed", type=int, default=0, metavar="K", help="run seeds K .. K+n-1 (to split a "
+                                                                 "protocol over calls; merge with --report)")
     ap.add_argument("--jobs", type=int, default=1, help="child processes at a time")
     ap.add_argument("--tasks", nargs="*", default=list(TASKS))
     ap.add_argument("--methods", nargs="*", help="default: every strategy (warm start none), --seeded with ste, "
@@ -285,9 +306,8 @@ def main() -> None:
     o_seeds = a.seeds if a.other_seeds is None else a.other_seeds
     o_budget = a.budget if a.other_budget is None else a.other_budget
     main_m = [f"train:lns:none", f"train:{a.seeded}:ste", "ste5"]
-    jobs = [(task, m, seed, a.budget if m in main_m else o_budget)
-            for seed in range(max(a.seeds, o_seeds)) for task in a.tasks for m in (a.methods or methods(a.seeded))
-            if seed < (a.seeds if m in main_m else o_seeds)]
+    jobs = job_list(a.tasks, a.methods or methods(a.seeded), main_m, a.seeds, o_seeds, a.budget, o_budget,
+                    a.first_seed)
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max(1, a.jobs)) as ex:
@@ -298,9 +318,11 @@ def main() -> None:
             print(json.dumps({k: row.get(k) for k in ("task", "method", "seed", "train_accuracy", "test_accuracy",
                                                       "train_loss", "wall_s", "cpu_s", "peak_mb")}), flush=True)
             pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
-    header = (f"Protocol: `python benchmarks/scale.py --seeds {a.seeds} --budget {a.budget:g} --other-seeds {o_seeds} "
-              f"--other-budget {o_budget:g} --jobs {a.jobs}` — {len(a.tasks)} tasks; {', '.join(main_m)}: {a.seeds} "
-              f"seeds × {a.budget:g} s; other methods: {o_seeds} seeds × {o_budget:g} s; {a.jobs} run(s) at a time; "
+    first = f" --first-seed {a.first_seed}" if a.first_seed else ""
+    header = (f"Protocol: `python benchmarks/scale.py --seeds {a.seeds}{first} --budget {a.budget:g} "
+              f"--other-seeds {o_seeds} --other-budget {o_budget:g} --jobs {a.jobs}` — {len(a.tasks)} tasks; "
+              f"{', '.join(main_m)}: {a.seeds} seeds × {a.budget:g} s; other methods: {o_seeds} seeds × "
+              f"{o_budget:g} s; {a.jobs} run(s) at a time; "
               f"total {(time.time() - t0) / 60:.1f} min; load average at start {load0[0]:.2f}, at end "
               f"{os.getloadavg()[0]:.2f} (2-core CPU shared with other jobs). Means over seeds; peak MB = max over "
               f"seeds of each child process's measured peak RSS; cpu s = the process time a run actually got.")

@@ -1,0 +1,34 @@
+"""``benchmarks/scale.py``'s pure helpers: the run list that ``--seeds``/``--first-seed`` split, so that
+separate calls merged with ``--report`` cover exactly the one-call protocol."""
+import importlib.util
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+_SCALE = Path(__file__).resolve().parents[1] / "benchmarks" / "scale.py"
+_spec = importlib.util.spec_from_file_location("scale_bench", _SCALE)
+scale = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(scale)
+
+MAIN = scale.MAIN_METHODS
+MS = MAIN + ["pt", "train:lns-pt:none"]
+
+
+def test_first_seed_shifts_main_and_other_seeds():
+    jobs = scale.job_list(["wine"], MS, MAIN, 2, 1, 120.0, 45.0, first_seed=3)
+    others = {("pt", 3), ("train:lns-pt:none", 3)}  # --other-seeds 1: the first seed only
+    assert {(m, s) for _, m, s, _ in jobs} == {(m, s) for m in MAIN for s in (3, 4)} | others
+    assert all(b == (120.0 if m in MAIN else 45.0) for _, m, _, b in jobs)
+
+
+@given(st.integers(0, 6), st.integers(0, 6), st.integers(0, 3))
+def test_split_calls_cover_the_one_call_protocol(n, k, start):
+    """Seeds start..start+k-1 then start+k..start+n-1 = one call with n seeds from start (as multisets)."""
+    k = min(k, n)
+    tasks = ["breast-cancer", "digits10-6x6"]
+    one = scale.job_list(tasks, MS, MAIN, n, n, 120.0, 45.0, first_seed=start)
+    split = (scale.job_list(tasks, MS, MAIN, k, k, 120.0, 45.0, first_seed=start)
+             + scale.job_list(tasks, MS, MAIN, n - k, n - k, 120.0, 45.0, first_seed=start + k))
+    assert sorted(one) == sorted(split)
+    assert len(one) == n * len(tasks) * len(MS) == len(set(one))
