@@ -253,6 +253,21 @@ def job_list(tasks: list[str], ms: list[str], main_m: list[str], seeds: int, o_s
             if i < (seeds if m in main_m else o_seeds)]
 
 
+def merge_runs(frames: list, tasks: list[str] | None = None, ms: list[str] | None = None):
+    """Rows of the run CSVs ``frames`` (DataFrames) of ``tasks`` and methods ``ms`` (all when None);
+    ValueError when a (task, method, seed) occurs twice, which would be averaged and mis-paired."""
+    import pandas as pd
+
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df.task.isin(tasks or df.task) & df.method.isin(ms or df.method)]
+    dup = df[df.duplicated(["task", "method", "seed"], keep=False)]
+    if not dup.empty:
+        r = dup.iloc[0]
+        raise ValueError(f"{len(dup)} rows repeat a (task, method, seed), e.g. {r.task} {r.method} {r.seed}; "
+                         "narrow --tasks/--methods or the files")
+    return df
+
+
 def _child(task: str, m: str, seed: int, budget: float) -> dict | None:
     p = subprocess.run([sys.executable, __file__, "--one", task, m, str(seed), str(budget)],
                        capture_output=True, text=True)
@@ -273,22 +288,28 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0, metavar="K", help="run seeds K .. K+n-1 (to split a "
                                                                  "protocol over calls; merge with --report)")
     ap.add_argument("--jobs", type=int, default=1, help="child processes at a time")
-    ap.add_argument("--tasks", nargs="*", default=list(TASKS))
+    ap.add_argument("--tasks", nargs="*", help="default: the issue's four tasks (with --report: every task)")
     ap.add_argument("--methods", nargs="*", help="default: every strategy (warm start none), --seeded with ste, "
-                                                 "and the baselines")
+                                                 "and the baselines (with --report: every method)")
     ap.add_argument("--seeded", default="lns", help="strategy run with --warm-start ste (default lns)")
     ap.add_argument("--out", default=str(OUT / "scale"), help="output prefix (.csv, _table.md, .png)")
     ap.add_argument("--one", nargs=4, metavar=("TASK", "METHOD", "SEED", "BUDGET"), help=argparse.SUPPRESS)
-    ap.add_argument("--report", nargs="+", metavar="CSV", help="no runs: merge these run CSVs into --out's table, "
+    ap.add_argument("--report", nargs="+", metavar="CSV", help="no runs: merge these run CSVs (only the rows of "
+                                                              "--tasks/--methods when given) into --out's table, "
                                                               "paired table (_paired.md) and plots")
     a = ap.parse_args()
     if a.report:
         import pandas as pd
 
         out = Path(a.out)
-        rows = pd.concat([pd.read_csv(f) for f in a.report]).to_dict("records")
+        try:
+            rows = merge_runs([pd.read_csv(f) for f in a.report], a.tasks, a.methods).to_dict("records")
+        except ValueError as e:
+            ap.error(str(e))
         pd.DataFrame(rows).to_csv(out.with_suffix(".csv"), index=False)
-        Path(str(out) + "_table.md").write_text(table(rows, f"Merged from {len(a.report)} run file(s)."))
+        kept = "".join(f"; {k} {' '.join(v)}" for k, v in (("tasks", a.tasks), ("methods", a.methods)) if v)
+        names = ", ".join(Path(f).name for f in a.report)
+        Path(str(out) + "_table.md").write_text(table(rows, f"Merged from {names} (rows kept: all{kept})."))
         Path(str(out) + "_paired.md").write_text(paired(rows))
         plot(rows, out.with_suffix(".png"))
         plot_curves(rows, Path(str(out) + "_curve.png"))
@@ -298,6 +319,7 @@ def main() -> None:
         return
     import pandas as pd
 
+    a.tasks = a.tasks or list(TASKS)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -32,3 +32,25 @@ def test_split_calls_cover_the_one_call_protocol(n, k, start):
              + scale.job_list(tasks, MS, MAIN, n - k, n - k, 120.0, 45.0, first_seed=start + k))
     assert sorted(one) == sorted(split)
     assert len(one) == n * len(tasks) * len(MS) == len(set(one))
+
+
+def _runs(task, method, seeds, acc=0.9):
+    import pandas as pd
+
+    return pd.DataFrame({"task": task, "method": method, "seed": list(seeds), "test_accuracy": acc})
+
+
+def test_merge_runs_keeps_the_named_rows_and_refuses_repeats():
+    import pytest
+
+    a = _runs("wine", "ste5", range(3))
+    b = _runs("wine", "ste5", range(3, 5))
+    c = _runs("breast-cancer", "train:lns:none", range(5))
+    merged = scale.merge_runs([a, b, c])
+    assert len(merged) == 10
+    only = scale.merge_runs([a, b, c], tasks=["wine"])
+    assert sorted(only.seed) == [0, 1, 2, 3, 4] and set(only.task) == {"wine"}
+    assert len(scale.merge_runs([a, c], ms=["train:lns:none"])) == 5
+    with pytest.raises(ValueError, match="wine ste5 2"):
+        scale.merge_runs([a, _runs("wine", "ste5", [2], acc=0.5)])
+    assert len(scale.merge_runs([a, _runs("wine", "ste5", [2])], tasks=["breast-cancer"])) == 0
