@@ -1,6 +1,8 @@
 """Ising-machine solvers: energies, ground states on small instances, determinism, errors, CLI."""
 from __future__ import annotations
 
+import math
+
 import json
 
 import h5py
@@ -169,8 +171,10 @@ def test_dsatur_colouring_is_proper_and_not_worse():
 
 def test_beta_range_rules():
     p = random_ising(30, 1, density=0.3)
-    (h0, c0), (h1, c1) = p.beta_range("dwave"), p.beta_range("field")
-    assert c0 == c1 and h0 <= h1 < c1
+    (h0, c0), (h1, c1), (h2, c2) = p.beta_range("dwave"), p.beta_range("field"), p.beta_range("ordering")
+    assert c0 == c1 == c2 and h0 <= h1 <= h2 <= c2 / 2
+    rms = math.sqrt(((p.J.data ** 2).sum() + (p.h ** 2).sum()) / p.n)  # σ_F² = mean(h_i² + Σ_j J_ij²)
+    assert h2 == pytest.approx(min(max(h0, 1.25 / rms), c2 / 2))
     assert p.beta_range() == (h0, c0)
     with pytest.raises(QbnnError):
         p.beta_range("hot")

@@ -174,7 +174,7 @@ def test_maxcut_schedule_rule_and_default_solver(tmp_path, capsys):
     small, big = IsingProblem(None, sp.eye(800, k=1)), IsingProblem(None, sp.eye(20_000, k=1))
     cpu = sa_schedule(small, device="cpu")
     assert cpu["replicas"] == sa_schedule(big, device="cpu")["replicas"] == 1 and cpu["restart_growth"] == 1.5
-    assert cpu["max_restarts"] == SA_CPU_ANNEALS_WITHOUT_LIMIT
+    assert cpu["max_restarts"] == SA_CPU_ANNEALS_WITHOUT_LIMIT and cpu["beta_range"] == "ordering"
     assert sa_schedule(small, time_limit=1.0, device="cpu")["max_restarts"] is None
     if torch.cuda.is_available():  # the torch kernel's rule: replicas from the size
         assert sa_schedule(small, device="cuda")["replicas"] == 16 and sa_schedule(big, device="cuda")["replicas"] == 2

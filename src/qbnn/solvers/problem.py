@@ -71,6 +71,10 @@ class _TorchOps:
         return self.J @ X
 
 
+#: beta_range rules: hot end ``factor / σ_F`` (None: dwave-samplers' hot end); see IsingProblem.beta_range
+BETA_RULES = {"dwave": None, "field": 0.5, "ordering": 1.25}
+
+
 class IsingProblem:
     """Spin-form Ising problem ``E(s) = offset + h·s + Σ_{i<j} J_ij s_i s_j``.
 
@@ -202,15 +206,21 @@ class IsingProblem:
     def beta_range(self, rule: str = "dwave") -> tuple[float, float]:
         """(hot, cold) inverse temperatures for annealing.
 
-        cold (both rules, as dwave-samplers): the weakest nonzero excitation is accepted with
+        cold (every rule, as dwave-samplers): the weakest nonzero excitation is accepted with
         probability 1 %. hot: ``'dwave'`` (dwave-samplers' default): the most strongly held spin
         flips with probability 50 %; ``'field'``: ``β = 0.5 / σ_F`` with ``σ_F² = mean_i(h_i² +
         Σ_j J_ij²)`` the mean square local field of a random state -- about half the ordering
-        β of a spin glass (1/σ_F), so no sweeps are spent at temperatures where nothing orders
-        (measured on G1/G43/G14: the per-replica chance of the best-known cut about doubles).
+        β of a spin glass (1/σ_F); ``'ordering'``: ``β = 1.25 / σ_F``, just below the ordering
+        temperature (the Bethe spin-glass estimate ``tanh(β_c w) = 1/sqrt(c - 1)`` is 1.0-1.3/σ_F
+        for mean degrees 48 to 4 with ±w couplings; lattices order colder), so no sweeps are spent
+        re-randomising a paramagnet: there a flip costs a whole CSR row and happens every other
+        spin (G3: the hottest quarter of a 'field' anneal took 2/3 of its CPU time). CPU time
+        to target with the SA restart rule fell 2-7x against 'field' on the tuning graphs
+        (docs/solvers.md). The σ_F rules never start colder than ``cold / 2`` nor hotter than
+        the 'dwave' hot end.
         """
-        if rule not in ("dwave", "field"):
-            raise QbnnError(f"unknown beta_range rule {rule!r} (choose dwave or field, or give (hot, cold))")
+        if rule not in BETA_RULES:
+            raise QbnnError(f"unknown beta_range rule {rule!r} (choose {', '.join(BETA_RULES)}, or give (hot, cold))")
         absJ = abs(self.J)
         max_field = float(np.max(np.abs(self.h) + np.asarray(absJ.sum(axis=1)).ravel()))
         nz = np.concatenate([np.abs(self.J.data), np.abs(self.h)])
@@ -219,9 +229,9 @@ class IsingProblem:
             return 0.1, 1.0
         hot = math.log(2.0) / (2.0 * max_field)
         cold = math.log(100.0) / (2.0 * float(nz.min()))
-        if rule == "field":
+        if BETA_RULES[rule] is not None:
             rms = math.sqrt((float((self.J.data ** 2).sum()) + float((self.h ** 2).sum())) / self.n)
-            hot = max(hot, min(0.5 / rms, 0.5 * cold))
+            hot = max(hot, min(BETA_RULES[rule] / rms, 0.5 * cold))
         return hot, max(cold, hot * 1.0001)
 
     def ops(self, device: torch.device, dtype: torch.dtype) -> _TorchOps:
