@@ -36,6 +36,9 @@ RESTART_STUDY = {
     "judgeT45x70pm": ("torus", (45, 70), True, 903),
 }
 
+#: +1-weighted tuning graphs of the β-rule study (benchmarks/sa_beta_rule.py): random and planar +1
+BETA_STUDY = {"tuneR900s": ("random", (900, 0.05), False, 701), "tuneP1400": ("planar", (1400,), False, 702)}
+
 
 def random_edges(n, p, rng):
     i, j = np.triu_indices(n, 1)
