@@ -371,7 +371,7 @@ def _read_rows(path):
         rows = list(csv.DictReader(f))
     for r in rows:
         for k in ("seed", "best_known", "anneals"):
-            r[k] = int(r[k])
+            r[k] = int(float(r[k]))  # held-out reference cuts are written as floats
         for k in ("best_cut", "tt_0.5pct_s", "tt_0.1pct_s", "seconds", "budget_s", "load1"):
             r[k] = float(r[k])
     return rows
