@@ -11,7 +11,7 @@ not the kernels' JIT compile: a warm-up call compiles (or loads from numba's cac
 
 Solvers:
   ``sa``             ours with the ``qbnn maxcut`` defaults on the CPU (:func:`qbnn.solvers.sa.sa_schedule`:
-                     the compiled kernel, one chain, 100 sweeps first, 1.5x per restart, 'field' β);
+                     the compiled kernel, one chain, 100 sweeps first, 1.5x per restart, 'ordering' β);
                      ``sb``, ``dsb``, ``ma`` (ours, 64 replicas x 1000 steps) on request
   ``dwave-sa``       dwave-samplers SimulatedAnnealingSampler, its defaults (1 read x 1000 sweeps,
                      its β range), called repeatedly
