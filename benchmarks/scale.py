@@ -102,9 +102,10 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
     row = {"task": task, "method": method, "seed": seed, "budget_s": budget, "n_train": len(ytr), "n_test": len(yte)}
     w = None
     if method.startswith("train:"):
-        _, strategy, warm, *variant = method.split(":")  # train:S:W[:nomargin] (the margin phase off)
+        _, strategy, warm, *variant = method.split(":")  # train:S:W[:nomargin|:valNN] (margin phase off /
+        val = [int(v[3:]) / 100 for v in variant if v.startswith("val")]  # NN % held out for validation)
         res = train(topo, Xtr, ytr, strategy=strategy, warm_start=warm, time_limit=budget, seed=seed,
-                    margin_phase=variant != ["nomargin"])
+                    margin_phase="nomargin" not in variant, validation=val[0] if val else 0.0)
         w = res.weights
         row["curve"] = json.dumps([[round(t, 2), topo.accuracy(ws, Xte, yte)] for t, ws in res.snapshots])
         row["info"] = json.dumps({k: v for k, v in res.summary(topo).items() if k not in ("loss", "prediction")})
@@ -213,7 +214,9 @@ def plot_curves(rows: list[dict], path: Path) -> None:
 
 PAIRED = [  # (variant, reference): paired per (task, seed) — same split, same warm-start seed
     ("train:lns:none", "ste5"), ("train:lns:ste", "ste5"),
-    ("train:lns:none", "train:lns:none:nomargin"), ("train:lns:ste", "train:lns:ste:nomargin")]
+    ("train:lns:none", "train:lns:none:nomargin"), ("train:lns:ste", "train:lns:ste:nomargin"),
+    ("train:lns:none:val20", "train:lns:none"), ("train:lns:ste:val20", "train:lns:ste"),
+    ("train:lns:none:val20", "ste5"), ("train:lns:ste:val20", "ste5")]
 
 
 def paired(rows: list[dict]) -> str:

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-margin-phase", dest="margin_phase", action="store_false",
                    help="lns / lns-pt under the hinge: stop at the surrogate's floor instead of raising kappa for the "
                         "rest of the budget (the margin phase keeps the lowest documented loss)")
+    p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
+                   help="hold out this seeded stratified share of the training set and return the search's "
+                        "incumbent with the best validation accuracy (default 0: off; must be < 1)")
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="PT endgame device")
     p.add_argument("--metrics", help="also write the summary JSON to this file")
     add_identity_argument(p)
@@ -55,6 +58,9 @@ def run(args: argparse.Namespace) -> dict:
         raise QbnnError(f"--kappa must be a finite number >= 0, got {args.kappa}")
     if args.max_spins is not None and args.max_spins < 1:
         raise QbnnError(f"--max-spins must be >= 1, got {args.max_spins}")
+    from qbnn.training.validation import check_fraction
+
+    check_fraction(args.validation)
     if args.device == "cuda":
         import torch
 
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> dict:
     res = train(topo, Xtr, ytr, strategy=args.strategy, warm_start=args.warm_start, time_limit=args.time_limit,
                 steps=args.steps, seed=args.seed, device=args.device, max_spins=args.max_spins,
                 block_size=args.block_size, surrogate=args.surrogate, kappa=args.kappa,
-                margin_phase=args.margin_phase)
+                margin_phase=args.margin_phase, validation=args.validation)
     summary = res.summary(topo)
     summary["train_accuracy"] = topo.accuracy(res.weights, Xtr, ytr)
     summary["test_accuracy"] = topo.accuracy(res.weights, Xte, yte) if len(yte) else None

@@ -6,6 +6,7 @@
 * :mod:`.lns` — weight-block large-neighbourhood search;
 * :mod:`.consensus` — sample-batched QUBOs with consensus penalties;
 * :mod:`.memory` — the memory estimate and guard;
+* :mod:`.validation` — the opt-in validation early stop (held-out share, best-validating incumbent);
 * :mod:`.train` — :func:`train` and the strategy table.
 """
 from qbnn.training.objective import NetState, TrainingProblem, loss_name, prediction_rule

@@ -53,9 +53,10 @@ def neuron_blocks(fan_in: int, block_size: int, rng: np.random.Generator) -> lis
 def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, time_limit: float | None = None,
         seed: int = 0, block_size: int = 12, sub_solver: str = "exhaustive", milp_time: float = 1.0,
         deadline: float | None = None, margin_ties: bool = True, margin_phase: bool = True,
-        kappa_step: float = 1.0) -> LNSResult:
+        kappa_step: float = 1.0, on_incumbent=None) -> LNSResult:
     """Run LNS from ``w0`` until ``steps`` block solves or ``time_limit`` seconds (whichever first).
-    Without a time limit the run is deterministic for a seed."""
+    Without a time limit the run is deterministic for a seed. ``on_incumbent(step, seconds, weights)`` is
+    called each time the network the search would return changes (it must not modify ``weights``)."""
     if sub_solver not in SUB_SOLVERS:
         raise ValueError(f"unknown LNS sub-solver {sub_solver!r} ({', '.join(SUB_SOLVERS)})")
     if steps is None and time_limit is None and deadline is None:
@@ -76,6 +77,15 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
     sweep_start_F = st.F
     snapshots, next_snap = [], 0.5  # best network at doubling times (accuracy against time; no effect on the search)
 
+    reported = best_w
+
+    def report() -> None:  # tell the observer about a new incumbent (identity: kept arrays are fresh copies)
+        nonlocal reported
+        cur = best_w if margin is None else margin.w
+        if on_incumbent is not None and cur is not reported:
+            reported = cur
+            on_incumbent(step, time.perf_counter() - t0, cur)
+
     def result() -> LNSResult:
         if margin is None:
             return LNSResult(best_w, best_F, step, sweeps, kicks, trace, snapshots)
@@ -95,6 +105,7 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
                     if margin is None:
                         margin = _MarginPhase(st)
                     margin.raise_kappa(st, kappa_step)
+                    report()
                     lower = st.p.search_floor()
                     sweep_start_F = st.F
                     blk = NeuronBlock(st, int(j))
@@ -116,6 +127,7 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
                 elif st.F < best_F - 1e-9:
                     best_F, best_w = st.F, st.w.copy()
                     trace.append((step, time.perf_counter() - t0, best_F))
+                report()
         sweeps += 1
         if st.F >= sweep_start_F - 1e-9:  # a sweep without strict progress: kick one block
             j = int(rng.integers(topo.n_neurons))
@@ -127,6 +139,7 @@ def lns(problem: TrainingProblem, w0: np.ndarray, *, steps: int | None = None, t
             kicks += 1
             if margin is not None:
                 margin.offer(st)
+                report()
         sweep_start_F = st.F
 
 

@@ -10,6 +10,9 @@ Strategies (``STRATEGIES``; every step is an exact discrete optimisation of the 
 * ``consensus`` — sample-batched QUBOs with consensus penalties (:mod:`qbnn.training.consensus`);
 * ``pt`` — parallel tempering on cluster moves over the full training set (no QUBO held).
 
+``validation=FRACTION`` (> 0; off by default) holds out a seeded stratified share of the samples and
+returns the search's incumbent with the best validation accuracy (:mod:`qbnn.training.validation`).
+
 Budgets: ``steps`` (block solves, consensus block solves, or PT steps) and/or ``time_limit``; with
 steps only, a run is deterministic for its seed.
 """
@@ -30,6 +33,7 @@ from qbnn.training.consensus import batch_size_for_spins, consensus
 from qbnn.training.lns import lns
 from qbnn.training.memory import guard_train
 from qbnn.training.objective import DOCUMENTED, Surrogate, TrainingProblem, loss_name, prediction_rule
+from qbnn.training.validation import IncumbentValidator, check_fraction, validation_split
 
 STRATEGIES = ("lns", "lns-pt", "lns-milp", "consensus", "pt")
 SURROGATES = ("hinge", "none")  # what the block searches minimise (the reported loss is always documented)
@@ -114,7 +118,7 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
           warm_start: str = "none", time_limit: float | None = None, steps: int | None = None, seed: int = 0,
           device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
           block_size: int = DEFAULT_BLOCK_SIZE, batch_size: int | None = None, surrogate: str = "hinge",
-          kappa: float | None = None, margin_phase: bool = True) -> TrainResult:
+          kappa: float | None = None, margin_phase: bool = True, validation: float | None = 0.0) -> TrainResult:
     """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring)."""
     if strategy not in STRATEGIES:
         raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
@@ -132,6 +136,11 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
         raise QbnnError(f"unknown surrogate {surrogate!r} (choose {', '.join(SURROGATES)})")
     if kappa is not None and not (np.isfinite(kappa) and kappa >= 0):
         raise QbnnError(f"kappa must be a finite number >= 0, got {kappa}")
+    fraction = check_fraction(validation)
+    val_X = val_y = None
+    if fraction > 0:  # before anything sees the data: the search fits on the rest only
+        fit_idx, val_idx = validation_split(y, fraction, seed)
+        val_X, val_y, X, y = X[val_idx], y[val_idx], X[fit_idx], y[fit_idx]
     if device == "auto":
         import torch
 
@@ -142,6 +151,9 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
     t0 = time.perf_counter()
     w0 = warm_start_weights(warm_start, problem, seed)
     F0 = float(problem.objective(w0))
+    validator = None if val_X is None else IncumbentValidator(topology, val_X, val_y, problem.objective)
+    if validator is not None:
+        validator.offer(0, time.perf_counter() - t0, w0)  # the warm start is incumbent 0
     left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
     info: dict[str, Any] = {}
     snapshots: list[tuple[float, np.ndarray]] = []
@@ -152,8 +164,11 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
         t_lns = left if (strategy != "lns-pt" or left is None) else (1 - ENDGAME_SHARE) * left
         s_lns = steps if (strategy != "lns-pt" or steps is None) else max(1, int((1 - ENDGAME_SHARE) * steps))
         t_lns0 = time.perf_counter()
+        observe = None if validator is None else (
+            lambda step, sec, wi: validator.offer(step, sec + (t_lns0 - t0), wi))
         r = lns(search, w0, steps=s_lns, time_limit=t_lns, seed=seed, block_size=block_size,
-                sub_solver="milp" if strategy == "lns-milp" else "exhaustive", margin_phase=margin_phase)
+                sub_solver="milp" if strategy == "lns-milp" else "exhaustive", margin_phase=margin_phase,
+                on_incumbent=observe)
         w, trace = r.weights, r.trace
         snapshots = [(t + (t_lns0 - t0), ws) for t, ws in r.snapshots]
         info.update(block_solves=r.steps, sweeps=r.sweeps, kicks=r.kicks, block_size=block_size,
@@ -176,6 +191,11 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
     F = float(problem.objective(w))  # fresh forward pass
     if F > F0:  # a strategy never returns worse than its start
         w, F = w0, F0
+    if validator is not None:  # the final network is offered too (pt / consensus: the only one after w0)
+        validator.offer(int(info.get("block_solves", 0)) + int(info.get("pt_steps", 0)), time.perf_counter() - t0, w)
+        w = validator.kept.weights
+        F = float(problem.objective(w))
+        info.update(validator.summary(fraction, problem.n_samples))
     seconds = time.perf_counter() - t0
     if strategy.startswith("lns"):  # reporting only, outside the timed part
         info["block_qubo_variables"] = _largest_block_qubo(topology, problem.n_samples,
