@@ -138,3 +138,14 @@ def test_cli_validation_json_and_bad_fractions(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= summary["validation_accuracy"] <= 1 and summary["validation_fraction"] == 0.25
     assert set(summary["kept_incumbent"]) == {"index", "step", "seconds"} and out.exists()
+
+
+def test_estimator_passes_validation_through():
+    from qbnn.estimator import QuboBNNClassifier
+
+    X, y = _noisy_task(8)
+    kw = dict(topology={"layers": [8, 3, 1]}, solver="train", time_limit=0.3, random_state=0, strategy="lns")
+    clf = QuboBNNClassifier(validation=0.25, **kw).fit(X, y)
+    assert clf.get_params()["validation"] == 0.25 and clf.predict(X).shape == (len(y),)
+    with pytest.raises(ValueError, match="validation fraction"):
+        QuboBNNClassifier(validation=1.0, **kw).fit(X, y)

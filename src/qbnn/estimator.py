@@ -57,11 +57,14 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
         :mod:`qbnn.training` strategy for ``solver="auto"``/``"train"`` (default: the benchmark's best).
     warm_start : {"none", "ste", "greedy"}
         Initial weights for the training strategy.
+    validation : float
+        Share of the samples held out to pick the training strategy's best-validating incumbent
+        (``qbnn train --validation``; 0, the default, is off).
     """
 
     def __init__(self, topology: Any = None, margin: float = 0.0, dropout: dict | None = None,
                  solver: str = "auto", time_limit: float = 2.0, random_state: int = 0,
-                 strategy: str | None = None, warm_start: str = "none"):
+                 strategy: str | None = None, warm_start: str = "none", validation: float = 0.0):
         self.topology = topology
         self.margin = margin
         self.dropout = dropout
@@ -70,6 +73,7 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.strategy = strategy
         self.warm_start = warm_start
+        self.validation = validation
 
     # ------------------------------------------------------------------ helpers
     def _build_topology(self, d: int, n_out: int) -> Topology:
@@ -135,7 +139,7 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
         if self.solver in ("auto", "train") and not self.margin:
             try:
                 res = train(topo, Xb, yt, strategy=self.strategy or DEFAULT_STRATEGY, warm_start=self.warm_start,
-                            time_limit=self.time_limit, seed=seed, weight_penalties=h)
+                            time_limit=self.time_limit, seed=seed, weight_penalties=h, validation=self.validation)
             except QbnnError as exc:
                 raise ValueError(str(exc)) from None
             w = res.weights
