@@ -57,10 +57,12 @@ def _same(a, b):
     assert a.steps_done == b.steps_done
 
 
-@pytest.mark.parametrize("solver", ["sb", "dsb", "sa", "ma"])
+@pytest.mark.parametrize("solver", ["sb", "dsb", "sa", "sa+keep_best", "ma"])
 def test_resume_is_bit_identical(tmp_path, solver):
     prob = _problem()
     opts = dict(replicas=6, steps=400, seed=7, device="cpu", check_every=25)
+    if solver == "sa+keep_best":  # the best visited state travels in the checkpoint too
+        solver, opts = "sa", dict(opts, keep_best=True, polish=False)
     ref = solve(prob, solver, **opts)
     path = tmp_path / "run.ckpt"
     with pytest.raises(_Interrupted):

@@ -1,6 +1,7 @@
 """Compiled SA kernel (qbnn.solvers.sa_kernel): exhaustive minima on tiny instances, running
 energies and fields equal fresh ones, the Boltzmann law at fixed β, seed determinism whatever
-the thread count, target stop, and no dense matrix on a 20,000-node sparse graph."""
+the thread count, target stop, keep_best (the best state visited at a sweep's end, trajectory
+unchanged), and no dense matrix on a 20,000-node sparse graph."""
 from __future__ import annotations
 
 import math
@@ -77,6 +78,49 @@ def test_running_energies_and_fields_equal_fresh_ones(n, density, seed, integer,
     np.testing.assert_allclose(m.energies, m.units(p.energy(m.spins)), atol=1e-9)
     F = p.h + (p.J @ m.spins.astype(np.float64).T).T
     assert np.all(m.spins * F <= 1e-9)  # single-flip local minimum: every spin against its field
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(n=st.integers(2, 30), seed=st.integers(0, 10 ** 6), integer=st.booleans(), sweeps=st.integers(1, 25),
+       replicas=st.integers(1, 4))
+def test_keep_best_tracks_the_best_sweep_end_without_changing_the_trajectory(n, seed, integer, sweeps, replicas):
+    p = random_problem(n, seed, 0.4, integer)
+    betas = np.geomspace(0.05, 0.8, sweeps)  # hot enough that the last state is often not the best
+
+    def started():
+        m = CompiledAnneal(p, replicas, seed, polish=False, keep_best=True)
+        random_start(m.indptr, m.indices, m.data, m.h, m.spins, m.fields, m.rng)
+        m.energies[:] = m.units(p.energy(m.spins))
+        return m, (-math.inf if m.scale is None else -2 ** 62), float(m.scale or 1)
+
+    step, target, q = started()  # reference: one sweep per call, the minimum over sweep ends by hand
+    lowest = np.full(replicas, np.inf)
+    for k in range(sweeps):
+        anneal(step.indptr, step.indices, step.data, betas[k:k + 1], step.spins, step.fields, step.energies,
+               step.rng, target, np.zeros(1 + replicas, dtype=np.int64), q, step.thresholds)
+        lowest = np.minimum(lowest, step.energies)
+    m, target, q = started()
+    m.best_spins[:] = m.spins
+    m.best_energies[:] = m.energies
+    first = m.energies.astype(np.float64).copy()
+    anneal(m.indptr, m.indices, m.data, betas, m.spins, m.fields, m.energies, m.rng, target,
+           np.zeros(1 + replicas, dtype=np.int64), q, m.thresholds, m.best_spins, m.best_energies)
+    assert np.array_equal(m.spins, step.spins) and np.array_equal(m.energies, step.energies)
+    np.testing.assert_allclose(m.units(p.energy(m.best_spins)), m.best_energies, atol=1e-9)  # a real state
+    np.testing.assert_allclose(m.best_energies, np.minimum(first, lowest), atol=1e-9)  # the lowest sweep end
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_keep_best_never_returns_a_worse_state(integer):
+    p = random_problem(30, 5, 0.3, integer)
+    opts = dict(replicas=4, steps=40, seed=3, device="cpu", kernel="compiled", polish=False, beta_range=(0.05, 0.6))
+    last = solve(p, "sa", **opts)
+    best = solve(p, "sa", keep_best=True, **opts)
+    assert not last.info["keep_best"] and best.info["keep_best"]
+    np.testing.assert_allclose(best.energies, p.energy(best.states))
+    assert np.all(best.energies <= last.energies + 1e-9) and np.any(best.energies < last.energies)
+    torch_run = solve(p, "sa", **dict(opts, kernel="torch", keep_best=True))
+    assert torch_run.info["keep_best"] is False  # the torch kernel does not track it, and says so
 
 
 @pytest.mark.parametrize("integer", [True, False])

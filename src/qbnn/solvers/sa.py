@@ -39,6 +39,9 @@ SA_ANNEALS_WITHOUT_LIMIT = 7
 #: β range rule of the schedule (IsingProblem.beta_range): 'ordering' cut CPU time to target 2-7x
 #: against 'field' on the tuning graphs, random, planar and toroidal (docs/solvers.md)
 SA_BETA_RULE = "ordering"
+#: the compiled kernel returns each anneal's best visited state (sweep ends): the cold end of an
+#: anneal on a ±1 planar graph can leave a worse state than one it passed (G18; docs/solvers.md)
+SA_CPU_KEEP_BEST = True
 
 
 def sa_schedule(problem: IsingProblem, time_limit: float | None = None, device: str = "auto") -> dict:
@@ -58,7 +61,7 @@ def sa_schedule(problem: IsingProblem, time_limit: float | None = None, device: 
     temperature) on both."""
     if resolve_device(device).type == "cpu":
         return {"replicas": SA_CPU_REPLICAS, "steps": SA_FIRST_SWEEPS, "beta_range": SA_BETA_RULE,
-                "restart_growth": SA_CPU_GROWTH,
+                "restart_growth": SA_CPU_GROWTH, "keep_best": SA_CPU_KEEP_BEST,
                 "max_restarts": None if time_limit is not None else SA_CPU_ANNEALS_WITHOUT_LIMIT}
     want = SA_UPDATES_PER_SWEEP / max(problem.n, 1)
     replicas = int(min(SA_MAX_REPLICAS, max(SA_MIN_REPLICAS, 2 ** round(math.log2(want)))))
@@ -137,7 +140,7 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
                         check_every: int | None = None, progress: bool | None = None,
                         checkpoint=None, restart_growth: float = 1.0,
                         max_restarts: int | None = None, kernel: str = "auto",
-                        threads: int | None = None) -> SolveResult:
+                        threads: int | None = None, keep_best: bool = False) -> SolveResult:
     """``steps`` Metropolis sweeps per anneal, ``replicas`` independent chains.
 
     ``beta_range``: ``(hot, cold)``, or a rule of :meth:`IsingProblem.beta_range` (``'dwave'``, the
@@ -153,7 +156,10 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
     CUDA) or ``'auto'``: compiled on the CPU up to ``SA_COMPILED_MAX_REPLICAS`` replicas, else
     torch (per spin update the batched torch kernel is cheaper from 16 replicas on G1, G14 and a
     BNN QUBO, the compiled one up to 8; docs/solvers.md). ``threads``: the compiled kernel's threads
-    (default all cores, at most one per replica)."""
+    (default all cores, at most one per replica). ``keep_best``: on the compiled kernel, each anneal
+    returns the best state a replica passed at a sweep's end where that beats its last state
+    (:func:`sa_schedule` turns it on; off, a fixed-temperature run samples its distribution); the
+    torch kernel does not track it, and the result's ``info['keep_best']`` says which applied."""
     dev = check_common(problem, replicas, steps, time_limit, device)
     if kernel not in ("auto", "compiled", "torch"):
         raise QbnnError(f"unknown SA kernel {kernel!r} (choose auto, compiled or torch)")
@@ -163,13 +169,14 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
         raise QbnnError(f"max_restarts must be >= 1, got {max_restarts}")
     if not restart_growth >= 1.0:
         raise QbnnError(f"restart_growth must be >= 1, got {restart_growth}")
+    compiled = kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and int(replicas) <= SA_COMPILED_MAX_REPLICAS)
     if checkpoint is not None and restart_growth != 1.0:
         raise QbnnError("checkpoints need anneals of one length (restart_growth = 1)")
     n, R = problem.n, int(replicas)
     b0, b1 = resolve_betas(problem, beta_range)
-    if kernel == "compiled" or (kernel == "auto" and dev.type == "cpu" and R <= SA_COMPILED_MAX_REPLICAS):
+    if compiled:
         return _compiled(problem, R, steps, (b0, b1), time_limit, target_energy, seed, polish, best_only,
-                         progress, checkpoint, restart_growth, max_restarts, threads)
+                         progress, checkpoint, restart_growth, max_restarts, threads, keep_best)
     cache = problem.__dict__.setdefault("_sa_blocks", {})  # colouring + blocks, reused by later solves
     key = (str(dev), dtype)
     if key not in cache:
@@ -219,7 +226,7 @@ def simulated_annealing(problem: IsingProblem, *, replicas: int = 64, steps: int
 
     states, energies = run_restarts(one_run, tr, time_limit, max_restarts)
     return tr.result(states, energies, best_only, {"beta_range": [b0, b1], "num_colors": blk.num_colors,
-                                                   "device": str(dev)})
+                                                   "device": str(dev), "keep_best": False})
 
 
 def _betas(b0: float, b1: float, steps: int) -> np.ndarray:
@@ -228,12 +235,12 @@ def _betas(b0: float, b1: float, steps: int) -> np.ndarray:
 
 
 def _compiled(problem, R, steps, betas, time_limit, target_energy, seed, polish, best_only, progress,
-              checkpoint, restart_growth, max_restarts, threads) -> SolveResult:
+              checkpoint, restart_growth, max_restarts, threads, keep_best=False) -> SolveResult:
     """The compiled kernel (:mod:`qbnn.solvers.sa_kernel`) with the same restarts and result."""
     seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
     g = make_generator(seed, torch.device("cpu"))  # carries the seed into checkpoints; draws nothing
     tr = Tracker(problem, "sa", steps, target_energy, time_limit, progress, checkpoint)
-    machine = CompiledAnneal(problem, R, seed, polish)
+    machine = CompiledAnneal(problem, R, seed, polish, keep_best)
     length = [int(steps)]
 
     def one_run():
@@ -248,4 +255,4 @@ def _compiled(problem, R, steps, betas, time_limit, target_energy, seed, polish,
     finally:
         numba.set_num_threads(old)
     return tr.result(states, energies, best_only, {"beta_range": list(betas), "kernel": "compiled",
-                                                   "device": "cpu"})
+                                                   "device": "cpu", "keep_best": bool(keep_best)})

@@ -15,6 +15,10 @@ costs O(n + flips × degree) and memory is O(nnz + n × replicas), never O(n²).
   Taking them with probability 1/2, or starting each sweep at a random spin, fixed the ring
   but slowed G-set graphs to 0.1 % (coin: G11 15x, G14 3.5x; random start: G14 2.9x, G1 2.6x;
   medians of 5-6 seeds side by side, load 14-17), so neither is done;
+* with ``keep_best`` (the :func:`qbnn.solvers.sa.sa_schedule` choice) an anneal returns the best
+  state a replica visited at a sweep's end where that is better than its last: the cold end can
+  leave a worse state than one passed on the way (G18). Off by default, since a fixed-temperature
+  run must return its last state to sample its Boltzmann distribution;
 * the descent polish is a zero-temperature sweep here too (no colouring needed).
 
 Compiled on first use with ``cache=True`` (about 2-4 s cold here, then loaded from
@@ -83,7 +87,8 @@ def random_start(indptr, indices, data, h, spins, fields, rng):
 
 
 @njit(cache=True, parallel=True)
-def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, stop, scale=1.0, thresholds=None):
+def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, stop, scale=1.0, thresholds=None,
+           best_spins=None, best_energies=None):
     """One Metropolis sweep per entry of ``betas`` on every replica, in place.
 
     ``energies`` (R,) track each replica's energy; a replica at or below ``target`` sets
@@ -96,7 +101,11 @@ def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, s
     spin can have (:func:`delta_bound`); each sweep fills it with ``2^32·exp(-β k/scale)`` for
     k up to the cut-off and a move of ΔE = k units is taken iff a 32-bit random integer is below
     entry k (a lookup instead of an ``exp`` per spin). numba compiles the two cases separately
-    (the ``thresholds is None`` branches are pruned at compile time)."""
+    (the ``thresholds is None`` branches are pruned at compile time).
+
+    ``best_spins`` (R, n) / ``best_energies`` (R,), if given: after every sweep a replica whose
+    energy is below its ``best_energies`` entry copies its spins there (the best state an anneal
+    visits at a sweep's end; the last state can be worse at the cold end)."""
     R, n = spins.shape
     for r in prange(R):
         x = rng[r]
@@ -134,6 +143,10 @@ def anneal(indptr, indices, data, betas, spins, fields, energies, rng, target, s
                 for p in range(indptr[i], indptr[i + 1]):
                     fields[r, indices[p]] += d * data[p]
             done += 1
+            if best_spins is not None and e < best_energies[r]:
+                best_energies[r] = e
+                for i in range(n):
+                    best_spins[r, i] = spins[r, i]
             if e <= target:
                 stop[0] = 1
         rng[r] = x
@@ -201,7 +214,7 @@ class CompiledAnneal:
     Integer problems (G-set graphs; QUBOs with integer coefficients: couplings in quarters) run
     :func:`anneal` in int32 units of ``1/scale`` with a threshold table, others in float64."""
 
-    def __init__(self, problem, replicas: int, seed: int, polish: bool):
+    def __init__(self, problem, replicas: int, seed: int, polish: bool, keep_best: bool = False):
         J = problem.J
         self.problem = problem
         self.indptr, self.indices = J.indptr, J.indices
@@ -215,6 +228,9 @@ class CompiledAnneal:
         self.fields = np.empty((R, n), dtype=kind)
         self.energies = np.empty(R, dtype=np.float64 if self.scale is None else np.int64)
         self.rng = seed_streams(seed, R)
+        # keep_best: the best state each replica visits at a sweep's end, returned where better than its last
+        self.best_spins = np.empty_like(self.spins) if keep_best else None
+        self.best_energies = np.empty_like(self.energies) if keep_best else None
         # integer kernel's per-replica table of acceptance thresholds, one entry per |ΔE| in units
         top = 0 if self.scale is None else int(round(delta_bound(problem) * self.scale))
         self.thresholds = None if self.scale is None else np.empty((R, top + 1), dtype=np.uint64)
@@ -228,21 +244,32 @@ class CompiledAnneal:
             return np.asarray(energies, dtype=np.float64)
         return np.rint((np.asarray(energies) - self.problem.offset) * self.scale).astype(np.int64)
 
+    def _fresh_fields(self):
+        """``h + J s`` of the current spins in the kernel's units."""
+        p = self.problem
+        F = (p.h + (p.J @ self.spins.T.astype(np.float64)).T) * (self.scale or 1)
+        return np.rint(F) if self.scale else F
+
     def run(self, betas: np.ndarray, tracker, g=None):
         """One anneal from a fresh random state, or from the tracker's checkpoint (spins and RNG
         streams are its tensors; ``g`` the torch generator it carries the seed with)."""
         p = self.problem
         csr = (self.indptr, self.indices, self.data)
         random_start(*csr, self.h, self.spins, self.fields, self.rng)
+        keep = self.best_spins is not None
+        if keep:
+            self.best_spins[:] = self.spins
         k0, ckpt = 0, tracker.ckpt
         tensors = ()
-        if ckpt is not None:
+        if ckpt is not None:  # the best visited state (if kept) travels with the spins and streams
             tensors = (torch.from_numpy(self.spins), torch.from_numpy(self.rng.view(np.int64)))
+            tensors += (torch.from_numpy(self.best_spins),) if keep else ()
             k0 = tracker.resume(g, *tensors)
             if k0:
-                F = (p.h + (p.J @ self.spins.T.astype(np.float64)).T) * (self.scale or 1)
-                self.fields[:] = np.rint(F) if self.scale else F
+                self.fields[:] = self._fresh_fields()
         self.energies[:] = self.units(p.energy(self.spins))
+        if keep:
+            self.best_energies[:] = self.units(p.energy(self.best_spins))
         stop = np.zeros(1 + self.spins.shape[0], dtype=np.int64)
         betas = np.ascontiguousarray(betas, dtype=np.float64)
         if self.scale is None:  # running float energies: a margin for rounding
@@ -256,13 +283,18 @@ class CompiledAnneal:
             if ckpt is not None:  # chunks end on every checkpoint step (the result does not depend on them)
                 end = min(end, (k // ckpt.every + 1) * ckpt.every)
             anneal(*csr, betas[k:end], self.spins, self.fields, self.energies, self.rng, t, stop,
-                   float(self.scale or 1), self.thresholds)
+                   float(self.scale or 1), self.thresholds, self.best_spins, self.best_energies)
             tracker.tick(int(stop[1:].max()))
             k = end
             if stop[0] or tracker.out_of_time():
                 break
             if ckpt is not None:
                 tracker.save(k, g, *tensors)
+        back = self.best_energies < self.energies if keep else None  # visited a better state than its last
+        if keep and np.any(back):
+            self.spins[back] = self.best_spins[back]
+            self.energies[back] = self.best_energies[back]
+            self.fields[:] = self._fresh_fields()
         if self.polish:
             descend(*csr, self.spins, self.fields, self.energies)
         states = self.spins.copy()
