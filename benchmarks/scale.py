@@ -102,10 +102,12 @@ def run_one(task: str, method: str, seed: int, budget: float) -> dict:
     row = {"task": task, "method": method, "seed": seed, "budget_s": budget, "n_train": len(ytr), "n_test": len(yte)}
     w = None
     if method.startswith("train:"):
-        _, strategy, warm, *variant = method.split(":")  # train:S:W[:nomargin|:valNN] (margin phase off /
-        val = [int(v[3:]) / 100 for v in variant if v.startswith("val")]  # NN % held out for validation)
+        _, strategy, warm, *variant = method.split(":")  # train:S:W[:nomargin|:valNN|:kcv|:kNN] (margin
+        val = [int(v[3:]) / 100 for v in variant if v.startswith("val")]  # phase off / NN % held out for
+        kappa = [v[1:] for v in variant if v.startswith("k")]  # validation / κ by cross-validation / κ = NN)
         res = train(topo, Xtr, ytr, strategy=strategy, warm_start=warm, time_limit=budget, seed=seed,
-                    margin_phase="nomargin" not in variant, validation=val[0] if val else 0.0)
+                    margin_phase="nomargin" not in variant, validation=val[0] if val else 0.0,
+                    kappa=kappa[0] if kappa else None)
         w = res.weights
         row["curve"] = json.dumps([[round(t, 2), topo.accuracy(ws, Xte, yte)] for t, ws in res.snapshots])
         row["info"] = json.dumps({k: v for k, v in res.summary(topo).items() if k not in ("loss", "prediction")})
