@@ -7,6 +7,7 @@
 * :mod:`.consensus` — sample-batched QUBOs with consensus penalties;
 * :mod:`.memory` — the memory estimate and guard;
 * :mod:`.validation` — the opt-in validation early stop (held-out share, best-validating incumbent);
+* :mod:`.kappa_cv` — the hinge margin κ by rule or by k-fold cross-validation (``kappa="cv"``);
 * :mod:`.train` — :func:`train` and the strategy table.
 """
 from qbnn.training.objective import NetState, TrainingProblem, loss_name, prediction_rule
