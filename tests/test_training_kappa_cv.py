@@ -122,3 +122,14 @@ def test_cli_kappa_cv_and_a_bad_value(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["kappa"] in kappa_candidates(Topology.layered([8, 3, 1])) and summary["cv_folds"] == 3
     assert out.exists()
+
+
+def test_estimator_passes_kappa_through():
+    from qbnn.estimator import QuboBNNClassifier
+
+    X, y = _noisy_task(6)
+    kw = dict(topology={"layers": [8, 3, 1]}, solver="train", time_limit=0.5, random_state=0, strategy="lns")
+    clf = QuboBNNClassifier(kappa="cv", **kw).fit(X, y)
+    assert clf.get_params()["kappa"] == "cv" and clf.predict(X).shape == (len(y),)
+    with pytest.raises(ValueError, match="kappa"):
+        QuboBNNClassifier(kappa="wide", **kw).fit(X, y)

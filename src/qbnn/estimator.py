@@ -60,11 +60,14 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
     validation : float
         Share of the samples held out to pick the training strategy's best-validating incumbent
         (``qbnn train --validation``; 0, the default, is off).
+    kappa : float, "rule", "cv" or None
+        Hinge margin of the training strategy's search (``qbnn train --kappa``; None: the CLI's default).
     """
 
     def __init__(self, topology: Any = None, margin: float = 0.0, dropout: dict | None = None,
                  solver: str = "auto", time_limit: float = 2.0, random_state: int = 0,
-                 strategy: str | None = None, warm_start: str = "none", validation: float = 0.0):
+                 strategy: str | None = None, warm_start: str = "none", validation: float = 0.0,
+                 kappa: float | str | None = None):
         self.topology = topology
         self.margin = margin
         self.dropout = dropout
@@ -74,6 +77,7 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
         self.strategy = strategy
         self.warm_start = warm_start
         self.validation = validation
+        self.kappa = kappa
 
     # ------------------------------------------------------------------ helpers
     def _build_topology(self, d: int, n_out: int) -> Topology:
@@ -139,7 +143,8 @@ class QuboBNNClassifier(ClassifierMixin, BaseEstimator):
         if self.solver in ("auto", "train") and not self.margin:
             try:
                 res = train(topo, Xb, yt, strategy=self.strategy or DEFAULT_STRATEGY, warm_start=self.warm_start,
-                            time_limit=self.time_limit, seed=seed, weight_penalties=h, validation=self.validation)
+                            time_limit=self.time_limit, seed=seed, weight_penalties=h, validation=self.validation,
+                            **({} if self.kappa is None else {"kappa": self.kappa}))
             except QbnnError as exc:
                 raise ValueError(str(exc)) from None
             w = res.weights

@@ -183,7 +183,14 @@ TRAIN_DEFAULTS = {"time_limit": 60, "warm_start": "none"}
 
 
 def train_setting(key):
-    return {**TRAIN_DEFAULTS, **config.get("train_settings", {})}[key]
+    return {**TRAIN_DEFAULTS, **config.get("train_settings", {})}.get(key)
+
+
+def train_kappa_args():
+    """``--kappa K`` when train_settings sets one (each item shell-quoted by {params.kappa:q}), else nothing:
+    qbnn train's own default applies."""
+    k = train_setting("kappa")
+    return [] if k is None else ["--kappa", str(k)]
 
 
 def train_runs():

@@ -1,6 +1,6 @@
 # Stage: `qbnn train` as a solver in grids — exact block / batch decompositions of the BNN QUBO that
 # never hold the full-dataset QUBO (docs/training.md). An experiment lists strategies under `train:`;
-# `train_settings: {time_limit, warm_start}` applies to all of them.
+# `train_settings: {time_limit, warm_start, kappa}` applies to all of them.
 
 
 wildcard_constraints:
@@ -26,8 +26,9 @@ rule train:
     params:
         time_limit=train_setting("time_limit"),
         warm_start=train_setting("warm_start"),
+        kappa=train_kappa_args(),
         identity=train_identity,
     shell:
         "qbnn train --data {input.data:q} --network {input.network:q} --strategy {wildcards.strategy:q} "
-        "--time-limit {params.time_limit:q} --warm-start {params.warm_start:q} --seed {wildcards.seed:q} "
+        "--time-limit {params.time_limit:q} --warm-start {params.warm_start:q} {params.kappa:q} --seed {wildcards.seed:q} "
         "--identity {params.identity:q} --out {output.network:q} --metrics {output.metrics:q} > {log:q} 2>&1"

@@ -10,6 +10,7 @@ HELP = "train a BNN by exact block / batch decompositions of its QUBO (no full-d
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from qbnn.identity import add_identity_argument  # h5py, the library: loaded with the options (cli._CommandParser)
     from qbnn.training import DEFAULT_BLOCK_SIZE, DEFAULT_STRATEGY, STRATEGIES, SURROGATES, WARM_STARTS
+    from qbnn.training.train import DEFAULT_KAPPA
 
     p.add_argument("--data", required=True, help="dataset HDF5 (/train/X, /train/y, /test/X, /test/y)")
     p.add_argument("--network", required=True, help="topology YAML")
@@ -26,10 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--surrogate", default="hinge", choices=SURROGATES,
                    help="what lns / lns-pt / consensus blocks minimise: hinge max(0, kappa - t*z) on the output "
                         "pre-activations (default) or none (the documented 0/1 loss); the reported loss is documented")
-    p.add_argument("--kappa", metavar="K|cv",
-                   help="hinge margin: a number >= 0, or cv (chosen among round(sqrt(output fan-in) - 1) x 1, 1.5, 2 "
-                        "by 3-fold cross-validation in the first 40 %% of the budget); default "
-                        "round(sqrt(output fan-in) - 1)")
+    p.add_argument("--kappa", metavar="K|rule|cv", default=DEFAULT_KAPPA,
+                   help="hinge margin: a number >= 0, rule (round(sqrt(output fan-in) - 1)) or cv (chosen among the "
+                        "rule's value x 1, 1.5, 2 by 3-fold cross-validation in the first 40 %% of the budget); "
+                        f"default {DEFAULT_KAPPA or 'rule'}")
     p.add_argument("--no-margin-phase", dest="margin_phase", action="store_false",
                    help="lns / lns-pt under the hinge: stop at the surrogate's floor instead of raising kappa for the "
                         "rest of the budget (the margin phase keeps the lowest documented loss)")
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         args.kappa = check_kappa(args.kappa)
     except QbnnError:
-        raise QbnnError(f"--kappa must be a finite number >= 0 or cv, got {args.kappa!r}") from None
+        raise QbnnError(f"--kappa must be a finite number >= 0, rule or cv, got {args.kappa!r}") from None
     if args.max_spins is not None and args.max_spins < 1:
         raise QbnnError(f"--max-spins must be >= 1, got {args.max_spins}")
     from qbnn.training.validation import check_fraction

@@ -39,6 +39,7 @@ from qbnn.training.validation import IncumbentValidator, check_fraction, validat
 STRATEGIES = ("lns", "lns-pt", "lns-milp", "consensus", "pt")
 SURROGATES = ("hinge", "none")  # what the block searches minimise (the reported loss is always documented)
 DEFAULT_BLOCK_SIZE = 8
+DEFAULT_KAPPA: float | str | None = None  # the hinge margin: the fan-in rule (kappa_cv.default_kappa)
 WARM_STARTS = ("none", "ste", "greedy")
 DEFAULT_STRATEGY = "lns"
 PT_REPLICAS = 16
@@ -81,8 +82,11 @@ def warm_start_weights(kind: str, problem: TrainingProblem, seed: int) -> np.nda
 
 
 def check_kappa(kappa: float | str | None) -> float | str | None:
-    """``None`` (the fan-in rule), ``"cv"``, or a finite number ≥ 0 (a numeric string is read as one)."""
-    if kappa is None or kappa == "cv":
+    """``None`` or ``"rule"`` (the fan-in rule, returned as ``None``), ``"cv"``, or a finite number ≥ 0 (a
+    numeric string is read as one)."""
+    if kappa is None or kappa == "rule":
+        return None
+    if kappa == "cv":
         return kappa
     try:
         k = float(kappa)
@@ -125,10 +129,10 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
           warm_start: str = "none", time_limit: float | None = None, steps: int | None = None, seed: int = 0,
           device: str = "cpu", max_spins: int | None = None, weight_penalties: np.ndarray | None = None,
           block_size: int = DEFAULT_BLOCK_SIZE, batch_size: int | None = None, surrogate: str = "hinge",
-          kappa: float | str | None = None, margin_phase: bool = True, validation: float | None = 0.0
+          kappa: float | str | None = DEFAULT_KAPPA, margin_phase: bool = True, validation: float | None = 0.0
           ) -> TrainResult:
     """Train ``topology`` on ``(X, y)`` with ``strategy`` (see module docstring). ``kappa``: the hinge
-    margin — ``None`` the fan-in rule, a number, or ``"cv"`` (chosen by 3-fold cross-validation in the
+    margin — ``None``/``"rule"`` the fan-in rule, a number, or ``"cv"`` (chosen by 3-fold cross-validation in the
     first 40 % of the budget, :mod:`qbnn.training.kappa_cv`)."""
     if strategy not in STRATEGIES:
         raise QbnnError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
