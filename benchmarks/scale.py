@@ -40,6 +40,10 @@ HELDOUT_TASKS = {  # tasks of the same kind never used to choose defaults (re-ch
     "digits1v7-8x8": [64, 16, 1],
     "wine": [13, 16, 3],
     "credit-default": [23, 16, 1],  # paper B's credit data, 1,000 seeded rows (added after the defaults were fixed)
+    # paper B's other tabular files, added after κ cross-validation was chosen (never used to choose anything):
+    "wbc-original": [9, 16, 1],  # original Wisconsin breast cancer, 699 rows, 9 integer features
+    "uniform-n10": [10, 16, 1],  # paper B's random sets: instance seed % 10, 1,000 rows x 10 reals
+    "uniform-n100": [100, 16, 1],  # 200 rows x 100 reals (more features than training rows per class)
 }
 PAPER_B = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "paper-b"  # the repo's ../shared
 STRATEGY_METHODS = ["lns", "lns-pt", "lns-milp", "consensus"]  # qbnn train --warm-start none
@@ -60,6 +64,15 @@ def make_task(name: str, seed: int):
         med = np.median(Xtr, axis=0)
         b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
         return b(Xtr), ytr, b(Xte), yte
+    if name in ("wbc-original", "uniform-n10", "uniform-n100"):  # 70/30 stratified, binarised at the training median
+        file = {"wbc-original": "breast-cancer-wisconsin.csv", "uniform-n10": f"Uniform_N10_m1000_{seed % 10}.csv",
+                "uniform-n100": f"Uniform_N100_m200_{seed % 10}.csv"}[name]
+        data = np.loadtxt(PAPER_B / file, delimiter=";")
+        X, y = data[:, :-1], data[:, -1].astype(int)
+        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=0.7, random_state=seed, stratify=y)
+        med = np.median(Xtr, axis=0)
+        b = lambda A: np.where(A >= med, 1, -1).astype(np.int8)  # noqa: E731
+        return b(Xtr), np.where(ytr == 1, 1, -1), b(Xte), np.where(yte == 1, 1, -1)
     if name in ("breast-cancer", "credit-default"):
         if name == "credit-default":  # 30,000 rows: a seeded stratified 700 train / 300 test subsample
             data = np.loadtxt(PAPER_B / "default_of_credit_card_clients.csv", delimiter=";")
@@ -218,7 +231,11 @@ PAIRED = [  # (variant, reference): paired per (task, seed) — same split, same
     ("train:lns:none", "ste5"), ("train:lns:ste", "ste5"),
     ("train:lns:none", "train:lns:none:nomargin"), ("train:lns:ste", "train:lns:ste:nomargin"),
     ("train:lns:none:val20", "train:lns:none"), ("train:lns:ste:val20", "train:lns:ste"),
-    ("train:lns:none:val20", "ste5"), ("train:lns:ste:val20", "ste5")]
+    ("train:lns:none:val20", "ste5"), ("train:lns:ste:val20", "ste5"),
+    ("train:lns:none:kcv", "ste5"), ("train:lns:ste:kcv", "ste5"),  # κ by cross-validation (:kcv) against the
+    ("train:lns:none:kcv", "train:lns:none"), ("train:lns:ste:kcv", "train:lns:ste"),  # fan-in rule (rows run
+    ("train:lns:none:krule", "ste5"), ("train:lns:ste:krule", "ste5"),  # before the default became cv) /
+    ("train:lns:none", "train:lns:none:krule"), ("train:lns:ste", "train:lns:ste:krule")]  # :krule (after)
 
 
 def paired(rows: list[dict]) -> str:

@@ -133,3 +133,19 @@ def test_estimator_passes_kappa_through():
     assert clf.get_params()["kappa"] == "cv" and clf.predict(X).shape == (len(y),)
     with pytest.raises(ValueError, match="kappa"):
         QuboBNNClassifier(kappa="wide", **kw).fit(X, y)
+
+
+def test_unseeded_final_run_starts_from_the_chosen_kappas_best_fold_network():
+    X, y = _noisy_task(7)
+    topo = Topology.layered([8, 3, 1])
+    choice = select_kappa(topo, X, y, seed=2, steps=60)  # what train gives the folds of 150 steps (40 %)
+    best = max(r["val_accuracy"] for r in choice.runs if r["kappa"] == choice.kappa)
+    assert choice.start is not None and choice.start.shape == (topo.n_weights,)
+    assert any(r["fold"] == choice.start_fold and r["val_accuracy"] == best for r in choice.runs
+               if r["kappa"] == choice.kappa)
+    r = train(topo, X, y, steps=150, seed=2, kappa="cv")  # same seed and share: the same fold runs
+    assert r.info["cv_start_fold"] == choice.start_fold
+    assert r.warm_start_loss == topo.training_loss(choice.start, X, y)  # the final run's start
+    assert r.training_loss <= r.warm_start_loss
+    seeded = train(topo, X, y, steps=150, seed=2, kappa="cv", warm_start="greedy")  # a warm start is kept
+    assert "cv_start_fold" not in seeded.info

@@ -179,6 +179,10 @@ def train(topology: Topology, X: np.ndarray, y: np.ndarray, *, strategy: str = D
                                   margin_phase=margin_phase, weight_penalties=problem.weight_penalties)
             kappa = choice.kappa
             info.update(choice.summary())
+            if warm_start == "none" and choice.start is not None:  # no seed: go on from the folds' best network
+                w0 = np.asarray(choice.start, dtype=np.int8)
+                F0 = float(problem.objective(w0))
+                info["cv_start_fold"] = choice.start_fold
             if steps is not None and choice.folds:
                 steps = max(1, steps - int(CV_SHARE * steps))
             left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
