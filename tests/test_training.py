@@ -233,7 +233,7 @@ def test_search_stops_at_zero_loss(strategy):
     r = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8, margin_phase=False)
     assert r.training_loss == 0 and r.info["block_solves"] < 5000
     if strategy == "lns":  # the margin phase spends the rest of the budget on larger kappa, loss kept at 0
-        m = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8)
+        m = train(topo, X, y, strategy=strategy, steps=5000, seed=0, block_size=8, kappa="rule")
         assert m.training_loss == 0 and m.info["block_solves"] == 5000 and m.info["margin_levels"] >= 1
 
 

@@ -148,7 +148,7 @@ def test_cli_no_margin_phase_flag(tmp_path, capsys):
     outs = {}
     for flag in ([], ["--no-margin-phase"]):
         rc = main(["train", "--data", str(data), "--network", str(net), "--steps", "400", "--seed", "1",
-                   "--out", str(tmp_path / "o.h5"), "--block-size", "4", *flag])
+                   "--out", str(tmp_path / "o.h5"), "--block-size", "4", "--kappa", "rule", *flag])
         outs[bool(flag)] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert rc == 0 and outs[bool(flag)]["training_loss"] == outs[bool(flag)]["train_loss_errors"] == 0
     assert outs[False]["margin_phase"] is True and outs[False]["margin_levels"] >= 1

@@ -83,10 +83,14 @@ def test_whole_neuron_milp_refuses_a_graded_output():
 def test_hinge_training_reports_documented_loss_and_is_deterministic(classes):
     X, y = _task(3, S=40, d=6, classes=classes)
     topo = Topology.layered([6, 4, classes])
-    runs = [train(topo, X, y, strategy="lns", steps=120, seed=2) for _ in range(2)]
+    runs = [train(topo, X, y, strategy="lns", steps=120, seed=2, kappa="rule") for _ in range(2)]
     r = runs[0]
     np.testing.assert_array_equal(runs[0].weights, runs[1].weights)
     assert r.info["surrogate"] == "hinge" and r.info["kappa"] == default_kappa(topo)
+    cv = [train(topo, X, y, strategy="lns", steps=120, seed=2) for _ in range(2)]  # the default: κ by cv
+    np.testing.assert_array_equal(cv[0].weights, cv[1].weights)
+    assert cv[0].info["kappa_cv"][f"{cv[0].info['kappa']:g}"] == max(cv[0].info["kappa_cv"].values())
+    assert cv[0].training_loss == topo.training_loss(cv[0].weights, X, y)
     assert r.training_loss == topo.training_loss(r.weights, X, y)  # documented loss, fresh forward pass
     assert r.training_loss <= r.warm_start_loss
     none = train(topo, X, y, strategy="lns", steps=120, seed=2, surrogate="none")

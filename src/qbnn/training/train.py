@@ -39,7 +39,7 @@ from qbnn.training.validation import IncumbentValidator, check_fraction, validat
 STRATEGIES = ("lns", "lns-pt", "lns-milp", "consensus", "pt")
 SURROGATES = ("hinge", "none")  # what the block searches minimise (the reported loss is always documented)
 DEFAULT_BLOCK_SIZE = 8
-DEFAULT_KAPPA: float | str | None = None  # the hinge margin: the fan-in rule (kappa_cv.default_kappa)
+DEFAULT_KAPPA: float | str | None = "cv"  # the hinge margin by 3-fold cross-validation (docs/training.md)
 WARM_STARTS = ("none", "ste", "greedy")
 DEFAULT_STRATEGY = "lns"
 PT_REPLICAS = 16
