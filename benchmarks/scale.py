@@ -12,6 +12,9 @@ Full protocol of the issue (hours on 2 cores):
     python benchmarks/scale.py --seeds 5 --budget 120 --other-seeds 5 --other-budget 120
 Reduced protocol (what benchmarks/out/scale.* holds; see the table header for the exact flags):
     python benchmarks/scale.py --seeds 3 --budget 120 --other-seeds 1 --other-budget 60 --jobs 2
+Method variants: ``train:STRATEGY:WARM[:kcv|:krule|:kNN|:nomargin|:valNN]`` (κ by cross-validation — the
+default since it was measured, so ``train:lns:none`` rows written before then ran the fan-in rule — / the
+fan-in rule / κ = NN / margin phase off / NN % held out for the validation early stop).
 A protocol split over calls (``--first-seed K`` runs seeds K..K+n-1), then merged:
     python benchmarks/scale.py --report A.csv B.csv --out benchmarks/out/NAME
 """

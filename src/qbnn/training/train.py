@@ -10,6 +10,10 @@ Strategies (``STRATEGIES``; every step is an exact discrete optimisation of the 
 * ``consensus`` — sample-batched QUBOs with consensus penalties (:mod:`qbnn.training.consensus`);
 * ``pt`` — parallel tempering on cluster moves over the full training set (no QUBO held).
 
+The hinge margin κ of the searches is chosen by 3-fold cross-validation in the first 40 % of the budget
+(``kappa="cv"``, the default; :mod:`qbnn.training.kappa_cv`), or given (``"rule"``: the fan-in rule, or a
+number).
+
 ``validation=FRACTION`` (> 0; off by default) holds out a seeded stratified share of the samples and
 returns the search's incumbent with the best validation accuracy (:mod:`qbnn.training.validation`).
 
