@@ -238,7 +238,8 @@ PAIRED = [  # (variant, reference): paired per (task, seed) — same split, same
     ("train:lns:none:kcv", "ste5"), ("train:lns:ste:kcv", "ste5"),  # κ by cross-validation (:kcv) against the
     ("train:lns:none:kcv", "train:lns:none"), ("train:lns:ste:kcv", "train:lns:ste"),  # fan-in rule (rows run
     ("train:lns:none:krule", "ste5"), ("train:lns:ste:krule", "ste5"),  # before the default became cv) /
-    ("train:lns:none", "train:lns:none:krule"), ("train:lns:ste", "train:lns:ste:krule")]  # :krule (after)
+    ("train:lns:none", "train:lns:none:krule"), ("train:lns:ste", "train:lns:ste:krule"),  # :krule (after)
+    ("train:lns:none:kcv", "train:lns:none:krule")]
 
 
 def paired(rows: list[dict]) -> str:
@@ -255,6 +256,10 @@ def paired(rows: list[dict]) -> str:
     for v, ref in PAIRED:
         sub = df[df.method.isin([v, ref])]
         if sub.empty or sub.method.nunique() < 2 or "train_loss" not in sub:
+            continue
+        shared = sub.groupby(["task", "seed"]).method.nunique()
+        sub = sub.set_index(["task", "seed"]).loc[shared[shared == 2].index].reset_index()  # both ran
+        if sub.empty:
             continue
         sub = sub.assign(neg_loss=-sub["train_loss"].astype(float))
         acc = paired_table(sub, ref, group="task", variant="method")
