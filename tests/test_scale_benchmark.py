@@ -54,3 +54,14 @@ def test_merge_runs_keeps_the_named_rows_and_refuses_repeats():
     with pytest.raises(ValueError, match="wine ste5 2"):
         scale.merge_runs([a, _runs("wine", "ste5", [2], acc=0.5)])
     assert len(scale.merge_runs([a, _runs("wine", "ste5", [2])], tasks=["breast-cancer"])) == 0
+
+
+def test_paired_table_pairs_only_shared_splits():
+    rows = [dict(task="wine", method=m, seed=s, test_accuracy=a, train_loss=l)
+            for m, s, a, l in [("ste5", 0, 0.90, 9), ("ste5", 1, 0.92, 8), ("train:lns:none:kcv", 0, 0.93, 5),
+                               ("train:lns:none:kcv", 1, 0.91, 6), ("train:lns:none:kcv", 2, 0.5, 1)]]
+    rows.append(dict(task="credit-default", method="train:lns:none:krule", seed=0, test_accuracy=0.7, train_loss=3))
+    table = scale.paired(rows)
+    line = [r for r in table.splitlines() if "train:lns:none:kcv − ste5" in r]
+    assert len(line) == 1 and "| 2 |" in line[0] and "| +1.0 |" in line[0]  # (+3 − 1)/2; seed 2: no STE run
+    assert "kcv − train:lns:none:krule" not in table  # krule ran on another task only: no pair, no error
