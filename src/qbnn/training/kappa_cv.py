@@ -21,6 +21,7 @@ import numpy as np
 
 from qbnn.errors import QbnnError
 from qbnn.topology import Topology
+from qbnn.training.lns import lns
 from qbnn.training.objective import Surrogate, TrainingProblem
 from qbnn.training.validation import _strata
 
@@ -77,8 +78,6 @@ def select_kappa(topology: Topology, X: np.ndarray, y: np.ndarray, *, seed: int,
                  candidates: list[float] | None = None) -> KappaChoice:
     """Choose κ by ``folds``-fold cross-validation of LNS runs (random start, seeded per fold), each run
     given ``time_limit / runs`` seconds and/or ``steps // runs`` block solves."""
-    from qbnn.training.lns import lns  # the search module imports nothing from here
-
     if steps is None and time_limit is None:
         raise QbnnError("κ cross-validation needs a time limit or a step budget")
     cands = kappa_candidates(topology) if candidates is None else sorted({float(c) for c in candidates})
