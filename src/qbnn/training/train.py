@@ -95,9 +95,9 @@ def check_kappa(kappa: float | str | None) -> float | str | None:
     try:
         k = float(kappa)
     except (TypeError, ValueError):
-        raise QbnnError(f"kappa must be a number >= 0 or 'cv', got {kappa!r}") from None
+        raise QbnnError(f"kappa must be a number >= 0, 'rule' or 'cv', got {kappa!r}") from None
     if not (np.isfinite(k) and k >= 0):
-        raise QbnnError(f"kappa must be a finite number >= 0 or 'cv', got {kappa!r}")
+        raise QbnnError(f"kappa must be a finite number >= 0, 'rule' or 'cv', got {kappa!r}")
     return k
 
 
